@@ -1,0 +1,1 @@
+"""The GraphQL service, the explorer page and the command line."""

@@ -1,0 +1,1 @@
+"""The stores of a snapshot (warehouse, knowledge graph), the call graph and its algorithms."""

@@ -1,0 +1,232 @@
+"""Snapshots: the unit the API serves and ingest publishes.
+
+A data directory looks like this::
+
+    callcircle-data/
+      CURRENT                      id of the last published snapshot (replaced atomically)
+      snapshots/<id>/              one published snapshot, never modified after publish
+        warehouse.duckdb           staged rows, call edges, features, scores
+        kg/                        Oxigraph store behind the rdflib graph
+        manifest.json              what built it: run id, inputs, counts
+      snapshots/.building-<run>/   a snapshot under construction (removed if abandoned)
+      runs/<run>/run.json          the run ledger (see ``ingest.ledger``)
+
+Publishing is a directory rename followed by an atomic replace of ``CURRENT``, both
+fsynced; a process killed at any moment leaves either the old or the new snapshot
+current, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+DATA_DIR_ENV = "CALLCIRCLE_DATA"
+DEFAULT_DATA_DIR = Path("callcircle-data")
+WAREHOUSE_FILE = "warehouse.duckdb"
+KNOWLEDGE_GRAPH_DIR = "kg"
+MANIFEST_FILE = "manifest.json"
+BUILDING_PREFIX = ".building-"
+
+
+def resolve_data_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The data directory: explicit argument, else ``$CALLCIRCLE_DATA``, else the default."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new content, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A published (read-only) or building snapshot directory."""
+
+    id: str
+    path: Path
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.path / WAREHOUSE_FILE
+
+    @property
+    def knowledge_graph_path(self) -> Path:
+        return self.path / KNOWLEDGE_GRAPH_DIR
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        manifest_path = self.path / MANIFEST_FILE
+        if not manifest_path.exists():
+            return {}
+        return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_atomic(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str))
+
+
+class SnapshotStore:
+    """The snapshots of one data directory."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, keep: int = 3) -> None:
+        self.root = resolve_data_dir(root)
+        self.keep = keep
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def current_file(self) -> Path:
+        return self.root / "CURRENT"
+
+    def ensure(self) -> None:
+        self.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    def current(self) -> Snapshot | None:
+        """The last published snapshot, or None before the first publish."""
+        try:
+            snapshot_id = self.current_file.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        if not snapshot_id:
+            return None
+        path = self.snapshots_dir / snapshot_id
+        if not path.is_dir():
+            raise FileNotFoundError(
+                f"{self.current_file} names snapshot {snapshot_id!r} but {path} is missing; "
+                "restore it from backup or re-run `callcircle ingest`"
+            )
+        return Snapshot(snapshot_id, path)
+
+    def published(self) -> list[Snapshot]:
+        """Published snapshots, oldest first (ids sort by time)."""
+        if not self.snapshots_dir.exists():
+            return []
+        return [
+            Snapshot(p.name, p)
+            for p in sorted(self.snapshots_dir.iterdir())
+            if p.is_dir() and not p.name.startswith(".")
+        ]
+
+    def new_snapshot_id(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        return f"s{stamp}"
+
+    def begin(self, run_id: str, *, copy_warehouse_from: Snapshot | None = None) -> Snapshot:
+        """Create a building snapshot, seeded with a copy of a previous warehouse if given."""
+        self.ensure()
+        self.discard_abandoned()
+        path = self.snapshots_dir / f"{BUILDING_PREFIX}{run_id}"
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir()
+        building = Snapshot(f"{BUILDING_PREFIX}{run_id}", path)
+        if copy_warehouse_from is not None and copy_warehouse_from.warehouse_path.exists():
+            shutil.copyfile(copy_warehouse_from.warehouse_path, building.warehouse_path)
+        return building
+
+    def publish(self, building: Snapshot) -> Snapshot:
+        """Make a finished building snapshot current, atomically, and prune old ones."""
+        snapshot_id = self.new_snapshot_id()
+        for child in building.path.rglob("*"):
+            if child.is_file():
+                with open(child, "rb") as handle:
+                    os.fsync(handle.fileno())
+        final = self.snapshots_dir / snapshot_id
+        os.rename(building.path, final)
+        _fsync_dir(self.snapshots_dir)
+        write_atomic(self.current_file, snapshot_id + "\n")
+        self.prune()
+        return Snapshot(snapshot_id, final)
+
+    def prune(self) -> list[str]:
+        """Remove published snapshots beyond the newest ``keep`` (never the current one)."""
+        current = self.current()
+        removed = []
+        published = self.published()
+        for snapshot in published[: max(0, len(published) - self.keep)]:
+            if current is not None and snapshot.id == current.id:
+                continue
+            shutil.rmtree(snapshot.path, ignore_errors=True)
+            removed.append(snapshot.id)
+        return removed
+
+    def discard_abandoned(self) -> list[str]:
+        """Remove building directories left by runs that were killed."""
+        removed = []
+        if not self.snapshots_dir.exists():
+            return removed
+        for path in self.snapshots_dir.iterdir():
+            if path.name.startswith(BUILDING_PREFIX):
+                run_id = path.name[len(BUILDING_PREFIX):]
+                if not _run_is_alive(self.runs_dir / run_id / "run.json"):
+                    shutil.rmtree(path, ignore_errors=True)
+                    removed.append(path.name)
+        return removed
+
+    @contextmanager
+    def building(self, run_id: str, *, copy_warehouse_from: Snapshot | None = None
+                 ) -> Iterator[Snapshot]:
+        """A building snapshot that is removed unless published inside the block."""
+        snapshot = self.begin(run_id, copy_warehouse_from=copy_warehouse_from)
+        try:
+            yield snapshot
+        finally:
+            if snapshot.path.exists():
+                shutil.rmtree(snapshot.path, ignore_errors=True)
+
+
+def _run_is_alive(run_file: Path) -> bool:
+    try:
+        record = json.loads(run_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return False
+    if record.get("status") != "running":
+        return False
+    return pid_alive(int(record.get("pid", 0)))
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this id exists (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().split()[2] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True

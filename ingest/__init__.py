@@ -1,0 +1,1 @@
+"""Reading operator exports into published snapshots: contract, mapping, validation, quarantine."""

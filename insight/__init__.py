@@ -1,0 +1,1 @@
+"""Analytical CRM models: churn risk, value, segments, tags, campaigns and KPIs."""

@@ -1,0 +1,1 @@
+"""The callcircle vocabulary: OWL/RDFS terms, SHACL shapes and namespace constants."""
