@@ -42,6 +42,94 @@ def snapshots_command(data_dir: DataDirOption = None) -> None:
         typer.echo(f"{marker} {snapshot.id}  run={manifest.get('run_id', '?')}")
 
 
+@app.command("demo-data")
+def demo_data_command(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the source files into.")],
+    subscribers: Annotated[int, typer.Option(help="Number of on-net subscriptions.")] = 10_000,
+    months: Annotated[int, typer.Option(help="Months of activity.")] = 3,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 7,
+    start_month: Annotated[str, typer.Option(help="First month, YYYY-MM.")] = "2026-01",
+    contagion: Annotated[bool, typer.Option(help="Plant churn contagion in circles.")] = True,
+) -> None:
+    """Write a realistic synthetic operator's exports in the source contract."""
+    from ingest.synthetic import generate_operator
+
+    report = generate_operator(
+        out_dir, subscribers=subscribers, months=months, seed=seed,
+        start_month=start_month, contagion=contagion,
+    )
+    console.print(report.summary())
+
+
+@app.command("ingest")
+def ingest_command(
+    source_dir: Annotated[Path, typer.Argument(help="Folder of source files.")],
+    data_dir: DataDirOption = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column-mapping YAML for a non-contract layout.")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="CSV encoding (utf-8, utf-8-sig, gbk); detected if unset.")
+    ] = None,
+    keep: Annotated[int, typer.Option(help="Published snapshots to keep.")] = 3,
+) -> None:
+    """Validate, quarantine and load a source folder; publish a new snapshot."""
+    from ingest.job import IngestFailed, run_ingest
+
+    try:
+        result = run_ingest(source_dir, data_dir=data_dir, mapping=mapping,
+                            encoding=encoding, keep=keep, console=console)
+    except IngestFailed as error:
+        console.print(f"[red]ingest failed:[/red] {error}")
+        raise typer.Exit(2) from None
+    console.print(result.report_table())
+
+
+@app.command("runs")
+def runs_command(
+    data_dir: DataDirOption = None,
+    limit: Annotated[int, typer.Option(help="How many recent runs.")] = 20,
+) -> None:
+    """The run ledger: recent ingest runs and their outcome."""
+    from ingest.ledger import RunLedger
+
+    ledger = RunLedger(SnapshotStore(data_dir).runs_dir)
+    console.print(ledger.table(limit=limit))
+
+
+@app.command("demo")
+def demo_command(
+    data_dir: DataDirOption = None,
+    source_dir: Annotated[Path, typer.Option(help="Where to write the demo source.")] = Path(
+        "demo-source"
+    ),
+    subscribers: Annotated[int, typer.Option(help="Number of on-net subscriptions.")] = 20_000,
+    months: Annotated[int, typer.Option(help="Months of activity.")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+) -> None:
+    """The main job on demo data: generate a synthetic operator, ingest it, report."""
+    from api.pipeline import run_demo
+
+    run_demo(source_dir, data_dir=data_dir, subscribers=subscribers, months=months,
+             seed=seed, console=console)
+
+
+@app.command("serve")
+def serve_command(
+    data_dir: DataDirOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    config: Annotated[
+        Path | None, typer.Option(help="Service settings (YAML): keys, limits, introspection.")
+    ] = None,
+) -> None:
+    """Serve the last published snapshot over GraphQL."""
+    from api.server import serve
+
+    serve(data_dir=data_dir, host=host, port=port, workers=workers, config=config)
+
+
 def main() -> None:
     app()
 
