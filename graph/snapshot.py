@@ -154,9 +154,9 @@ class SnapshotStore:
             shutil.copyfile(copy_warehouse_from.warehouse_path, building.warehouse_path)
         return building
 
-    def publish(self, building: Snapshot) -> Snapshot:
+    def publish(self, building: Snapshot, snapshot_id: str | None = None) -> Snapshot:
         """Make a finished building snapshot current, atomically, and prune old ones."""
-        snapshot_id = self.new_snapshot_id()
+        snapshot_id = snapshot_id or self.new_snapshot_id()
         for child in building.path.rglob("*"):
             if child.is_file():
                 with open(child, "rb") as handle:
@@ -181,10 +181,16 @@ class SnapshotStore:
         return removed
 
     def discard_abandoned(self) -> list[str]:
-        """Remove building directories left by runs that were killed."""
+        """Remove what killed runs left: building folders, and snapshots renamed but never
+        made current (newer than ``CURRENT``). Call only while holding the ingest lock."""
         removed = []
         if not self.snapshots_dir.exists():
             return removed
+        current = self.current()
+        for snapshot in self.published():
+            if current is None or snapshot.id > current.id:
+                shutil.rmtree(snapshot.path, ignore_errors=True)
+                removed.append(snapshot.id)
         for path in self.snapshots_dir.iterdir():
             if path.name.startswith(BUILDING_PREFIX):
                 run_id = path.name[len(BUILDING_PREFIX):]
