@@ -1,0 +1,80 @@
+"""The ASGI application: routes, middleware, and the snapshot watcher's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api.graphql_app import GraphQLApp
+from api.metrics import Metrics
+from api.middleware import AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
+from api.schema import build_schema
+from api.settings import Settings
+from api.snapshots import SnapshotHolder
+from api.sparql import SparqlEndpoint
+
+
+def create_app(settings: Settings) -> Starlette:
+    metrics = Metrics()
+    holder = SnapshotHolder(settings.data_dir, on_switch=metrics.snapshot_switched)
+    schema = build_schema(settings.limits, introspection=settings.introspection)
+    graphql = GraphQLApp(schema, holder, settings, metrics)
+    sparql = SparqlEndpoint(holder, settings.limits)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        current = holder.current
+        if current is None:
+            return JSONResponse({"status": "waiting for a published snapshot"}, status_code=503)
+        return JSONResponse({"status": "ready", "snapshot": current.id})
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await asyncio.to_thread(_first_load, holder)
+        watcher = asyncio.create_task(holder.watch(settings.snapshot_poll_s))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            holder.close()
+
+    limits = settings.limits
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/sparql", sparql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ],
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics),
+            Middleware(AuthMiddleware, settings=settings),
+            Middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes),
+            Middleware(TimeoutMiddleware, timeout_s=limits.request_timeout_s, metrics=metrics),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.holder = holder
+    app.state.metrics = metrics
+    return app
+
+
+def _first_load(holder: SnapshotHolder) -> None:
+    """Open the current snapshot before accepting requests, if there is one."""
+    with contextlib.suppress(Exception):  # the watcher logs and retries
+        holder.refresh()

@@ -1,0 +1,60 @@
+"""Per-request dataloaders: every per-item fetch is batched into one query per tick.
+
+A :class:`Loaders` is created for each request (never shared: its caches would
+outlive the snapshot and the caller's role), so N customers on a page cost a fixed
+number of warehouse queries, not N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from api import store
+from api.warehouse import Row, Warehouse
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _one(db: Warehouse, fetch: Callable[[Warehouse, Sequence[Any]], Awaitable[dict[Any, Any]]],
+         default: Any = None) -> DataLoader[Any, Any]:
+    async def load(keys: list[Any]) -> list[Any]:
+        found = await fetch(db, keys)
+        return [found.get(key, default() if callable(default) else default) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    """The dataloaders of one request, over one snapshot."""
+
+    def __init__(self, db: Warehouse) -> None:
+        self.db = db
+        self.customer: DataLoader[str, Row | None] = _one(db, store.customers_by_id)
+        self.customer_id_by_msisdn: DataLoader[str, str | None] = _one(
+            db, store.customer_ids_by_msisdn)
+        self.subscriptions: DataLoader[str, list[Row]] = _one(
+            db, store.subscriptions_by_customer, list)
+        self.subscription: DataLoader[str, Row | None] = _one(db, store.subscriptions_by_id)
+        self.product: DataLoader[str, Row | None] = _one(db, store.products_by_id)
+        self.channel_history: DataLoader[str, list[Row]] = _one(
+            db, store.channel_history_by_customer, list)
+        self.bills_summary: DataLoader[str, Row | None] = _one(
+            db, store.bills_summary_by_customer)
+        self.top_contacts: DataLoader[tuple[str, int], list[Row]] = DataLoader(
+            load_fn=self._load_top_contacts)
+
+    async def _load_top_contacts(self, keys: list[tuple[str, int]]) -> list[list[Row]]:
+        """Keys are (customer id, rows wanted); one query with the largest window."""
+        limit = max(window for _, window in keys)
+        found = await store.top_contacts_by_customer(
+            self.db, sorted({customer_id for customer_id, _ in keys}), limit)
+        return [found.get(customer_id, [])[:window] for customer_id, window in keys]
+
+    def prime_customers(self, rows: list[Row]) -> None:
+        """Rows a list query already read need not be read again by `node`/`customer`."""
+        for row in rows:
+            self.customer.prime(row["customer_id"], row)

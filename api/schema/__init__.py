@@ -1,0 +1,52 @@
+"""The GraphQL schema: types per domain in this package, assembled here.
+
+``python -m api.schema`` rewrites ``api/schema.graphql`` (the exported SDL that
+clients and the schema test read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+
+from api.errors import should_mask
+from api.schema.customer import Customer
+from api.schema.query import Query
+from api.schema.subscription import Product, Subscription
+from api.settings import Limits
+
+SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
+TYPES = [Customer, Subscription, Product]
+
+
+def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
+    """The schema with the service's limits and error masking as extensions."""
+    limits = limits or Limits()
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: ParserCache(maxsize=512),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaskErrors(should_mask_error=should_mask,
+                           error_message="Internal error; it has been logged."),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(query=Query, types=TYPES, extensions=extensions)
+
+
+def sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,98 @@
+"""Top contacts: the numbers a customer talks to, as a Relay connection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api import pii
+from api.context import ctx
+from api.errors import PublicError
+from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from api.warehouse import Row
+
+if TYPE_CHECKING:
+    from api.schema.customer import Customer
+
+
+@strawberry.type(description="A number a customer's lines exchanged calls or SMS with.")
+class Contact:
+    on_net: bool | None = strawberry.field(description="Held by one of our subscriptions.")
+    operator: str | None = strawberry.field(description="Original carrier by number range.")
+    calls_out: int
+    calls_in: int
+    sms: int
+    seconds: int
+    night_calls: int
+    weight: int = strawberry.field(description="Calls both ways plus SMS, all months.")
+    last_contact: dt.datetime | None
+    _row: strawberry.Private[Row]
+
+    @classmethod
+    def from_row(cls, row: Row) -> Contact:
+        return cls(on_net=row["on_net"], operator=row["operator"],
+                   calls_out=int(row["calls_out"]), calls_in=int(row["calls_in"]),
+                   sms=int(row["sms"]), seconds=int(row["seconds"]),
+                   night_calls=int(row["night_calls"]), weight=int(row["weight"]),
+                   last_contact=row["last_contact"], _row=row)
+
+    @strawberry.field(description="The other number, E.164 (PII: in clear for `admin` only).")
+    def number(self, info: Info) -> str:
+        value = self._row["other"]
+        if pii.reveal_person(ctx(info).principal, subject=False):
+            return value
+        return pii.mask_msisdn(value) or ""
+
+    @strawberry.field(description="The on-net customer holding the number, if any.")
+    async def customer(
+        self, info: Info,
+    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
+        from api.schema.customer import Customer
+
+        customer_id = self._row["other_customer_id"]
+        if customer_id is None:
+            return None
+        return Customer.of(await ctx(info).loaders.customer.load(customer_id))
+
+
+@strawberry.type
+class ContactEdge:
+    cursor: str
+    node: Contact
+
+
+@strawberry.type(description="A page of contacts, heaviest first.")
+class ContactConnection:
+    edges: list[ContactEdge]
+    page_info: PageInfo
+    total_count: int
+
+    @classmethod
+    async def load(cls, info: Info, customer_id: str, first: int | None,
+                   after: str | None) -> ContactConnection:
+        context = ctx(info)
+        size = context.page_size(first, default=10)
+        offset = 0
+        if after is not None:
+            position = decode_cursor(after)
+            if not isinstance(position, int) or position < 0:
+                raise PublicError("malformed cursor")
+            offset = position
+        rows = await context.loaders.top_contacts.load((customer_id, max(offset + size, 1)))
+        page = [row for row in rows if offset < row["rank"] <= offset + size]
+        total = int(rows[0]["total"]) if rows else 0
+        edges = [ContactEdge(cursor=encode_cursor(int(row["rank"])), node=Contact.from_row(row))
+                 for row in page]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=offset + len(page) < total,
+                has_previous_page=offset > 0,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            total_count=total,
+        )

@@ -1,0 +1,161 @@
+"""Customer 360: profile, lines, plans, channel history, bills and top contacts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from api import pii
+from api.context import ctx
+from api.schema.relay import Node, to_global_id
+from api.warehouse import Row
+
+if TYPE_CHECKING:
+    from api.schema.contacts import ContactConnection
+    from api.schema.subscription import Product, Subscription
+
+
+@strawberry.enum(description="Kind of party holding subscriptions.")
+class CustomerType(enum.Enum):
+    INDIVIDUAL = "individual"
+    ENTERPRISE = "enterprise"
+    GROUP = "group"
+
+
+@strawberry.type(description="A customer's contacts through one channel: how many, and the last.")
+class ChannelContact:
+    channel: str
+    contacts: int
+    last_contact_at: dt.datetime
+    last_category: str | None
+    last_outcome: str | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> ChannelContact:
+        return cls(channel=row["channel"], contacts=row["contacts"],
+                   last_contact_at=row["last_contact_at"], last_category=row["last_category"],
+                   last_outcome=row["last_outcome"])
+
+
+@strawberry.type(description="Bills over all of a customer's lines.")
+class BillsSummary:
+    bills: int = strawberry.field(description="Number of bills (all lines, all months).")
+    months: int = strawberry.field(description="Months with at least one bill.")
+    first_period: dt.date
+    last_period: dt.date
+    last_month_total: float = strawberry.field(description="Total billed in the last month.")
+    average_monthly_total: float
+    total_billed: float
+    arrears: float = strawberry.field(
+        description="Unpaid balance: the latest bill's arrears, summed over lines.")
+
+    @classmethod
+    def from_row(cls, row: Row) -> BillsSummary:
+        return cls(bills=int(row["bills"]), months=int(row["months"]),
+                   first_period=row["first_period"], last_period=row["last_period"],
+                   last_month_total=row["last_month_total"],
+                   average_monthly_total=row["average_monthly_total"],
+                   total_billed=row["total_billed"], arrears=row["arrears"])
+
+
+@strawberry.type(description="A customer: one party holding one or more lines.")
+class Customer(Node):
+    # Extension points, added as the graph and insight stages publish their tables
+    # (each resolves to null/empty on a snapshot without the table): circle
+    # (`circles`, `circle_members`), graphFeatures (`graph_features`), churnRisk,
+    # value, segment, tags.
+    customer_id: str
+    customer_type: CustomerType
+    region: str
+    join_date: dt.date
+    gender: str | None
+    birth_date: dt.date | None
+    do_not_contact: bool
+    _row: strawberry.Private[Row]
+    _subject: strawberry.Private[bool]
+
+    @classmethod
+    def from_row(cls, row: Row, *, subject: bool = False) -> Customer:
+        """``subject``: looked up directly by the caller (see ``api.pii``)."""
+        return cls(
+            id=strawberry.ID(to_global_id("Customer", row["customer_id"])),
+            customer_id=row["customer_id"], customer_type=CustomerType(row["customer_type"]),
+            region=row["region"], join_date=row["join_date"], gender=row["gender"],
+            birth_date=row["birth_date"], do_not_contact=bool(row["do_not_contact"]),
+            _row=row, _subject=subject,
+        )
+
+    def _reveal(self, info: Info) -> bool:
+        return pii.reveal_person(ctx(info).principal, subject=self._subject)
+
+    @strawberry.field(description="Whether name, numbers and address are masked for you.")
+    def pii_masked(self, info: Info) -> bool:
+        return not self._reveal(info)
+
+    @strawberry.field(description="Person or organisation name (PII).")
+    def name(self, info: Info) -> str | None:
+        value = self._row["name"]
+        return value if self._reveal(info) else pii.mask_name(value)
+
+    @strawberry.field(description="Identity or registration number (PII; `admin` in clear).")
+    def id_number(self, info: Info) -> str | None:
+        value = self._row["id_number"]
+        principal = ctx(info).principal
+        if pii.reveal_identity_number(principal):
+            return value
+        keep = 4 if self._reveal(info) else 0
+        return pii.mask_identity_number(value, keep_last=keep)
+
+    @strawberry.field(description="Postal address (PII).")
+    def address(self, info: Info) -> str | None:
+        value = self._row["address"]
+        return value if self._reveal(info) else pii.mask_address(value)
+
+    @strawberry.field(description="All lines, active first.")
+    async def subscriptions(
+        self, info: Info, status: list[str] | None = None,
+    ) -> list[Annotated[Subscription, strawberry.lazy("api.schema.subscription")]]:
+        from api.schema.subscription import Subscription
+
+        rows = await ctx(info).loaders.subscriptions.load(self.customer_id)
+        return [Subscription.from_row(row, owner_subject=self._subject) for row in rows
+                if status is None or row["status"] in status]
+
+    @strawberry.field(description="Distinct products of the lines that are not terminated.")
+    async def plans(
+        self, info: Info,
+    ) -> list[Annotated[Product, strawberry.lazy("api.schema.subscription")]]:
+        from api.schema.subscription import Product
+
+        loaders = ctx(info).loaders
+        rows = await loaders.subscriptions.load(self.customer_id)
+        product_ids = list(dict.fromkeys(
+            row["product_id"] for row in rows if row["status"] != "terminated"))
+        products = await loaders.product.load_many(product_ids)
+        return [Product.from_row(row) for row in products if row is not None]
+
+    @strawberry.field(description="Per channel: number of contacts and the last one.")
+    async def channel_history(self, info: Info) -> list[ChannelContact]:
+        rows = await ctx(info).loaders.channel_history.load(self.customer_id)
+        return [ChannelContact.from_row(row) for row in rows]
+
+    @strawberry.field(description="Bills summary and arrears; null without bills.")
+    async def bills(self, info: Info) -> BillsSummary | None:
+        row = await ctx(info).loaders.bills_summary.load(self.customer_id)
+        return None if row is None else BillsSummary.from_row(row)
+
+    @strawberry.field(description="Numbers this customer's lines talk to, heaviest first.")
+    async def top_contacts(
+        self, info: Info, first: int | None = 10, after: str | None = None,
+    ) -> Annotated[ContactConnection, strawberry.lazy("api.schema.contacts")]:
+        from api.schema.contacts import ContactConnection
+
+        return await ContactConnection.load(info, self.customer_id, first, after)
+
+    @classmethod
+    def of(cls, row: Any, *, subject: bool = False) -> Customer | None:
+        return None if row is None else cls.from_row(row, subject=subject)

@@ -1,0 +1,100 @@
+"""Lists of customers: filters, order and keyset-paged connections."""
+
+from __future__ import annotations
+
+import enum
+
+import strawberry
+from strawberry.types import Info
+
+from api import store
+from api.context import ctx
+from api.errors import PublicError
+from api.schema.customer import Customer, CustomerType
+from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+
+
+@strawberry.input(description="All given conditions must hold; a list matches any of its values.")
+class CustomerFilter:
+    plan: list[str] | None = strawberry.field(
+        default=None, description="Product ids of a line that is not terminated.")
+    region: list[str] | None = None
+    customer_type: list[CustomerType] | None = None
+    # Extension points: segment, tier, tag, risk range, circle — with their tables.
+
+    def to_query(self, order: CustomerOrder | None) -> store.CustomerQuery:
+        order = order or CustomerOrder()
+        return store.CustomerQuery(
+            plans=tuple(self.plan) if self.plan is not None else None,
+            regions=tuple(self.region) if self.region is not None else None,
+            customer_types=(tuple(t.value for t in self.customer_type)
+                            if self.customer_type is not None else None),
+            sort=store.CustomerSort[order.field.name],
+            descending=order.direction is Direction.DESC,
+        )
+
+
+@strawberry.enum
+class CustomerOrderField(enum.Enum):
+    CUSTOMER_ID = "customer_id"
+    JOIN_DATE = "join_date"
+    REGION = "region"
+
+
+@strawberry.enum
+class Direction(enum.Enum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+@strawberry.input
+class CustomerOrder:
+    field: CustomerOrderField = CustomerOrderField.CUSTOMER_ID
+    direction: Direction = Direction.ASC
+
+
+@strawberry.type
+class CustomerEdge:
+    cursor: str
+    node: Customer
+
+
+@strawberry.type(description="A page of customers.")
+class CustomerConnection:
+    edges: list[CustomerEdge]
+    page_info: PageInfo
+    _query: strawberry.Private[store.CustomerQuery]
+
+    @strawberry.field(description="Customers matching the filter (one more query).")
+    async def total_count(self, info: Info) -> int:
+        return await store.count_customers(ctx(info).db, self._query)
+
+    @classmethod
+    async def load(cls, info: Info, filter: CustomerFilter | None, order: CustomerOrder | None,
+                   first: int | None, after: str | None) -> CustomerConnection:
+        context = ctx(info)
+        size = context.page_size(first)
+        query = (filter or CustomerFilter()).to_query(order)
+        position = None
+        if after is not None:
+            decoded = decode_cursor(after)
+            if not (isinstance(decoded, list) and len(decoded) == 2
+                    and all(isinstance(part, str) for part in decoded)):
+                raise PublicError("malformed cursor")
+            position = (decoded[0], decoded[1])
+        rows = await store.customer_page(context.db, query, position, size + 1)
+        page = rows[:size]
+        context.loaders.prime_customers(page)
+        column = query.sort.column
+        edges = [CustomerEdge(cursor=encode_cursor([str(row[column]), row["customer_id"]]),
+                              node=Customer.from_row(row)) for row in page]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=len(rows) > size,
+                has_previous_page=after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+            _query=query,
+        )

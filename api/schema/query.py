@@ -1,0 +1,65 @@
+"""The root query type: lookups by id or number, lists, node, snapshot."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from api.context import ctx
+from api.errors import PublicError
+from api.schema.customer import Customer
+from api.schema.customers import CustomerConnection, CustomerFilter, CustomerOrder
+from api.schema.relay import Node, from_global_id
+from api.schema.snapshot import SnapshotInfo
+from api.schema.subscription import Product, Subscription
+
+
+async def _resolve_node(info: Info, global_id: str) -> Node | None:
+    type_name, key = from_global_id(global_id)
+    loaders = ctx(info).loaders
+    if type_name == "Customer":
+        return Customer.of(await loaders.customer.load(key), subject=True)
+    if type_name == "Subscription":
+        row = await loaders.subscription.load(key)
+        return None if row is None else Subscription.from_row(row, owner_subject=True)
+    if type_name == "Product":
+        row = await loaders.product.load(key)
+        return None if row is None else Product.from_row(row)
+    raise PublicError(f"unknown node type {type_name!r}")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id (Relay).")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _resolve_node(info, id)
+
+    @strawberry.field(description="One customer, by exactly one of: global id, "
+                                  "operator's customer id, or a line's number (E.164).")
+    async def customer(self, info: Info, id: strawberry.ID | None = None,
+                       customer_id: str | None = None,
+                       msisdn: str | None = None) -> Customer | None:
+        given = [value for value in (id, customer_id, msisdn) if value is not None]
+        if len(given) != 1:
+            raise PublicError("give exactly one of `id`, `customerId`, `msisdn`")
+        loaders = ctx(info).loaders
+        if id is not None:
+            type_name, customer_id = from_global_id(id)
+            if type_name != "Customer":
+                raise PublicError("`id` is not a customer's global id")
+        elif msisdn is not None:
+            customer_id = await loaders.customer_id_by_msisdn.load(msisdn.strip())
+            if customer_id is None:
+                return None
+        assert customer_id is not None
+        return Customer.of(await loaders.customer.load(customer_id), subject=True)
+
+    @strawberry.field(description="Customers, filtered and ordered, a page at a time.")
+    async def customers(self, info: Info, filter: CustomerFilter | None = None,
+                        order_by: CustomerOrder | None = None, first: int | None = 20,
+                        after: str | None = None) -> CustomerConnection:
+        return await CustomerConnection.load(info, filter, order_by, first, after)
+
+    @strawberry.field(description="The snapshot answering this request.")
+    def snapshot(self, info: Info) -> SnapshotInfo:
+        return SnapshotInfo.current(info)

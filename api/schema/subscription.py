@@ -1,0 +1,79 @@
+"""Lines (subscriptions and their numbers) and the product catalogue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api import pii
+from api.context import ctx
+from api.schema.relay import Node, to_global_id
+from api.warehouse import Row
+
+if TYPE_CHECKING:
+    from api.schema.customer import Customer
+
+
+@strawberry.type(description="A tariff plan, bundle or value-added service.")
+class Product(Node):
+    product_id: str
+    name: str
+    product_type: str
+    payment_type: str | None
+    monthly_fee: float
+    included_minutes: int | None
+    included_sms: int | None
+    included_data_mb: int | None
+    price_per_minute: float | None
+    price_per_mb: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> Product:
+        return cls(id=strawberry.ID(to_global_id("Product", row["product_id"])),
+                   **{k: row[k] for k in _PRODUCT_FIELDS})
+
+
+_PRODUCT_FIELDS = ("product_id", "name", "product_type", "payment_type", "monthly_fee",
+                   "included_minutes", "included_sms", "included_data_mb",
+                   "price_per_minute", "price_per_mb")
+
+
+@strawberry.type(description="A line: a phone number held by a customer, on a plan.")
+class Subscription(Node):
+    subscription_id: str
+    status: str
+    start_date: dt.date
+    end_date: dt.date | None
+    _row: strawberry.Private[Row]
+    _owner_subject: strawberry.Private[bool]
+
+    @classmethod
+    def from_row(cls, row: Row, *, owner_subject: bool = False) -> Subscription:
+        return cls(id=strawberry.ID(to_global_id("Subscription", row["subscription_id"])),
+                   subscription_id=row["subscription_id"], status=row["status"],
+                   start_date=row["start_date"], end_date=row["end_date"],
+                   _row=row, _owner_subject=owner_subject)
+
+    @strawberry.field(description="The line's number, E.164 (PII).")
+    def msisdn(self, info: Info) -> str:
+        value = self._row["msisdn"]
+        if pii.reveal_person(ctx(info).principal, subject=self._owner_subject):
+            return value
+        return pii.mask_msisdn(value) or ""
+
+    @strawberry.field(description="Current tariff plan.")
+    async def product(self, info: Info) -> Product | None:
+        row = await ctx(info).loaders.product.load(self._row["product_id"])
+        return None if row is None else Product.from_row(row)
+
+    @strawberry.field(description="The holder.")
+    async def customer(
+        self, info: Info,
+    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
+        from api.schema.customer import Customer
+
+        row = await ctx(info).loaders.customer.load(self._row["customer_id"])
+        return Customer.of(row, subject=self._owner_subject)

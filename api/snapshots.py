@@ -1,0 +1,168 @@
+"""The snapshot the service answers from, and the switch to a newly published one.
+
+Each request takes a *lease* on the open snapshot it starts with and returns it when
+it is done; a background task polls the data directory's ``CURRENT`` file (a cheap
+``stat``), opens a newly published snapshot and swaps it in. The old snapshot is
+closed only when its last lease is returned, so in-flight requests finish on the
+snapshot they started with and no request fails during a switch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from graph.snapshot import Snapshot, SnapshotStore
+
+log = logging.getLogger("callcircle.api.snapshots")
+
+
+class OpenSnapshot:
+    """A published snapshot with its stores opened read-only, shared by many requests."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.id = snapshot.id
+        self.manifest: dict[str, Any] = snapshot.manifest
+        self.loaded_at = time.time()
+        self.warehouse = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+        rows = self.warehouse.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+        self.tables: frozenset[str] = frozenset(name for (name,) in rows)
+        self._leases = 0
+        self._retired = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._kg: Any = None
+
+    def has_table(self, name: str) -> bool:
+        return name in self.tables
+
+    def acquire(self) -> OpenSnapshot:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("snapshot already closed")
+            self._leases += 1
+        return self
+
+    def release(self) -> None:
+        with self._lock:
+            self._leases -= 1
+            close = self._retired and self._leases == 0
+        if close:
+            self._close()
+
+    def retire(self) -> None:
+        """No new leases will be taken; close once the last one is returned."""
+        with self._lock:
+            self._retired = True
+            close = self._leases == 0
+        if close:
+            self._close()
+
+    @property
+    def leases(self) -> int:
+        return self._leases
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def knowledge_store(self) -> Any:
+        """The Oxigraph store of this snapshot, opened read-only on first use."""
+        with self._lock:
+            if self._kg is None:
+                import pyoxigraph
+
+                path = self.snapshot.knowledge_graph_path
+                if not path.is_dir():
+                    raise FileNotFoundError("this snapshot has no knowledge graph")
+                self._kg = pyoxigraph.Store.read_only(str(path))
+            return self._kg
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._kg = None
+        self.warehouse.close()
+        log.info("closed snapshot %s", self.id)
+
+
+class SnapshotHolder:
+    """Keeps the current snapshot open and follows ``CURRENT``."""
+
+    def __init__(self, data_dir: Path,
+                 on_switch: Callable[[OpenSnapshot], None] | None = None) -> None:
+        self.store = SnapshotStore(data_dir)
+        self.current: OpenSnapshot | None = None
+        self._stamp: tuple[int, int, int] | None = None
+        self._on_switch = on_switch
+        self._switch_lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self.current is not None
+
+    def lease(self) -> OpenSnapshot | None:
+        """The current snapshot with one more lease on it (the caller must release it)."""
+        while True:
+            current = self.current
+            if current is None:
+                return None
+            try:
+                return current.acquire()
+            except RuntimeError:  # swapped and closed between the read and the acquire
+                continue
+
+    def refresh(self) -> bool:
+        """Open and swap in the published snapshot if ``CURRENT`` changed; True if swapped."""
+        try:
+            stat = os.stat(self.store.current_file)
+        except FileNotFoundError:
+            return False
+        stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if stamp == self._stamp:
+            return False
+        with self._switch_lock:
+            snapshot = self.store.current()
+            if snapshot is None:
+                return False
+            if self.current is not None and self.current.id == snapshot.id:
+                self._stamp = stamp
+                return False
+            opened = OpenSnapshot(snapshot)
+            previous, self.current = self.current, opened
+            self._stamp = stamp
+        log.info("serving snapshot %s", opened.id)
+        if previous is not None:
+            previous.retire()
+        if self._on_switch is not None:
+            self._on_switch(opened)
+        return True
+
+    async def watch(self, interval_s: float) -> None:
+        """Poll ``CURRENT`` forever; a snapshot that cannot be opened is retried next time."""
+        while True:
+            try:
+                await asyncio.to_thread(self.refresh)
+            except Exception:
+                log.exception("could not open the published snapshot; still serving %s",
+                              self.current.id if self.current else "nothing")
+                self._stamp = None
+            await asyncio.sleep(interval_s)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.retire()
+            self.current = None

@@ -1,0 +1,257 @@
+"""Fixtures for the API tests: a hand-written snapshot and a real uvicorn process.
+
+The snapshot's staged warehouse tables are written directly (as ingest would) into a
+building snapshot and published through ``SnapshotStore``; the server is the real
+``callcircle serve`` command on a free port of 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+import jwt
+import pandas as pd
+import pyoxigraph as ox
+import pytest
+import yaml
+
+from graph.snapshot import Snapshot, SnapshotStore
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = {"app": "app-key-123", "analyst": "analyst-key-456", "admin": "admin-key-789"}
+JWT_SECRET = "test-secret-for-hs256-tokens-0123456789"
+JWT_ISSUER = "callcircle-tests"
+N_CUSTOMERS = 150
+REGIONS = ("Beijing", "Shanghai", "Guangzhou")
+
+
+def msisdn(i: int) -> str:
+    return f"+86138{i:08d}"
+
+
+def offnet(i: int, k: int) -> str:
+    return f"+86186{i:05d}{k:03d}"
+
+
+def customer_id(i: int) -> str:
+    return f"C{i:04d}"
+
+
+def _tables(variant: int) -> dict[str, pd.DataFrame]:
+    """Staged tables of a small operator; ``variant`` changes names so snapshots differ."""
+    customers, subs, bills, inter, edges, numbers = [], [], [], [], [], []
+    products = pd.DataFrame([
+        ("P1", "Basic 38", "plan", "prepaid", 38.0, 300, 100, 2048, 0.15, 0.05),
+        ("P2", "Family 88", "plan", "postpaid", 88.0, 1000, 300, 10240, 0.1, 0.03),
+        ("P3", "Business 188", "plan", "postpaid", 188.0, 3000, 1000, 40960, 0.1, 0.02),
+    ], columns=["product_id", "name", "product_type", "payment_type", "monthly_fee",
+                "included_minutes", "included_sms", "included_data_mb", "price_per_minute",
+                "price_per_mb"])
+    types = ["individual"] * 8 + ["enterprise", "group"]
+    for i in range(1, N_CUSTOMERS + 1):
+        ctype = types[i % 10]
+        customers.append((customer_id(i), ctype, f"Zhang Wei {i}" + ("" if variant == 0 else
+                          f" v{variant}"), "M" if i % 2 else "F", dt.date(1980 + i % 30, 1, 1),
+                          f"11010119800101{i:04d}", f"{i} Chang'an Avenue",
+                          REGIONS[i % 3], dt.date(2020, 1, 1) + dt.timedelta(days=i),
+                          i % 17 == 0))
+        product = ("P1", "P2", "P3")[i % 3]
+        subs.append((f"S{i:04d}", customer_id(i), msisdn(i), product, "active",
+                     dt.date(2021, 1, 1), None))
+        numbers.append((msisdn(i), True, "China Mobile", f"S{i:04d}", customer_id(i)))
+        if i % 10 == 1:  # a second, terminated line
+            j = 1000 + i
+            subs.append((f"S{j:04d}", customer_id(i), msisdn(j), "P1", "terminated",
+                         dt.date(2020, 6, 1), dt.date(2021, 6, 1)))
+            numbers.append((msisdn(j), True, "China Mobile", f"S{j:04d}", customer_id(i)))
+        for m, period in enumerate((dt.date(2026, 1, 1), dt.date(2026, 2, 1),
+                                    dt.date(2026, 3, 1))):
+            arrears = 50.0 if (i % 5 == 0 and m == 2) else 0.0
+            bills.append((f"B{i:04d}{m}", f"S{i:04d}", period, period + dt.timedelta(days=4),
+                          period + dt.timedelta(days=20), 38.0, 1.0 * m, 0.0, 2.0, 0.0, 0.0,
+                          40.0 + m, arrears))
+        for k, channel in enumerate(("call_centre", "app", "store")[: 1 + i % 3]):
+            for n in range(2):
+                inter.append((f"I{i:04d}{k}{n}", customer_id(i), msisdn(i), channel,
+                              dt.datetime(2026, 2, 1 + n, 10 + k), ("enquiry", "complaint")[n],
+                              "resolved"))
+    # calls: a ring on-net (i talks to i+1..i+3), two off-net numbers each; customer 1
+    # gets twelve contacts with distinct weights for paging.
+    def edge(a: str, b: str, calls: int, month: dt.date) -> tuple[Any, ...]:
+        lo, hi = sorted((a, b))
+        return (month, lo, hi, calls, 1, calls * 60, 60, 1, 0, 0, 0,
+                dt.datetime(month.year, month.month, 2), dt.datetime(month.year, month.month, 20))
+
+    pairs: dict[tuple[str, str], int] = {}
+    for i in range(1, N_CUSTOMERS + 1):
+        for d in (1, 2, 3):
+            j = (i + d - 1) % N_CUSTOMERS + 1
+            pairs[(msisdn(i), msisdn(j))] = 10 - d
+        for k in range(2):
+            pairs[(msisdn(i), offnet(i, k))] = 2 + k
+            numbers.append((offnet(i, k), False, "China Unicom", None, None))
+    for k in range(2, 8):  # customer 1: six more off-net contacts
+        pairs[(msisdn(1), offnet(1, k))] = 20 + k
+        numbers.append((offnet(1, k), False, "China Telecom", None, None))
+    pairs[(msisdn(1), msisdn(1001))] = 99  # own second line: never a contact
+    for (a, b), calls in pairs.items():
+        for month in (dt.date(2026, 1, 1), dt.date(2026, 2, 1)):
+            edges.append(edge(a, b, calls, month))
+    return {
+        "products": products,
+        "customers": pd.DataFrame(customers, columns=[
+            "customer_id", "customer_type", "name", "gender", "birth_date", "id_number",
+            "address", "region", "join_date", "do_not_contact"]),
+        "subscriptions": pd.DataFrame(subs, columns=[
+            "subscription_id", "customer_id", "msisdn", "product_id", "status", "start_date",
+            "end_date"]),
+        "bills": pd.DataFrame(bills, columns=[
+            "bill_id", "subscription_id", "period", "issue_date", "due_date", "recurring_charge",
+            "voice_charge", "sms_charge", "data_charge", "vas_charge", "roaming_charge",
+            "total_amount", "arrears"]),
+        "interactions": pd.DataFrame(inter, columns=[
+            "interaction_id", "customer_id", "msisdn", "channel", "occurred_at", "category",
+            "outcome"]),
+        "call_edges": pd.DataFrame(edges, columns=[
+            "month", "a", "b", "calls_ab", "calls_ba", "seconds_ab", "seconds_ba", "sms_ab",
+            "sms_ba", "night_calls", "roaming_calls", "first_contact", "last_contact"]),
+        "numbers": pd.DataFrame(numbers, columns=[
+            "msisdn", "on_net", "operator", "subscription_id", "customer_id"]),
+    }
+
+
+TYPES = {"end_date": "DATE", "customer_id": "VARCHAR", "subscription_id": "VARCHAR"}
+
+
+def write_snapshot(store: SnapshotStore, run_id: str, variant: int = 0) -> Snapshot:
+    """Build and publish a snapshot of the test operator; returns the published snapshot."""
+    building = store.begin(run_id)
+    con = duckdb.connect(str(building.warehouse_path))
+    try:
+        for name, frame in _tables(variant).items():
+            con.register("frame", frame)
+            casts = ", ".join(
+                f"CAST({column} AS {TYPES[column]}) AS {column}" if column in TYPES
+                else column for column in frame.columns)
+            con.execute(f"CREATE TABLE {name} AS SELECT {casts} FROM frame")
+            con.unregister("frame")
+    finally:
+        con.close()
+    kg = ox.Store(str(building.knowledge_graph_path))
+    ex = "https://callcircle.example/"
+    for i in range(1, 31):
+        kg.add(ox.Quad(ox.NamedNode(f"{ex}customer/{customer_id(i)}"),
+                       ox.NamedNode(f"{ex}region"), ox.Literal(REGIONS[i % 3])))
+    kg.flush()
+    del kg
+    building.write_manifest({"run_id": run_id, "variant": variant})
+    return store.publish(building)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def write_config(path: Path, **overrides: Any) -> Path:
+    config = {
+        "api_keys": [{"name": f"{role}-client", "key": key, "role": role}
+                     for role, key in KEYS.items()],
+        "jwt": {"secret": JWT_SECRET, "issuer": JWT_ISSUER},
+        "limits": {"max_depth": 8, "max_tokens": 1500, "max_aliases": 10,
+                   "max_page_size": 100, "max_body_bytes": 20000, "request_timeout_s": 10,
+                   "sparql_timeout_s": 5, "sparql_max_rows": 20},
+        "introspection": True,
+        "snapshot_poll_s": 0.2,
+    }
+    config.update(overrides)
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
+@dataclass
+class Server:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+
+    def client(self, role: str | None = "admin", **headers: str) -> httpx.Client:
+        if role is not None:
+            headers.setdefault("X-API-Key", KEYS[role])
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+def start_server(data_dir: Path, config: Path, log_path: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("CALLCIRCLE_API_KEYS", None)
+    log = open(log_path, "wb")  # noqa: SIM115 - lives as long as the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--data-dir", str(data_dir),
+         "--port", str(port), "--config", str(config)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return Server(url, data_dir, process)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"server did not start: {log_path.read_text(errors='replace')}")
+
+
+def stop_server(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait()
+
+
+def token(role: str, *, secret: str = JWT_SECRET, issuer: str = JWT_ISSUER,
+          expires_in: int = 600) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": f"user-{role}", "role": role, "iss": issuer, "iat": now,
+                       "exp": now + expires_in}, secret, algorithm="HS256")
+
+
+def gql(client: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
+    """POST a GraphQL document; returns the JSON body (asserting HTTP 200)."""
+    response = client.post("/graphql", json={"query": query, "variables": variables})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def data(client: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
+    body = gql(client, query, **variables)
+    assert "errors" not in body, body["errors"]
+    return body["data"]
+
+
+@pytest.fixture(scope="session")
+def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server over one published test snapshot."""
+    root = tmp_path_factory.mktemp("api")
+    write_snapshot(SnapshotStore(root / "data"), "api-test")
+    config = write_config(root / "api.yaml")
+    server = start_server(root / "data", config, root / "server.log")
+    yield server
+    stop_server(server)

@@ -1,0 +1,234 @@
+"""The GraphQL service over HTTP: customer 360, lists, paging, nodes, dataloaders, SDL."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from api.schema import SDL_PATH, sdl
+
+pytest.register_assert_rewrite("api_fixtures")
+from api_fixtures import N_CUSTOMERS, Server, customer_id, data, gql, msisdn  # noqa: E402
+
+pytest_plugins = ["api_fixtures"]
+
+CUSTOMER_360 = """
+query($id: String!) {
+  customer(customerId: $id) {
+    id customerId customerType name region joinDate doNotContact piiMasked
+    subscriptions { id subscriptionId msisdn status startDate endDate product { productId name } }
+    plans { productId name monthlyFee }
+    channelHistory { channel contacts lastContactAt lastCategory lastOutcome }
+    bills { bills months firstPeriod lastPeriod lastMonthTotal averageMonthlyTotal arrears }
+    topContacts(first: 5) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges {
+        cursor
+        node { number onNet operator weight callsOut callsIn sms customer { customerId } }
+      }
+    }
+  }
+}
+"""
+
+
+def test_health_endpoints_need_no_credentials(api_server: Server) -> None:
+    with api_server.client(role=None) as client:
+        assert client.get("/healthz").json() == {"status": "ok"}
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["snapshot"].startswith("s")
+
+
+def test_customer_360_by_id(api_server: Server) -> None:
+    with api_server.client("admin") as client:
+        customer = data(client, CUSTOMER_360, id="C0001")["customer"]
+    assert customer["customerId"] == "C0001" and customer["name"] == "Zhang Wei 1"
+    assert customer["piiMasked"] is False
+    subscriptions = customer["subscriptions"]
+    assert [s["status"] for s in subscriptions] == ["active", "terminated"]
+    assert subscriptions[0]["msisdn"] == msisdn(1)
+    assert subscriptions[0]["product"] == {"productId": "P2", "name": "Family 88"}
+    assert [p["productId"] for p in customer["plans"]] == ["P2"]  # terminated line left out
+    channels = {c["channel"]: c for c in customer["channelHistory"]}
+    assert set(channels) == {"call_centre", "app"}
+    assert channels["app"]["contacts"] == 2
+    assert channels["app"]["lastCategory"] == "complaint"
+    bills = customer["bills"]
+    assert bills["bills"] == 3 and bills["months"] == 3
+    assert bills["firstPeriod"] == "2026-01-01" and bills["lastPeriod"] == "2026-03-01"
+    assert bills["lastMonthTotal"] == 42.0 and bills["arrears"] == 0.0
+    contacts = customer["topContacts"]
+    assert contacts["totalCount"] == 14 and contacts["pageInfo"]["hasNextPage"]
+    weights = [edge["node"]["weight"] for edge in contacts["edges"]]
+    assert weights == sorted(weights, reverse=True)
+    numbers = {edge["node"]["number"] for edge in contacts["edges"]}
+    assert msisdn(1001) not in numbers  # the customer's own second line is no contact
+    first = contacts["edges"][0]["node"]
+    assert first["onNet"] is False and first["operator"] == "China Telecom"
+    assert first["customer"] is None
+
+
+def test_customer_by_number_and_arrears(api_server: Server) -> None:
+    query = "query($n: String!) { customer(msisdn: $n) { customerId bills { arrears } } }"
+    with api_server.client("analyst") as client:
+        assert data(client, query, n=msisdn(10))["customer"] == {
+            "customerId": "C0010", "bills": {"arrears": 50.0}}
+        # a terminated line's number still finds its last holder
+        assert data(client, query, n=msisdn(1001))["customer"]["customerId"] == "C0001"
+        assert data(client, query, n="+8613999999999")["customer"] is None
+        body = gql(client, '{ customer(customerId: "C0001", msisdn: "+1") { customerId } }')
+        assert "exactly one" in body["errors"][0]["message"]
+
+
+def test_top_contacts_paged_to_the_end(api_server: Server) -> None:
+    query = """
+    query($after: String) {
+      customer(customerId: "C0001") {
+        topContacts(first: 4, after: $after) {
+          totalCount
+          pageInfo { hasNextPage hasPreviousPage endCursor }
+          edges { cursor node { number weight onNet customer { customerId } } }
+        }
+      }
+    }"""
+    seen, after, pages = [], None, 0
+    with api_server.client("admin") as client:
+        while True:
+            page = data(client, query, after=after)["customer"]["topContacts"]
+            pages += 1
+            seen += [edge["node"] for edge in page["edges"]]
+            assert page["pageInfo"]["hasPreviousPage"] == (after is not None)
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert pages == 4 and len(seen) == 14
+    assert len({node["number"] for node in seen}) == 14
+    assert [n["weight"] for n in seen] == sorted((n["weight"] for n in seen), reverse=True)
+    on_net = {n["customer"]["customerId"] for n in seen if n["onNet"]}
+    assert on_net == {customer_id(i) for i in (2, 3, 4, 148, 149, 150)}
+
+
+def test_customers_paged_to_the_end_with_filter_and_order(api_server: Server) -> None:
+    query = """
+    query($after: String) {
+      customers(first: 7, after: $after, filter: {region: ["Beijing"]},
+                orderBy: {field: JOIN_DATE, direction: DESC}) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { node { customerId region joinDate } }
+      }
+    }"""
+    seen, after = [], None
+    with api_server.client("analyst") as client:
+        while True:
+            page = data(client, query, after=after)["customers"]
+            assert page["totalCount"] == N_CUSTOMERS // 3
+            seen += [edge["node"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+    assert len(seen) == N_CUSTOMERS // 3 == len({n["customerId"] for n in seen})
+    assert {n["region"] for n in seen} == {"Beijing"}
+    dates = [n["joinDate"] for n in seen]
+    assert dates == sorted(dates, reverse=True)
+
+
+@pytest.mark.parametrize(("filter_", "expected"), [
+    ('{plan: ["P2"]}', {customer_id(i) for i in range(1, N_CUSTOMERS + 1) if i % 3 == 1}),
+    ("{customerType: [ENTERPRISE, GROUP]}",
+     {customer_id(i) for i in range(1, N_CUSTOMERS + 1) if i % 10 in (8, 9)}),
+    ('{plan: ["P1"], region: ["Beijing"], customerType: [INDIVIDUAL]}',
+     {customer_id(i) for i in range(1, N_CUSTOMERS + 1) if i % 3 == 0 and i % 10 < 8}),
+    ('{region: ["Atlantis"]}', set()),
+])
+def test_customer_filters(api_server: Server, filter_: str, expected: set[str]) -> None:
+    query = (f"{{ customers(first: 100, filter: {filter_}) "
+             "{ totalCount edges { node { customerId } } } }")
+    with api_server.client("analyst") as client:
+        page = data(client, query)["customers"]
+    assert {edge["node"]["customerId"] for edge in page["edges"]} == expected
+    assert page["totalCount"] == len(expected)
+
+
+def test_node_lookups(api_server: Server) -> None:
+    with api_server.client("admin") as client:
+        customer = data(client, CUSTOMER_360, id="C0002")["customer"]
+        query = """query($id: ID!) { node(id: $id) { __typename id
+            ... on Customer { customerId } ... on Subscription { subscriptionId msisdn }
+            ... on Product { productId } } }"""
+        node = data(client, query, id=customer["id"])["node"]
+        assert node == {"__typename": "Customer", "id": customer["id"], "customerId": "C0002"}
+        subscription = customer["subscriptions"][0]
+        node = data(client, query, id=subscription["id"])["node"]
+        assert node["subscriptionId"] == "S0002" and node["msisdn"] == msisdn(2)
+        product_id = "UHJvZHVjdDpQMw"  # Product:P3
+        node = data(client, query, id=product_id)["node"]
+        assert node == {"__typename": "Product", "id": product_id, "productId": "P3"}
+        assert data(client, query, id="Q3VzdG9tZXI6Tk9QRQ")["node"] is None  # Customer:NOPE
+        for bad in ("not-a-global-id!", "Rm9vOmJhcg"):  # garbage; Foo:bar
+            message = gql(client, query, id=bad)["errors"][0]["message"]
+            assert "global id" in message or "unknown node type" in message
+
+
+def test_snapshot_metadata(api_server: Server) -> None:
+    with api_server.client("app") as client:
+        snapshot = data(client, "{ snapshot { id loadedAt manifest tables } }")["snapshot"]
+        ready = client.get("/readyz").json()
+    assert snapshot["id"] == ready["snapshot"]
+    assert snapshot["manifest"] == {"run_id": "api-test", "variant": 0}
+    assert {"customers", "call_edges", "bills"} <= set(snapshot["tables"])
+
+
+def _warehouse_queries(client: httpx.Client) -> float:
+    text = client.get("/metrics").text
+    match = re.search(r"^callcircle_warehouse_queries_total (\S+)$", text, re.M)
+    assert match, text
+    return float(match.group(1))
+
+
+LIST_QUERY = """
+query($n: Int!) {
+  customers(first: $n) {
+    edges { node {
+      customerId name
+      subscriptions { msisdn product { name } }
+      plans { name }
+      bills { arrears lastMonthTotal }
+      channelHistory { channel lastContactAt }
+      topContacts(first: 3) {
+        totalCount edges { node { number weight customer { customerId name } } }
+      }
+    } }
+  }
+}"""
+
+
+def test_dataloaders_bound_the_number_of_warehouse_queries(api_server: Server) -> None:
+    counts = {}
+    with api_server.client("admin") as client:
+        for n in (10, 100):
+            before = _warehouse_queries(client)
+            page = data(client, LIST_QUERY, n=n)["customers"]["edges"]
+            counts[n] = _warehouse_queries(client) - before
+            assert len(page) == n
+            assert all(edge["node"]["bills"] is not None for edge in page)
+            assert all(edge["node"]["topContacts"]["edges"] for edge in page)
+    # page, subscriptions, products, bills, channels, contacts, contacts' customers
+    assert counts[100] == counts[10] <= 8, counts
+
+
+def test_metrics_exposes_requests_and_snapshot(api_server: Server) -> None:
+    with api_server.client(role=None) as client:
+        text = client.get("/metrics").text
+        ready = client.get("/readyz").json()
+    assert f'callcircle_snapshot_info{{snapshot_id="{ready["snapshot"]}"}} 1.0' in text
+    assert 'callcircle_http_requests_total{method="POST",path="/graphql",status="200"}' in text
+    assert "callcircle_http_request_duration_seconds_bucket" in text
+
+
+def test_sdl_file_is_up_to_date() -> None:
+    assert SDL_PATH.read_text(encoding="utf-8") == sdl(), (
+        "the schema changed: run `python -m api.schema` and commit api/schema.graphql")
