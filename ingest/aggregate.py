@@ -1,0 +1,187 @@
+"""Aggregates rebuilt from the staged tables: numbers, call edges, monthly usage.
+
+Raw CDRs stay in the warehouse; the call graph, the knowledge graph and the
+models read these per-number and per-pair tables instead. All of it is SQL; only
+the carrier of each *new* number is looked up in Python (``phonenumbers``), and
+kept in ``_number_operators`` so later runs look up only numbers never seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import phonenumbers
+from phonenumbers import carrier
+
+from ingest.load import ensure_tables
+
+NIGHT = "(hour(start_time) >= 22 OR hour(start_time) < 6)"
+
+
+@dataclass
+class AggregateReport:
+    numbers: int
+    on_net: int
+    off_net: int
+    call_edges: int
+    usage_rows: int
+
+
+def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
+    """Rebuild ``numbers``, ``call_edges`` and ``usage_monthly`` (docs/warehouse.md)."""
+    ensure_tables(con)
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _on_net AS
+        SELECT msisdn, subscription_id, customer_id, start_date, end_date FROM subscriptions
+        WHERE msisdn IS NOT NULL
+        QUALIFY row_number() OVER (PARTITION BY msisdn
+                                   ORDER BY status = 'terminated', start_date DESC) = 1
+    """)
+    _build_numbers(con)
+    _build_call_edges(con)
+    _build_usage(con)
+    con.execute("DROP TABLE _on_net")
+    numbers, on_net = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE on_net) FROM numbers").fetchone()
+    edges = con.execute("SELECT count(*) FROM call_edges").fetchone()[0]
+    usage = con.execute("SELECT count(*) FROM usage_monthly").fetchone()[0]
+    return AggregateReport(numbers, on_net, numbers - on_net, edges, usage)
+
+
+def _build_numbers(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _seen AS
+        SELECT msisdn, min(start_time) AS first_seen, max(start_time) AS last_seen
+        FROM (SELECT caller AS msisdn, start_time FROM cdrs
+              UNION ALL SELECT callee, start_time FROM cdrs)
+        GROUP BY msisdn
+    """)
+    _lookup_operators(con)
+    con.execute("""
+        CREATE OR REPLACE TABLE numbers AS
+        SELECT coalesce(s.msisdn, c.msisdn) AS msisdn,
+               s.msisdn IS NOT NULL AS on_net,
+               o.operator,
+               s.subscription_id,
+               s.customer_id,
+               least(c.first_seen, CAST(s.start_date AS TIMESTAMP)) AS first_seen,
+               greatest(c.last_seen, CAST(coalesce(s.end_date, s.start_date) AS TIMESTAMP))
+                   AS last_seen
+        FROM _on_net s
+        FULL JOIN _seen c ON c.msisdn = s.msisdn
+        LEFT JOIN _number_operators o ON o.msisdn = coalesce(s.msisdn, c.msisdn)
+        ORDER BY msisdn
+    """)
+    con.execute("DROP TABLE _seen")
+
+
+def _lookup_operators(con: duckdb.DuckDBPyConnection) -> None:
+    """Carrier by number range for numbers not looked up before."""
+    con.execute("CREATE TABLE IF NOT EXISTS _number_operators (msisdn VARCHAR, operator VARCHAR)")
+    fresh = [row[0] for row in con.execute("""
+        SELECT msisdn FROM (SELECT msisdn FROM _on_net UNION SELECT msisdn FROM _seen)
+        WHERE msisdn NOT IN (SELECT msisdn FROM _number_operators)
+    """).fetchall()]
+    if not fresh:
+        return
+    import pyarrow as pa
+
+    batch = pa.table({"msisdn": pa.array(fresh, pa.string()),
+                      "operator": pa.array([operator_of(n) for n in fresh], pa.string())})
+    con.register("_operator_batch", batch)
+    try:
+        con.execute("INSERT INTO _number_operators SELECT msisdn, operator FROM _operator_batch")
+    finally:
+        con.unregister("_operator_batch")
+
+
+def operator_of(msisdn: str) -> str | None:
+    """Original carrier of a mobile number's range (English name), None if unknown."""
+    try:
+        name = carrier.name_for_number(phonenumbers.parse(msisdn, None), "en")
+    except phonenumbers.NumberParseException:
+        return None
+    return name or None
+
+
+def _build_call_edges(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        CREATE OR REPLACE TABLE call_edges AS
+        SELECT CAST(date_trunc('month', start_time) AS DATE) AS month,
+               least(caller, callee) AS a,
+               greatest(caller, callee) AS b,
+               count(*) FILTER (WHERE event_type = 'voice' AND caller < callee) AS calls_ab,
+               count(*) FILTER (WHERE event_type = 'voice' AND caller > callee) AS calls_ba,
+               coalesce(sum(duration_s) FILTER (WHERE event_type = 'voice' AND caller < callee),
+                        0) AS seconds_ab,
+               coalesce(sum(duration_s) FILTER (WHERE event_type = 'voice' AND caller > callee),
+                        0) AS seconds_ba,
+               count(*) FILTER (WHERE event_type = 'sms' AND caller < callee) AS sms_ab,
+               count(*) FILTER (WHERE event_type = 'sms' AND caller > callee) AS sms_ba,
+               count(*) FILTER (WHERE event_type = 'voice' AND {NIGHT}) AS night_calls,
+               count(*) FILTER (WHERE event_type = 'voice' AND roaming) AS roaming_calls,
+               min(start_time) AS first_contact,
+               max(start_time) AS last_contact
+        FROM cdrs
+        WHERE caller <> callee
+        GROUP BY ALL
+    """)
+
+
+def _build_usage(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""
+        CREATE OR REPLACE TABLE usage_monthly AS
+        WITH events AS (
+            SELECT caller AS msisdn, callee AS other, start_time, duration_s, event_type,
+                   roaming, TRUE AS outgoing
+            FROM cdrs WHERE caller IN (SELECT msisdn FROM _on_net)
+            UNION ALL
+            SELECT callee, caller, start_time, duration_s, event_type, FALSE, FALSE
+            FROM cdrs WHERE callee IN (SELECT msisdn FROM _on_net)
+        ),
+        calls AS (
+            SELECT msisdn, CAST(date_trunc('month', start_time) AS DATE) AS month,
+                   count(*) FILTER (WHERE outgoing AND event_type = 'voice') AS calls_out,
+                   count(*) FILTER (WHERE NOT outgoing AND event_type = 'voice') AS calls_in,
+                   coalesce(sum(duration_s) FILTER (WHERE outgoing AND event_type = 'voice'),
+                            0) AS seconds_out,
+                   coalesce(sum(duration_s) FILTER (WHERE NOT outgoing
+                                                    AND event_type = 'voice'), 0) AS seconds_in,
+                   count(*) FILTER (WHERE outgoing AND event_type = 'sms') AS sms_out,
+                   count(*) FILTER (WHERE NOT outgoing AND event_type = 'sms') AS sms_in,
+                   count(DISTINCT other) AS contacts,
+                   count(*) FILTER (WHERE event_type = 'voice' AND {NIGHT}) AS night_calls,
+                   count(*) FILTER (WHERE outgoing AND event_type = 'voice' AND roaming)
+                       AS roaming_calls
+            FROM events GROUP BY ALL
+        ),
+        data AS (
+            SELECT msisdn, CAST(date_trunc('month', usage_date) AS DATE) AS month,
+                   sum(megabytes) AS data_mb
+            FROM data_usage WHERE msisdn IN (SELECT msisdn FROM _on_net)
+            GROUP BY ALL
+        ),
+        days AS (
+            SELECT msisdn, CAST(date_trunc('month', day) AS DATE) AS month,
+                   count(DISTINCT day) AS active_days
+            FROM (SELECT msisdn, CAST(start_time AS DATE) AS day FROM events
+                  UNION ALL
+                  SELECT msisdn, usage_date FROM data_usage
+                  WHERE megabytes > 0 AND msisdn IN (SELECT msisdn FROM _on_net))
+            GROUP BY ALL
+        )
+        SELECT d.msisdn, d.month,
+               coalesce(c.calls_out, 0) AS calls_out, coalesce(c.calls_in, 0) AS calls_in,
+               coalesce(c.seconds_out, 0) AS seconds_out,
+               coalesce(c.seconds_in, 0) AS seconds_in,
+               coalesce(c.sms_out, 0) AS sms_out, coalesce(c.sms_in, 0) AS sms_in,
+               coalesce(c.contacts, 0) AS contacts, d.active_days,
+               coalesce(c.night_calls, 0) AS night_calls,
+               coalesce(c.roaming_calls, 0) AS roaming_calls,
+               coalesce(u.data_mb, 0) AS data_mb
+        FROM days d
+        LEFT JOIN calls c USING (msisdn, month)
+        LEFT JOIN data u USING (msisdn, month)
+        ORDER BY d.msisdn, d.month
+    """)

@@ -1,0 +1,421 @@
+"""Source files: finding them, fingerprinting them, and reading them raw into DuckDB.
+
+Everything here is about the bytes of an operator's export, before any meaning is
+given to a column: which file is which entity, its checksum, its encoding, and a
+raw all-text table with the physical line number of every row. Malformed lines are
+returned for quarantine; a file that cannot be read at all raises ``SourceError``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+CHUNK = 1 << 22
+UTF8_BOM = codecs.BOM_UTF8
+ENCODINGS = ("utf-8", "utf-8-sig", "gbk")
+GB_ALIASES = {"gb2312": "gbk", "gb18030": "gb18030", "cp936": "gbk", "gbk": "gbk"}
+
+
+class SourceError(Exception):
+    """A source file that cannot be read at all: names the file, the problem and the fix."""
+
+    def __init__(self, file: str, problem: str, fix: str) -> None:
+        super().__init__(f"{file}: {problem} — {fix}")
+        self.file = file
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """How a CSV file is laid out (contract files use the defaults)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    header: bool = True
+    names: tuple[str, ...] = ()
+    """Column names for a file without a header row."""
+    encoding: str | None = None
+    """None: detected (UTF-8, UTF-8 with BOM, else GBK)."""
+
+
+@dataclass
+class SourceFile:
+    """One file of the source directory, fingerprinted in a single streaming pass."""
+
+    path: Path
+    name: str
+    """Path relative to the source directory, as stored in ``_source_file``."""
+    sha256: str
+    size: int
+    kind: str  # "csv" or "parquet"
+    encoding: str = "utf-8"
+    lines: int = 0
+    blank_lines: tuple[int, ...] = ()
+    has_quote: bool = False
+    ends_with_newline: bool = True
+
+
+def file_kind(path: Path) -> str | None:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".txt", ".tsv"):
+        return "csv"
+    if suffix in (".parquet", ".pq"):
+        return "parquet"
+    return None
+
+
+def _canonical_encoding(encoding: str) -> str:
+    name = codecs.lookup(encoding).name
+    return GB_ALIASES.get(name, name)
+
+
+def fingerprint(path: Path, name: str, *, encoding: str | None = None) -> SourceFile:
+    """Checksum, encoding and line structure of a file, read once, in chunks.
+
+    The same pass validates UTF-8 (so a GBK file is recognised without guessing
+    from a sample), counts lines and finds blank lines, which DuckDB skips and which
+    would otherwise shift the line numbers reported in quarantine.
+    """
+    kind = file_kind(path)
+    if kind is None:
+        raise SourceError(name, "not a CSV or Parquet file", "export it as .csv or .parquet")
+    try:
+        size = path.stat().st_size
+        handle = open(path, "rb")  # noqa: SIM115 - closed below, read in chunks
+    except OSError as error:
+        raise SourceError(name, f"cannot be opened ({error.strerror})",
+                          "check the path and the file permissions") from None
+    if size == 0:
+        handle.close()
+        raise SourceError(name, "is empty (0 bytes)",
+                          "re-export the file; an entity with no rows is left out of the folder")
+    digest = hashlib.sha256()
+    if kind == "parquet":
+        with handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        return SourceFile(path, name, digest.hexdigest(), size, kind)
+
+    wanted = _canonical_encoding(encoding) if encoding else None
+    decoder = codecs.getincrementaldecoder("utf-8")() if wanted in (None, "utf-8", "utf-8-sig") \
+        else None
+    utf8_ok = True
+    newlines = 0
+    blank: list[int] = []
+    has_quote = False
+    previous_tail = b"\n"  # a blank first line counts as blank
+    first = True
+    last_byte = b""
+    with handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if first:
+                if wanted is None and chunk.startswith(UTF8_BOM):
+                    wanted = "utf-8-sig"
+                first = False
+            if decoder is not None and utf8_ok:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8_ok = False
+            has_quote = has_quote or b'"' in chunk
+            blank.extend(_blank_lines(previous_tail + chunk, newlines, len(previous_tail)))
+            newlines += chunk.count(b"\n")
+            previous_tail = (previous_tail + chunk)[-2:]
+            last_byte = chunk[-1:]
+    if decoder is not None and utf8_ok:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8_ok = False
+    if wanted in (None, "utf-8", "utf-8-sig") and not utf8_ok:
+        if wanted is not None:
+            raise SourceError(name, f"is not valid {wanted}",
+                              "set the right encoding (--encoding gbk, or `encoding:` in the "
+                              "mapping) or re-export as UTF-8")
+        wanted = "gbk"
+    lines = newlines + (0 if last_byte == b"\n" else 1)
+    return SourceFile(path, name, digest.hexdigest(), size, kind, encoding=wanted or "utf-8",
+                      lines=lines, blank_lines=tuple(blank), has_quote=has_quote,
+                      ends_with_newline=last_byte == b"\n")
+
+
+_BLANK = re.compile(rb"\n(?=\r?\n)")
+
+
+def _blank_lines(data: bytes, newlines_before: int, overlap: int) -> list[int]:
+    """1-based numbers of the empty lines found in ``data``.
+
+    ``data`` starts with the last ``overlap`` bytes already seen (already counted in
+    ``newlines_before``); a blank line lying entirely in them was reported before.
+    """
+    found = []
+    line = newlines_before - data.count(b"\n", 0, overlap)
+    position = 0
+    for match in _BLANK.finditer(data):
+        line += data.count(b"\n", position, match.start() + 1)
+        position = match.start() + 1
+        end = match.start() + (3 if data[match.start() + 1:match.start() + 2] == b"\r" else 2)
+        if end > overlap:
+            found.append(line + 1)
+    return found
+
+
+def transcode_to_utf8(source: SourceFile, directory: Path) -> Path:
+    """A UTF-8 copy of a non-UTF-8 CSV (DuckDB's own GBK support needs a download)."""
+    target = Path(tempfile.mkstemp(suffix=".csv", dir=directory)[1])
+    decoder = codecs.getincrementaldecoder(source.encoding)()
+    try:
+        with open(source.path, "rb") as raw, open(target, "w", encoding="utf-8",
+                                                  newline="") as out:
+            while chunk := raw.read(CHUNK):
+                out.write(decoder.decode(chunk))
+            out.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as error:
+        target.unlink(missing_ok=True)
+        raise SourceError(source.name, f"cannot be decoded as {source.encoding} "
+                          f"(byte {error.start} of a chunk: {error.reason})",
+                          "re-export as UTF-8 or GBK, or set the encoding "
+                          "(--encoding / `encoding:` in the mapping)") from None
+    return target
+
+
+def read_header(source: SourceFile, options: CsvOptions) -> list[str]:
+    """Column names of a CSV (its first line, or ``options.names``)."""
+    name = source.name
+    if source.kind == "parquet":
+        return []
+    encoding = "utf-8-sig" if source.encoding in ("utf-8", "utf-8-sig") else source.encoding
+    try:
+        with open(source.path, encoding=encoding, newline="") as handle:
+            first = handle.readline()
+            second = handle.readline()
+    except UnicodeDecodeError:
+        raise SourceError(name, f"cannot be decoded as {source.encoding}",
+                          "re-export as UTF-8 or GBK, or set the encoding "
+                          "(--encoding / `encoding:` in the mapping)") from None
+    if options.names:
+        names = list(options.names)
+        if not first.strip():
+            raise SourceError(name, "has no rows", "re-export the file with its rows")
+        return names
+    if not first.strip():
+        raise SourceError(name, "has no header line", "put the column names on the first line")
+    names = next(csv.reader(io.StringIO(first), delimiter=options.delimiter,
+                            quotechar=options.quote or None))
+    names = [n.strip() for n in names]
+    if not second.strip():
+        raise SourceError(name, "has a header but no rows",
+                          "re-export the file with its rows; leave an entity with no rows out")
+    if len(names) < 2 and options.delimiter not in first:
+        raise SourceError(name, f"has one column only: is the delimiter {options.delimiter!r}?",
+                          "set the delimiter in the mapping (`csv: {delimiter: ';'}`)")
+    if len(set(names)) != len(names) or any(not n for n in names):
+        raise SourceError(name, "has empty or repeated column names", "fix the header line")
+    return names
+
+
+@dataclass
+class Rejected:
+    """A physical line the CSV reader could not split into the header's columns."""
+
+    line: int
+    reason: str
+    detail: str
+    raw: str
+
+
+@dataclass
+class RawTable:
+    """A source file read into a temporary all-VARCHAR table with ``_line``."""
+
+    table: str
+    file: SourceFile
+    columns: list[str]
+    rows: int
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, options: CsvOptions,
+             table: str, workdir: Path) -> RawTable:
+    """Read a file into ``table`` (all VARCHAR) with its 1-based physical line in ``_line``."""
+    if source.kind == "parquet":
+        return _read_parquet(con, source, table)
+    path = source.path
+    columns = read_header(source, options)
+    transcoded = None
+    if source.encoding not in ("utf-8", "utf-8-sig"):
+        transcoded = transcode_to_utf8(source, workdir)
+        path = transcoded
+    try:
+        return _read_csv(con, source, path, options, columns, table)
+    finally:
+        if transcoded is not None:
+            transcoded.unlink(missing_ok=True)
+
+
+def _csv_call(path: Path, options: CsvOptions, columns: list[str], *, header: bool,
+              quote: bool) -> str:
+    spec = ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns)
+    q = _sql_str(options.quote) if quote and options.quote else "''"
+    return (f"read_csv({_sql_str(str(path))}, columns = {{{spec}}}, header = {header}, "
+            f"auto_detect = false, delim = {_sql_str(options.delimiter)}, quote = {q}, "
+            f"escape = {q}, store_rejects = true, rejects_table = '_rejects', "
+            f"rejects_scan = '_reject_scans')")
+
+
+def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
+              options: CsvOptions, columns: list[str], table: str) -> RawTable:
+    """All rows that split into the header's columns, and the lines that do not.
+
+    An unterminated quote makes DuckDB swallow the rest of the file as one bad
+    value, so reading resumes on the line after it from a copy of the remainder.
+    Files without any quote character are read with quoting off.
+    """
+    header_lines = 1 if options.header and not options.names else 0
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"CREATE TEMP TABLE {table} AS SELECT "
+                + ", ".join(f"NULL::VARCHAR AS {quote_ident(c)}" for c in columns)
+                + " LIMIT 0")
+    rejected: list[Rejected] = []
+    offset = 0  # physical lines before the segment being read
+    segment_path = path
+    first = True
+    cleanup: list[Path] = []
+    try:
+        while True:
+            con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _reject_scans")
+            call = _csv_call(segment_path, options, columns,
+                             header=bool(header_lines) and first, quote=source.has_quote)
+            con.execute(f"INSERT INTO {table} SELECT * FROM {call}")
+            errors = con.execute(
+                "SELECT line, error_type, error_message, csv_line FROM _rejects "
+                "ORDER BY line, error_type"
+            ).fetchall()
+            runaway = None
+            seen: set[int] = set()
+            for line, error_type, message, csv_line in errors:
+                line = int(line) + offset
+                if runaway is not None and line > runaway:
+                    continue
+                if line in seen:
+                    continue
+                seen.add(line)
+                text = (csv_line or "").lstrip("\r\n").split("\n")[0].rstrip("\r")
+                if error_type == "UNQUOTED VALUE":
+                    runaway = line
+                    reason, detail = "malformed line", "unterminated quote"
+                elif line == source.lines and not source.ends_with_newline:
+                    reason, detail = "truncated last line", message
+                else:
+                    reason, detail = "malformed line", message
+                rejected.append(Rejected(line, reason, detail, text))
+            rejected = [r for r in rejected if runaway is None or r.line <= runaway]
+            if runaway is None or runaway >= source.lines:
+                break
+            segment_path = _remainder(path, runaway, cleanup)
+            offset = runaway
+            first = False
+    finally:
+        con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _reject_scans")
+        for extra in cleanup:
+            extra.unlink(missing_ok=True)
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    skipped = sorted({*range(1, header_lines + 1), *(r.line for r in rejected),
+                      *source.blank_lines})
+    _number_lines(con, table, skipped)
+    return RawTable(table, source, columns, rows, rejected)
+
+
+def _remainder(path: Path, after_line: int, cleanup: list[Path]) -> Path:
+    """A temporary copy of ``path`` from line ``after_line + 1`` on."""
+    target = Path(tempfile.mkstemp(suffix=".csv", dir=path.parent if os.access(
+        path.parent, os.W_OK) else None)[1])
+    cleanup.append(target)
+    with open(path, "rb") as raw, open(target, "wb") as out:
+        for _ in range(after_line):
+            raw.readline()
+        while chunk := raw.read(CHUNK):
+            out.write(chunk)
+    return target
+
+
+def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]) -> None:
+    """Add ``_line``: the k-th row sits on line k plus the skipped lines before it.
+
+    Rows keep file order (DuckDB preserves insertion order), so ``rowid`` is the
+    row's ordinal; header, rejected and blank lines are the only other lines.
+    """
+    con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
+    if all(line == index + 1 for index, line in enumerate(skipped)):
+        con.execute(f"UPDATE {table} SET _line = rowid + 1 + {len(skipped)}")
+        return
+    # g_j = s_j - j: rows before the j-th skipped line; line(k) = k + #{j : g_j < k}
+    gaps = [(line - index - 1, index + 1) for index, line in enumerate(skipped)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _gaps (g BIGINT, n BIGINT)")
+    con.executemany("INSERT INTO _gaps VALUES (?, ?)", gaps)
+    con.execute(
+        f"""UPDATE {table} SET _line = k.line FROM (
+                SELECT r.rowid AS rid, r.rowid + 1 + coalesce(g.n, 0) AS line
+                FROM (SELECT rowid, rowid + 1 AS k FROM {table}) r
+                ASOF LEFT JOIN (SELECT g, max(n) AS n FROM _gaps GROUP BY g) g ON r.k > g.g
+            ) k WHERE {table}.rowid = k.rid"""
+    )
+    con.execute("DROP TABLE _gaps")
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, table: str) -> RawTable:
+    try:
+        described = con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(source.path))})").fetchall()
+    except duckdb.Error as error:
+        raise SourceError(source.name, f"is not a readable Parquet file ({error})",
+                          "re-export it, or export as CSV") from None
+    columns = [row[0] for row in described]
+    select = ", ".join(f"CAST({quote_ident(c)} AS VARCHAR) AS {quote_ident(c)}" for c in columns)
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(
+        f"CREATE TEMP TABLE {table} AS SELECT {select}, file_row_number + 1 AS _line "
+        f"FROM read_parquet({_sql_str(str(source.path))}, file_row_number = true)"
+    )
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if rows == 0:
+        raise SourceError(source.name, "has no rows", "re-export the file with its rows")
+    return RawTable(table, source, columns, rows)
+
+
+def line_texts(source: SourceFile, wanted: Iterable[int]) -> dict[int, str]:
+    """The original text of the given physical lines (for quarantine's ``raw``)."""
+    remaining = set(wanted)
+    found: dict[int, str] = {}
+    if not remaining or source.kind != "csv":
+        return found
+    last = max(remaining)
+    encoding = "utf-8-sig" if source.encoding in ("utf-8", "utf-8-sig") else source.encoding
+    with open(source.path, encoding=encoding, errors="replace", newline="") as handle:
+        for number, text in enumerate(handle, start=1):
+            if number in remaining:
+                found[number] = text.rstrip("\r\n")
+            if number >= last:
+                break
+    return found

@@ -1,0 +1,279 @@
+"""Validation rules, generated as SQL from the contract.
+
+Each contract column kind has one typed expression; each rule of the contract
+(required, type, allowed values, minimum, row rules, key, references) becomes one
+condition with a fixed quarantine reason, so a rejected row is explained by the
+first rule it breaks. Phone numbers are normalised with ``phonenumbers`` once per
+distinct raw value, kept in ``_phone_lookup`` across runs, and joined back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import phonenumbers
+
+from ingest.contract import Column, Entity
+from ingest.sources import quote_ident
+
+# The fixed phrases counted in the run report.
+MISSING = "missing value"
+WRONG_TYPE = "wrong type"
+NOT_ALLOWED = "value not allowed"
+BELOW_MINIMUM = "below minimum"
+BAD_PHONE = "unparsable phone number"
+FUTURE = "future timestamp"
+DUPLICATE_KEY = "duplicate key"
+DUPLICATE_ROW = "duplicate row"
+UNKNOWN_REFERENCE = "unknown reference"
+NO_ON_NET = "no on-net party"
+MALFORMED = "malformed line"
+TRUNCATED = "truncated last line"
+
+ON_NET_PARTIES: dict[str, tuple[str, ...]] = {"cdrs": ("caller", "callee")}
+"""Entities whose rows need at least one party that is a subscription's number."""
+
+SQL_TYPES = {
+    "id": "VARCHAR", "text": "VARCHAR", "enum": "VARCHAR", "list": "VARCHAR",
+    "phone": "VARCHAR", "date": "DATE", "month": "DATE", "timestamp": "TIMESTAMP",
+    "int": "BIGINT", "decimal": "DOUBLE", "bool": "BOOLEAN",
+}
+TRUE_WORDS = ("true", "t", "1", "yes", "y")
+FALSE_WORDS = ("false", "f", "0", "no", "n")
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in_list(values: tuple[str, ...]) -> str:
+    return ", ".join(sql_literal(v) for v in values)
+
+
+def staged_table_ddl(entity: Entity) -> str:
+    """``CREATE TABLE`` of a staged entity, as docs/warehouse.md lays it out."""
+    columns = [f"{quote_ident(c.name)} {SQL_TYPES[c.kind]}" for c in entity.columns]
+    columns += ["_source_file VARCHAR", "_source_line BIGINT"]
+    return f"CREATE TABLE IF NOT EXISTS {entity.name} ({', '.join(columns)})"
+
+
+def typed(column: Column, raw: str) -> str:
+    """SQL turning a VARCHAR value into the column's type; NULL when it does not fit."""
+    kind = column.kind
+    if kind in ("id", "text"):
+        return raw
+    if kind == "enum":
+        return f"CASE WHEN {raw} IN ({_in_list(column.values)}) THEN {raw} END"
+    if kind == "list":
+        return (f"CASE WHEN list_bool_and(list_transform(string_split({raw}, ';'), "
+                f"lambda x: trim(x) IN ({_in_list(column.values)}))) THEN {raw} END")
+    if kind == "date":
+        return f"TRY_CAST({raw} AS DATE)"
+    if kind == "month":
+        return (f"CASE WHEN length({raw}) = 7 THEN TRY_CAST({raw} || '-01' AS DATE) "
+                f"ELSE CAST(date_trunc('month', TRY_CAST({raw} AS DATE)) AS DATE) END")
+    if kind == "timestamp":
+        return f"TRY_CAST({raw} AS TIMESTAMP)"
+    if kind == "int":
+        # TRY_CAST rounds '2.5' to 3: a fraction is a wrong type, not a rounding
+        return (f"CASE WHEN contains({raw}, '.') AND TRY_CAST({raw} AS DOUBLE) % 1 <> 0 "
+                f"THEN NULL ELSE TRY_CAST({raw} AS BIGINT) END")
+    if kind == "decimal":
+        return (f"CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) "
+                f"THEN TRY_CAST({raw} AS DOUBLE) END")
+    if kind == "bool":
+        return (f"CASE WHEN lower({raw}) IN ({_in_list(TRUE_WORDS)}) THEN TRUE "
+                f"WHEN lower({raw}) IN ({_in_list(FALSE_WORDS)}) THEN FALSE END")
+    if kind == "phone":
+        return f"_phone_{column.name}.e164"
+    raise ValueError(kind)
+
+
+def _type_problem(column: Column) -> str:
+    if column.kind == "phone":
+        return BAD_PHONE
+    if column.kind in ("enum", "list"):
+        return NOT_ALLOWED
+    return WRONG_TYPE
+
+
+def checked_select(entity: Entity, mapped: str, region: str, run_time: datetime) -> str:
+    """Rows of ``mapped`` (VARCHAR contract columns, ``_file``, ``_line``, ``_part``) typed,
+    with ``_reason``/``_detail`` of the first rule each breaks (NULL when clean)."""
+    raw = {c.name: f"m.{quote_ident(c.name)}" for c in entity.columns}
+    phones = [c for c in entity.columns if c.kind == "phone"]
+    joins = "".join(
+        f" LEFT JOIN _phone_lookup _phone_{c.name} ON _phone_{c.name}.region = "
+        f"{sql_literal(region)} AND _phone_{c.name}.raw = {raw[c.name]}"
+        for c in phones
+    )
+    inner = ", ".join(
+        [f"{raw[c.name]} AS {quote_ident('raw:' + c.name)}" for c in entity.columns]
+        + [f"{typed(c, raw[c.name])} AS {quote_ident(c.name)}" for c in entity.columns]
+        + ["m._file", "m._line", "m._part"]
+    )
+    cases: list[tuple[str, str, str]] = []
+    for c in entity.columns:
+        if c.required:
+            cases.append((f"{quote_ident('raw:' + c.name)} IS NULL", MISSING,
+                          sql_literal(f"{c.name} is empty")))
+    for c in entity.columns:
+        value = quote_ident("raw:" + c.name)
+        cases.append((f"{value} IS NOT NULL AND {quote_ident(c.name)} IS NULL",
+                      _type_problem(c),
+                      f"{sql_literal(c.name + ' = ')} || {value}"
+                      f" || {sql_literal(' is not a ' + _kind_label(c))}"))
+    for c in entity.columns:
+        if c.minimum is not None:
+            cases.append((f"{quote_ident(c.name)} < {c.minimum!r}", BELOW_MINIMUM,
+                          f"{sql_literal(c.name + ' = ')} || {quote_ident('raw:' + c.name)}"
+                          f" || {sql_literal(f' is below {c.minimum:g}')}"))
+    stamp = run_time.replace(microsecond=0).isoformat(sep=" ")
+    for c in entity.columns:
+        if c.kind == "timestamp":
+            cases.append((f"{quote_ident(c.name)} > TIMESTAMP {sql_literal(stamp)}", FUTURE,
+                          f"{sql_literal(c.name + ' = ')} || {quote_ident('raw:' + c.name)}"
+                          f" || {sql_literal(' is after the run (' + stamp + ')')}"))
+    for reason, rule in entity.sql_checks:
+        cases.append((f"NOT coalesce(({rule}), TRUE)", reason, sql_literal(rule + " fails")))
+    reason_sql = "CASE " + " ".join(f"WHEN {cond} THEN {sql_literal(r)}"
+                                    for cond, r, _ in cases) + " END"
+    detail_sql = "CASE " + " ".join(f"WHEN {cond} THEN {d}" for cond, _, d in cases) + " END"
+    columns = ", ".join(quote_ident(c.name) for c in entity.columns)
+    return (f"SELECT {columns}, _file, _line, _part, {reason_sql} AS _reason, "
+            f"{detail_sql} AS _detail FROM (SELECT {inner} FROM {mapped} m{joins})")
+
+
+def _kind_label(column: Column) -> str:
+    if column.kind in ("enum", "list"):
+        return "one of " + ", ".join(column.values)
+    return {"phone": "valid phone number", "month": "month (YYYY-MM)",
+            "timestamp": "timestamp (YYYY-MM-DD HH:MM:SS)", "date": "date (YYYY-MM-DD)",
+            "int": "whole number", "decimal": "number", "bool": "true/false"}.get(
+                column.kind, column.kind)
+
+
+def ensure_phone_lookup(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS _phone_lookup "
+                "(region VARCHAR, raw VARCHAR, e164 VARCHAR)")
+
+
+def normalise_phones(con: duckdb.DuckDBPyConnection, values_sql: str, region: str) -> int:
+    """Add the distinct raw numbers of ``values_sql`` not yet normalised to ``_phone_lookup``.
+
+    ``phonenumbers`` runs once per distinct raw value (Python, but per number, not
+    per call record); invalid numbers get a NULL ``e164``. Returns numbers added.
+    """
+    ensure_phone_lookup(con)
+    fresh = [row[0] for row in con.execute(
+        f"SELECT DISTINCT v FROM ({values_sql}) t(v) WHERE v IS NOT NULL "
+        f"AND v NOT IN (SELECT raw FROM _phone_lookup WHERE region = ?)", [region]
+    ).fetchall()]
+    if not fresh:
+        return 0
+    e164 = [to_e164(value, region) for value in fresh]
+    import pyarrow as pa
+
+    batch = pa.table({"region": pa.array([region] * len(fresh), pa.string()),
+                      "raw": pa.array(fresh, pa.string()), "e164": pa.array(e164, pa.string())})
+    con.register("_phone_batch", batch)
+    try:
+        con.execute("INSERT INTO _phone_lookup SELECT region, raw, e164 FROM _phone_batch")
+    finally:
+        con.unregister("_phone_batch")
+    return len(fresh)
+
+
+def to_e164(value: str, region: str) -> str | None:
+    """E.164 form of a valid number, else None."""
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if value.startswith("+") and value[1:].isdigit():
+        return value  # already E.164: formatting would return the same digits
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def key_sql(entity: Entity, alias: str = "") -> str:
+    """One comparable value for the entity's key (NULL parts compare equal)."""
+    prefix = f"{alias}." if alias else ""
+    if len(entity.key) == 1:
+        return prefix + quote_ident(entity.key[0])
+    return "concat_ws(chr(31), " + ", ".join(
+        f"coalesce(CAST({prefix}{quote_ident(k)} AS VARCHAR), chr(0))" for k in entity.key
+    ) + ")"
+
+
+def mark_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str,
+                    existing_files: bool) -> None:
+    """Keep the first row of each key; later ones become duplicate key/row.
+
+    Rows already in the staged table (other files) come first; within the batch,
+    order is part then line. A later row equal in every column is a duplicate row.
+    """
+    key = key_sql(entity)
+    columns = ", ".join(quote_ident(c.name) for c in entity.columns)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _dups AS
+        WITH d AS (SELECT {key} AS k FROM {checked} WHERE _reason IS NULL
+                   GROUP BY ALL HAVING count(*) > 1),
+        r AS (SELECT {key} AS k, _part, _line, md5(CAST(row({columns}) AS VARCHAR)) AS h
+              FROM {checked} WHERE _reason IS NULL AND {key} IN (SELECT k FROM d))
+        SELECT _part, _line,
+               first_value(h) OVER w = h AS same, first_value(_line) OVER w AS first_line,
+               row_number() OVER w AS n
+        FROM r WINDOW w AS (PARTITION BY k ORDER BY _part, _line)
+    """)
+    con.execute(f"""
+        UPDATE {checked} SET
+            _reason = CASE WHEN d.same THEN {sql_literal(DUPLICATE_ROW)}
+                           ELSE {sql_literal(DUPLICATE_KEY)} END,
+            _detail = {sql_literal(', '.join(entity.key) + ' already on line ')}
+                      || d.first_line
+        FROM _dups d
+        WHERE d.n > 1 AND {checked}._part = d._part AND {checked}._line = d._line
+    """)
+    con.execute("DROP TABLE _dups")
+    if existing_files:
+        con.execute(f"""
+            UPDATE {checked} SET _reason = {sql_literal(DUPLICATE_KEY)},
+                _detail = {sql_literal(', '.join(entity.key) + ' already loaded from ')}
+                          || s._source_file || ' line ' || s._source_line
+            FROM (SELECT {key_sql(entity)} AS k, _source_file, _source_line
+                  FROM {entity.name}) s
+            WHERE {checked}._reason IS NULL AND {key_sql(entity, checked)} = s.k
+        """)
+
+
+def mark_unknown_references(con: duckdb.DuckDBPyConnection, entity: Entity,
+                            checked: str) -> None:
+    """Rows naming a key the warehouse does not hold (after this run's earlier loads)."""
+    for column in entity.columns:
+        if not column.references:
+            continue
+        target, target_column = column.references.split(".")
+        name = quote_ident(column.name)
+        con.execute(f"""
+            UPDATE {checked} SET _reason = {sql_literal(UNKNOWN_REFERENCE)},
+                _detail = {sql_literal(column.name + ' = ')} || {name}
+                          || {sql_literal(f' is not in {target}')}
+            WHERE _reason IS NULL AND {name} IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM {target} t WHERE t.{quote_ident(target_column)} = {checked}.{name})
+        """)
+    parties = ON_NET_PARTIES.get(entity.name)
+    if parties:
+        con.execute("CREATE OR REPLACE TEMP TABLE _on_net AS "
+                    "SELECT DISTINCT msisdn FROM subscriptions WHERE msisdn IS NOT NULL")
+        condition = " AND ".join(
+            f"{quote_ident(p)} NOT IN (SELECT msisdn FROM _on_net)" for p in parties)
+        con.execute(f"""
+            UPDATE {checked} SET _reason = {sql_literal(NO_ON_NET)},
+                _detail = {sql_literal(' and '.join(parties) + ' are not subscriptions')}
+            WHERE _reason IS NULL AND {condition}
+        """)
+        con.execute("DROP TABLE _on_net")
+
