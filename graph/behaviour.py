@@ -1,0 +1,184 @@
+"""Subscriber behaviour indicators per month, in DuckDB SQL from the staged CDRs.
+
+The indicator set follows bandicoot (de Montjoye et al., MIT) where it applies to an
+operator's CDRs; every indicator is described in ``docs/graph-features.md``. Each CDR
+counts for its on-net parties: as an initiated interaction for the caller and a
+received one for the callee. The computation stays in the warehouse (one SQL statement,
+no Python loop over records) so it scales with DuckDB, not with the interpreter.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from graph.callgraph import sql_date, table_exists
+
+BEHAVIOUR_TABLE = "behaviour_monthly"
+
+BEHAVIOUR_COLUMNS: dict[str, str] = {
+    "msisdn": "VARCHAR",
+    "month": "DATE",
+    "active_days": "BIGINT",
+    "interactions": "BIGINT",
+    "contacts": "BIGINT",
+    "call_contacts": "BIGINT",
+    "sms_contacts": "BIGINT",
+    "calls": "BIGINT",
+    "calls_out": "BIGINT",
+    "calls_in": "BIGINT",
+    "call_seconds_total": "BIGINT",
+    "call_seconds_mean": "DOUBLE",
+    "sms_out": "BIGINT",
+    "sms_in": "BIGINT",
+    "percent_nocturnal": "DOUBLE",
+    "percent_initiated_interactions": "DOUBLE",
+    "percent_initiated_calls": "DOUBLE",
+    "interactions_per_contact": "DOUBLE",
+    "entropy_of_contacts": "DOUBLE",
+    "entropy_of_contacts_normalized": "DOUBLE",
+    "interevent_seconds_mean": "DOUBLE",
+    "percent_out_of_network_calls": "DOUBLE",
+    "percent_out_of_network_contacts": "DOUBLE",
+    "percent_out_of_network_minutes": "DOUBLE",
+    "roaming_share": "DOUBLE",
+    "data_mb": "DOUBLE",
+}
+
+
+def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
+                  since: date | None = None) -> str:
+    """The SELECT computing ``behaviour_monthly`` rows for complete months before ``cutoff``.
+
+    ``since`` (first of a month) limits the months computed, for incremental runs. Without
+    a ``numbers`` table every party counts as on-net (a closed study population); without
+    ``data_usage`` the data volume is NULL.
+    """
+    if table_exists(con, "numbers"):
+        on_net_join = ("LEFT JOIN (SELECT msisdn, bool_or(on_net) AS on_net FROM numbers "
+                       "GROUP BY msisdn) {alias} ON {alias}.msisdn = {col}")
+        party = "coalesce({alias}.on_net, FALSE)"
+    else:
+        on_net_join = ""
+        party = "TRUE"
+    since_cond = f"AND month >= {sql_date(since)}" if since is not None else ""
+
+    def join(alias: str, col: str) -> str:
+        return on_net_join.format(alias=alias, col=col)
+
+    def flag(alias: str) -> str:
+        return party.format(alias=alias)
+
+    if table_exists(con, "data_usage"):
+        data = """
+            LEFT JOIN (SELECT msisdn, date_trunc('month', usage_date)::DATE AS month,
+                              sum(megabytes)::DOUBLE AS data_mb
+                       FROM data_usage GROUP BY ALL) d USING (msisdn, month)"""
+        data_col = "coalesce(d.data_mb, 0.0)"
+    else:
+        data, data_col = "", "NULL::DOUBLE"
+    return f"""
+        WITH c AS (
+            SELECT c.caller, c.callee, c.start_time, c.duration_s, c.event_type,
+                   coalesce(c.roaming, FALSE) AS roaming,
+                   date_trunc('month', c.start_time)::DATE AS month,
+                   {flag('oa')} AS caller_on_net, {flag('ob')} AS callee_on_net
+            FROM cdrs c {join('oa', 'c.caller')} {join('ob', 'c.callee')}
+        ),
+        ev AS (
+            SELECT caller AS msisdn, callee AS contact, callee_on_net AS contact_on_net,
+                   TRUE AS initiated, start_time, duration_s, event_type, roaming, month
+            FROM c WHERE caller_on_net
+            UNION ALL
+            SELECT callee, caller, caller_on_net, FALSE, start_time, duration_s, event_type,
+                   NULL, month
+            FROM c WHERE callee_on_net
+        ),
+        e AS (
+            SELECT *, event_type = 'voice' AS is_call,
+                   (hour(start_time) >= 22 OR hour(start_time) < 6) AS nocturnal,
+                   epoch(start_time - lag(start_time) OVER (
+                       PARTITION BY msisdn, month ORDER BY start_time)) AS gap_s
+            FROM ev
+            WHERE month + INTERVAL 1 MONTH <= {sql_date(cutoff)} {since_cond}
+        ),
+        per_contact AS (
+            SELECT msisdn, month, contact, count(*) AS n FROM e GROUP BY ALL
+        ),
+        entropy AS (
+            SELECT msisdn, month,
+                   -sum(n / total * ln(n / total)) AS h, count(*) AS k
+            FROM (SELECT *, sum(n) OVER (PARTITION BY msisdn, month) AS total
+                  FROM per_contact)
+            GROUP BY ALL
+        ),
+        agg AS (
+            SELECT msisdn, month,
+                count(DISTINCT start_time::DATE) AS active_days,
+                count(*) AS interactions,
+                count(DISTINCT contact) AS contacts,
+                count(DISTINCT contact) FILTER (is_call) AS call_contacts,
+                count(DISTINCT contact) FILTER (NOT is_call) AS sms_contacts,
+                count(*) FILTER (is_call) AS calls,
+                count(*) FILTER (is_call AND initiated) AS calls_out,
+                count(*) FILTER (is_call AND NOT initiated) AS calls_in,
+                coalesce(sum(duration_s) FILTER (is_call), 0) AS call_seconds_total,
+                avg(duration_s) FILTER (is_call) AS call_seconds_mean,
+                count(*) FILTER (NOT is_call AND initiated) AS sms_out,
+                count(*) FILTER (NOT is_call AND NOT initiated) AS sms_in,
+                avg(nocturnal::INT) AS percent_nocturnal,
+                avg(initiated::INT) AS percent_initiated_interactions,
+                avg(initiated::INT) FILTER (is_call) AS percent_initiated_calls,
+                count(*) / count(DISTINCT contact) AS interactions_per_contact,
+                avg(gap_s) AS interevent_seconds_mean,
+                avg((NOT contact_on_net)::INT) FILTER (is_call)
+                    AS percent_out_of_network_calls,
+                count(DISTINCT contact) FILTER (NOT contact_on_net) / count(DISTINCT contact)
+                    AS percent_out_of_network_contacts,
+                sum(duration_s) FILTER (is_call AND NOT contact_on_net)
+                    / nullif(sum(duration_s) FILTER (is_call), 0)
+                    AS percent_out_of_network_minutes_raw,
+                avg(roaming::INT) FILTER (initiated) AS roaming_share
+            FROM e GROUP BY ALL
+        )
+        SELECT a.msisdn, a.month, a.active_days, a.interactions, a.contacts, a.call_contacts,
+               a.sms_contacts, a.calls, a.calls_out, a.calls_in, a.call_seconds_total,
+               a.call_seconds_mean, a.sms_out, a.sms_in, a.percent_nocturnal,
+               a.percent_initiated_interactions, a.percent_initiated_calls,
+               a.interactions_per_contact,
+               coalesce(en.h, 0.0) AS entropy_of_contacts,
+               CASE WHEN en.k > 1 THEN en.h / ln(en.k) ELSE 0.0 END
+                   AS entropy_of_contacts_normalized,
+               a.interevent_seconds_mean, a.percent_out_of_network_calls,
+               a.percent_out_of_network_contacts,
+               a.percent_out_of_network_minutes_raw AS percent_out_of_network_minutes,
+               a.roaming_share, {data_col} AS data_mb
+        FROM agg a JOIN entropy en USING (msisdn, month) {data}
+    """
+
+
+def ensure_behaviour_table(con: duckdb.DuckDBPyConnection) -> None:
+    """Create ``behaviour_monthly`` if missing."""
+    cols = ", ".join(f"{name} {kind}" for name, kind in BEHAVIOUR_COLUMNS.items())
+    con.execute(f"CREATE TABLE IF NOT EXISTS {BEHAVIOUR_TABLE} ({cols})")
+
+
+def build_behaviour_monthly(con: duckdb.DuckDBPyConnection, *, cutoff: date,
+                            since: date | None = None) -> int:
+    """Recompute ``behaviour_monthly`` for the complete months before ``cutoff``.
+
+    Rows of the months computed are replaced (idempotent); other months stay. Returns the
+    number of rows written, 0 when the warehouse has no staged ``cdrs``.
+    """
+    if not table_exists(con, "cdrs"):
+        return 0
+    ensure_behaviour_table(con)
+    select = behaviour_sql(con, cutoff=cutoff, since=since)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {select}")
+    con.execute(f"DELETE FROM {BEHAVIOUR_TABLE} WHERE month IN "
+                "(SELECT DISTINCT month FROM _behaviour)")
+    con.execute(f"INSERT INTO {BEHAVIOUR_TABLE} BY NAME SELECT * FROM _behaviour")
+    rows = con.execute("SELECT count(*) FROM _behaviour").fetchall()[0][0]
+    con.execute("DROP TABLE _behaviour")
+    return int(rows)
