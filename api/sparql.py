@@ -111,7 +111,7 @@ class SparqlEndpoint:
         self.holder = holder
         self.limits = limits
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         principal: Principal = request.scope[PRINCIPAL]
         if not principal.role.at_least(Role.ANALYST):
             return _error(403, "SPARQL needs the analyst or admin role")
