@@ -37,6 +37,7 @@ PHRASES: dict[str, str] = {
     "churned_contacts_1m": "{v:.0f} close contacts left last month",
     "churned_contacts_3m": "{v:.0f} close contacts left in the last 3 months",
     "churned_contact_share": "{v:.0%} of their call circle has left",
+    "strongest_churned_tie": "one of their closest contacts has left (tie {v:.0%} of the closest)",
     "churned_neighbour_weight": "calls a lot with people who left (weight {v:.2f})",
     "circle_churn_rate": "{v:.0%} of their circle has churned",
     "offnet_share": "{v:.0%} of their calls go to other operators",
