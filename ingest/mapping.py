@@ -181,6 +181,8 @@ def plan_units(source_dir: Path, mapping: Mapping) -> tuple[list[Unit], list[str
                                   f"several files for {entity}, which is not monthly",
                                   f"keep one {entity}.csv or {entity}.parquet")
     ignored = [n for n in names if n not in used]
+    if (source_dir / GROUND_TRUTH_DIR).is_dir():
+        ignored.insert(0, f"{GROUND_TRUTH_DIR}/")  # never opened: answers for evaluations only
     return units, ignored
 
 

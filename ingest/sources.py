@@ -22,6 +22,8 @@ from pathlib import Path
 import duckdb
 
 CHUNK = 1 << 22
+MALFORMED = "malformed line"
+TRUNCATED = "truncated last line"
 UTF8_BOM = codecs.BOM_UTF8
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk")
 GB_ALIASES = {"gb2312": "gbk", "gb18030": "gb18030", "cp936": "gbk", "gbk": "gbk"}
@@ -305,32 +307,44 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
     try:
         while True:
             con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _reject_scans")
-            call = _csv_call(segment_path, options, columns,
-                             header=bool(header_lines) and first, quote=source.has_quote)
-            con.execute(f"INSERT INTO {table} SELECT * FROM {call}")
+            segment_header = bool(header_lines) and first
+            call = _csv_call(segment_path, options, columns, header=segment_header,
+                             quote=source.has_quote)
+            target = "_segment" if source.has_quote else table
+            if source.has_quote:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _segment AS SELECT * FROM {call}")
+            else:
+                con.execute(f"INSERT INTO {table} SELECT * FROM {call}")
             errors = con.execute(
                 "SELECT line, error_type, error_message, csv_line FROM _rejects "
-                "ORDER BY line, error_type"
+                "ORDER BY line, error_type <> 'UNQUOTED VALUE'"
             ).fetchall()
             runaway = None
             seen: set[int] = set()
             for line, error_type, message, csv_line in errors:
                 line = int(line) + offset
-                if runaway is not None and line > runaway:
-                    continue
-                if line in seen:
+                if (runaway is not None and line > runaway) or line in seen:
                     continue
                 seen.add(line)
                 text = (csv_line or "").lstrip("\r\n").split("\n")[0].rstrip("\r")
                 if error_type == "UNQUOTED VALUE":
                     runaway = line
-                    reason, detail = "malformed line", "unterminated quote"
+                    reason, detail = MALFORMED, "unterminated quote"
                 elif line == source.lines and not source.ends_with_newline:
-                    reason, detail = "truncated last line", message
+                    reason, detail = TRUNCATED, message
                 else:
-                    reason, detail = "malformed line", message
+                    reason, detail = MALFORMED, message
                 rejected.append(Rejected(line, reason, detail, text))
-            rejected = [r for r in rejected if runaway is None or r.line <= runaway]
+            if target == "_segment":
+                keep = ""
+                if runaway is not None:
+                    # rows DuckDB found after the bad quote are read again from the remainder
+                    before = (runaway - 1 - offset - int(segment_header)
+                              - sum(1 for r in rejected if offset < r.line < runaway)
+                              - sum(1 for b in source.blank_lines if offset < b < runaway))
+                    keep = f" LIMIT {before}"
+                con.execute(f"INSERT INTO {table} SELECT * FROM _segment{keep}")
+                con.execute("DROP TABLE _segment")
             if runaway is None or runaway >= source.lines:
                 break
             segment_path = _remainder(path, runaway, cleanup)

@@ -15,7 +15,7 @@ import duckdb
 import phonenumbers
 
 from ingest.contract import Column, Entity
-from ingest.sources import quote_ident
+from ingest.sources import MALFORMED, TRUNCATED, quote_ident
 
 # The fixed phrases counted in the run report.
 MISSING = "missing value"
@@ -28,8 +28,10 @@ DUPLICATE_KEY = "duplicate key"
 DUPLICATE_ROW = "duplicate row"
 UNKNOWN_REFERENCE = "unknown reference"
 NO_ON_NET = "no on-net party"
-MALFORMED = "malformed line"
-TRUNCATED = "truncated last line"
+
+REASONS = (MALFORMED, TRUNCATED, MISSING, WRONG_TYPE, NOT_ALLOWED, BELOW_MINIMUM, BAD_PHONE,
+           FUTURE, DUPLICATE_KEY, DUPLICATE_ROW, UNKNOWN_REFERENCE, NO_ON_NET)
+"""Every fixed reason, besides the contract's row rules (``Entity.sql_checks``)."""
 
 ON_NET_PARTIES: dict[str, tuple[str, ...]] = {"cdrs": ("caller", "callee")}
 """Entities whose rows need at least one party that is a subscription's number."""
