@@ -1,0 +1,273 @@
+"""Graph features per subscriber as of a cut-off: the call-circle view of churn and value.
+
+Everything here reads only what was known before the cut-off: call edges of complete
+months before it, churn events dated before it, bills of months before it, subscriptions
+started before it. The heavy per-vertex work (PageRank, k-core, clustering, sampled
+betweenness) runs in igraph; neighbour aggregates run in DuckDB over the staged edge table
+(``graph.callgraph.stage_call_edges``); spreading activation is a sparse matrix iteration.
+Each feature is described in ``docs/graph-features.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from graph.callgraph import EDGES_TABLE, NODES_TABLE, EdgeArrays, sql_date, table_exists
+
+FEATURES_TABLE = "graph_features"
+SUBSCRIBERS_TABLE = "graph_subscribers"  # temporary: per-vertex attributes as of the cut-off
+VERTEX_TABLE = "graph_vertex"  # temporary: per-vertex igraph results
+ADJACENCY_TABLE = "graph_adjacency"  # temporary: each edge in both orientations
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Knobs of the feature computation; defaults are what the graph stage uses."""
+
+    #: sampled sources for approximate betweenness (seeded by ``seed``)
+    betweenness_samples: int = 32
+    #: a churned neighbour's pull halves every this many days before the cut-off
+    churn_half_life_days: float = 90.0
+    #: churners of the last this many days seed spreading activation
+    recent_churn_days: int = 90
+    #: share of its energy a node passes on at each step (Dasgupta et al., 2008)
+    spreading_factor: float = 0.5
+    #: stop spreading when the energy still moving is below this share of the initial energy
+    activation_tolerance: float = 1e-4
+    activation_max_steps: int = 20
+    #: ARPU = mean monthly bill over this many complete months before the cut-off
+    arpu_months: int = 3
+    seed: int = 0
+
+
+def register_arrow(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]
+                   ) -> None:
+    """Materialise numpy columns as a temporary DuckDB table (columnar, no row loop)."""
+    view = f"_{name}_view"
+    con.register(view, pa.table(columns))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
+    con.unregister(view)
+
+
+def stage_subscribers(con: duckdb.DuckDBPyConnection, *, cutoff: date,
+                      settings: FeatureSettings = FeatureSettings()) -> None:
+    """Per-vertex attributes as of the cut-off into the temporary ``graph_subscribers``.
+
+    ``plan``, ``tenure_days`` (subscription started before the cut-off), ``arpu`` (mean
+    monthly bill over the last complete months), ``churn_date`` (left before the cut-off).
+    Missing source tables give NULLs, so a warehouse without billing or churn data works.
+    """
+    cut = sql_date(cutoff)
+    if table_exists(con, "subscriptions"):
+        subs = f"""
+            SELECT msisdn, arg_max(subscription_id, start_date) AS sub_id,
+                   arg_max(product_id, start_date) AS plan,
+                   date_diff('day', max(start_date), {cut}) AS tenure_days
+            FROM subscriptions WHERE start_date < {cut} GROUP BY msisdn"""
+    else:
+        subs = ("SELECT NULL::VARCHAR AS msisdn, NULL::VARCHAR AS sub_id, "
+                "NULL::VARCHAR AS plan, NULL::BIGINT AS tenure_days WHERE FALSE")
+    if table_exists(con, "bills"):
+        arpu = f"""
+            SELECT subscription_id AS sub_id, avg(total_amount)::DOUBLE AS arpu FROM (
+                SELECT subscription_id, period, sum(total_amount) AS total_amount FROM bills
+                WHERE period + INTERVAL 1 MONTH <= {cut} AND issue_date < {cut}
+                  AND period >= date_trunc('month', {cut})
+                               - INTERVAL {int(settings.arpu_months)} MONTH
+                GROUP BY ALL) GROUP BY ALL"""
+    else:
+        arpu = "SELECT NULL::VARCHAR AS sub_id, NULL::DOUBLE AS arpu WHERE FALSE"
+    if table_exists(con, "churn_events") and table_exists(con, "subscriptions"):
+        churn = f"""
+            SELECT s.msisdn, max(e.churn_date) AS churn_date
+            FROM churn_events e JOIN subscriptions s USING (subscription_id)
+            WHERE e.churn_date < {cut} GROUP BY ALL"""
+    else:
+        churn = "SELECT NULL::VARCHAR AS msisdn, NULL::DATE AS churn_date WHERE FALSE"
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {SUBSCRIBERS_TABLE} AS
+        WITH subs AS ({subs}), arpu AS ({arpu}), churn AS ({churn})
+        SELECT n.vid, n.msisdn, n.on_net, n.customer_id,
+               coalesce(n.subscription_id, subs.sub_id) AS subscription_id,
+               subs.plan, subs.tenure_days, arpu.arpu, churn.churn_date
+        FROM {NODES_TABLE} n
+        LEFT JOIN subs ON subs.msisdn = n.msisdn
+        LEFT JOIN arpu ON arpu.sub_id = coalesce(n.subscription_id, subs.sub_id)
+        LEFT JOIN churn ON churn.msisdn = n.msisdn
+        ORDER BY n.vid
+    """)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {ADJACENCY_TABLE} AS
+        SELECT u AS vid, v AS nbr, weight_ab AS w_out, weight_ba AS w_in, weight,
+               calls_ab + calls_ba AS calls, last_month FROM {EDGES_TABLE}
+        UNION ALL
+        SELECT v, u, weight_ba, weight_ab, weight, calls_ab + calls_ba, last_month
+        FROM {EDGES_TABLE}
+    """)
+
+
+def spreading_activation(
+    n: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    weight: np.ndarray,
+    seeds: np.ndarray,
+    *,
+    spreading_factor: float = 0.5,
+    tolerance: float = 1e-4,
+    max_steps: int = 20,
+    energy: np.ndarray | None = None,
+) -> np.ndarray:
+    """Energy received from churners, spread along weighted ties (Dasgupta et al., EDBT 2008).
+
+    Each seed (a recent churner) starts with energy 1 (or ``energy``). At every step the
+    energy that arrived at a node in the previous step is split: ``1 - spreading_factor``
+    stays with the node, ``spreading_factor`` flows to its neighbours in proportion to
+    tie strength. Total energy is conserved; it stops when the energy still moving falls
+    below ``tolerance`` × the initial energy or after ``max_steps``. Returns the energy
+    accumulated per vertex (what is still moving is added where it stands).
+    """
+    pulse = np.zeros(n)
+    if len(seeds) == 0 or n == 0:
+        return pulse
+    pulse[seeds] = 1.0 if energy is None else energy
+    total = pulse.sum()
+    if len(u) == 0:
+        return pulse
+    rows = np.concatenate([u, v])
+    cols = np.concatenate([v, u])
+    w = np.concatenate([weight, weight])
+    strength = np.bincount(rows, weights=w, minlength=n)
+    inv = np.divide(1.0, strength, out=np.zeros(n), where=strength > 0)
+    # column-stochastic transfer: energy at j flows to i with share w_ij / strength_j
+    transfer = sp.csr_matrix((w * inv[cols], (rows, cols)), shape=(n, n))
+    isolated = strength == 0
+    kept = np.zeros(n)
+    for _ in range(max_steps):
+        moving = spreading_factor * pulse
+        moving[isolated] = 0.0  # nowhere to go: a node without ties keeps all
+        kept += pulse - moving
+        pulse = transfer @ moving
+        if pulse.sum() < tolerance * total:
+            break
+    return kept + pulse
+
+
+def churn_activation(con: duckdb.DuckDBPyConnection, arrays: EdgeArrays, *, cutoff: date,
+                     settings: FeatureSettings) -> np.ndarray:
+    """Spreading activation seeded by churners of the last ``recent_churn_days``."""
+    seeds = con.execute(f"""
+        SELECT vid FROM {SUBSCRIBERS_TABLE}
+        WHERE churn_date >= {sql_date(cutoff)} - INTERVAL {int(settings.recent_churn_days)} DAY
+        ORDER BY vid
+    """).fetchnumpy()["vid"]
+    return spreading_activation(
+        arrays.n, arrays.u, arrays.v, arrays.weight, np.asarray(seeds, dtype=np.int64),
+        spreading_factor=settings.spreading_factor, tolerance=settings.activation_tolerance,
+        max_steps=settings.activation_max_steps)
+
+
+def features_sql(cutoff: date, settings: FeatureSettings) -> str:
+    """The SELECT producing ``graph_features`` rows (needs the staged temporary tables and
+    ``graph_vertex`` with ``circle_id`` and the ``circles`` rows of this cut-off)."""
+    cut = sql_date(cutoff)
+    half_life = float(settings.churn_half_life_days)
+    return f"""
+        WITH adj AS (
+            SELECT a.vid, a.nbr, a.w_out, a.w_in, a.weight, a.calls,
+                   s.on_net AS nbr_on_net, s.plan AS nbr_plan, s.arpu AS nbr_arpu,
+                   s.tenure_days AS nbr_tenure, s.churn_date AS nbr_churn,
+                   me.plan AS own_plan
+            FROM {ADJACENCY_TABLE} a
+            JOIN {SUBSCRIBERS_TABLE} s ON s.vid = a.nbr
+            JOIN {SUBSCRIBERS_TABLE} me ON me.vid = a.vid
+        ),
+        nb AS (
+            SELECT vid,
+                count(*) AS degree,
+                count(*) FILTER (w_out > 0) AS out_degree,
+                count(*) FILTER (w_in > 0) AS in_degree,
+                sum(weight) AS strength, sum(w_out) AS strength_out, sum(w_in) AS strength_in,
+                count(*) FILTER (w_out > 0 AND w_in > 0) AS reciprocated,
+                avg(nbr_on_net::INT) AS onnet_contact_share,
+                sum(weight) FILTER (nbr_on_net) / nullif(sum(weight), 0) AS onnet_strength_share,
+                count(*) FILTER (nbr_churn IS NOT NULL) AS churned_neighbours,
+                coalesce(sum(weight * pow(0.5, date_diff('day', nbr_churn, {cut}) / {half_life}))
+                         FILTER (nbr_churn IS NOT NULL), 0) AS churned_tie_weight,
+                avg(nbr_arpu) AS neighbour_mean_arpu,
+                avg(nbr_tenure) AS neighbour_mean_tenure_days,
+                mode(nbr_plan) AS neighbour_top_plan,
+                avg((nbr_plan = own_plan)::INT) AS neighbour_same_plan_share
+            FROM adj GROUP BY vid
+        ),
+        circle_plan AS (
+            SELECT circle_id, plan, count(*) AS on_plan
+            FROM {VERTEX_TABLE} JOIN {SUBSCRIBERS_TABLE} USING (vid)
+            WHERE on_net AND plan IS NOT NULL GROUP BY ALL
+        )
+        SELECT {cut} AS cutoff, s.msisdn, s.customer_id, s.subscription_id,
+               s.churn_date IS NOT NULL AS churned_before_cutoff,
+               s.plan, s.tenure_days, s.arpu,
+               coalesce(nb.degree, 0)::BIGINT AS degree,
+               coalesce(nb.in_degree, 0)::BIGINT AS in_degree,
+               coalesce(nb.out_degree, 0)::BIGINT AS out_degree,
+               coalesce(nb.strength, 0)::DOUBLE AS strength,
+               coalesce(nb.strength_in, 0)::DOUBLE AS strength_in,
+               coalesce(nb.strength_out, 0)::DOUBLE AS strength_out,
+               coalesce(2.0 * nb.reciprocated / nullif(nb.in_degree + nb.out_degree, 0), 0)
+                   ::DOUBLE AS reciprocity,
+               x.clustering, x.pagerank, x.core_number::BIGINT AS core_number, x.betweenness,
+               nb.onnet_contact_share::DOUBLE AS onnet_contact_share,
+               (1 - nb.onnet_contact_share)::DOUBLE AS offnet_contact_share,
+               nb.onnet_strength_share::DOUBLE AS onnet_strength_share,
+               x.circle_id, c.size AS circle_size, c.density AS circle_density,
+               c.internal_share AS circle_internal_share,
+               (cp.on_plan - 1)::DOUBLE / nullif(c.on_net_members - 1, 0)
+                   AS circle_same_plan_share,
+               coalesce(nb.churned_neighbours, 0)::BIGINT AS churned_neighbours,
+               coalesce(nb.churned_neighbours / nb.degree, 0)::DOUBLE
+                   AS churned_neighbour_share,
+               coalesce(nb.churned_tie_weight, 0)::DOUBLE AS churned_tie_weight,
+               coalesce(nb.churned_tie_weight / nullif(nb.strength, 0), 0)::DOUBLE
+                   AS churned_tie_share,
+               x.churn_activation,
+               nb.neighbour_mean_arpu::DOUBLE AS neighbour_mean_arpu,
+               nb.neighbour_mean_tenure_days::DOUBLE AS neighbour_mean_tenure_days,
+               nb.neighbour_top_plan, nb.neighbour_same_plan_share::DOUBLE
+                   AS neighbour_same_plan_share
+        FROM {SUBSCRIBERS_TABLE} s
+        JOIN {VERTEX_TABLE} x USING (vid)
+        LEFT JOIN nb USING (vid)
+        LEFT JOIN circles c ON c.cutoff = {cut} AND c.circle_id = x.circle_id
+        LEFT JOIN circle_plan cp ON cp.circle_id = x.circle_id AND cp.plan = s.plan
+        WHERE s.on_net
+        ORDER BY s.msisdn
+    """
+
+
+def replace_cutoff_rows(con: duckdb.DuckDBPyConnection, table: str, cutoff: date,
+                        select: str) -> int:
+    """Replace the rows of one cut-off in ``table`` by the rows of ``select`` (idempotent).
+
+    The table is created from the query's columns on first use. Returns rows written.
+    """
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {select}")
+    if not table_exists(con, table):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _rows WHERE FALSE")
+    con.execute(f"DELETE FROM {table} WHERE cutoff = {sql_date(cutoff)}")
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+    rows = con.execute("SELECT count(*) FROM _rows").fetchall()[0][0]
+    con.execute("DROP TABLE _rows")
+    return int(rows)
+
+
+def write_graph_features(con: duckdb.DuckDBPyConnection, *, cutoff: date,
+                         settings: FeatureSettings = FeatureSettings()) -> int:
+    """Write this cut-off's rows of ``graph_features`` (one per on-net subscriber)."""
+    return replace_cutoff_rows(con, FEATURES_TABLE, cutoff, features_sql(cutoff, settings))
