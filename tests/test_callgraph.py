@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import networkx as nx
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from graph import algorithms as alg
@@ -48,10 +49,11 @@ def make_warehouse(path: Path, edges: list[tuple] = EDGES) -> duckdb.DuckDBPyCon
             calls_ba BIGINT, seconds_ab BIGINT, seconds_ba BIGINT, sms_ab BIGINT, sms_ba BIGINT,
             night_calls BIGINT, roaming_calls BIGINT, first_contact TIMESTAMP,
             last_contact TIMESTAMP)""")
-    con.executemany(
-        "INSERT INTO call_edges VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, NULL, NULL)",
-        [list(e) for e in edges],
-    )
+    columns = ["month", "a", "b", "calls_ab", "calls_ba", "seconds_ab", "seconds_ba", "sms_ab",
+               "sms_ba"]
+    rows = pa.table({c: [e[i] for e in edges] for i, c in enumerate(columns)})  # noqa: F841
+    con.execute(f"INSERT INTO call_edges BY NAME SELECT month::DATE AS month, "
+                f"{', '.join(columns[1:])}, 0 AS night_calls, 0 AS roaming_calls FROM rows")
     con.execute("UPDATE call_edges SET first_contact = month, "
                 "last_contact = month + INTERVAL 20 DAY")
     con.execute("""
