@@ -1,0 +1,761 @@
+"""The knowledge-graph stage of a snapshot: warehouse tables → RDF in an Oxigraph store.
+
+The graph is written columnar: DuckDB turns each staged table (and the aggregated
+``numbers`` and ``call_edges``) into N-Triples text in SQL, ``COPY`` writes it to a
+file, and pyoxigraph bulk-loads that file. Building Python term objects row by row
+is 5–10× slower (see DESIGN.md), so no row ever passes through Python here.
+
+Every node carries its principal class (``cc:Customer``, ``cc:PhoneNumber``,
+``cc:Product``...) and its most specific one (``cc:IndividualCustomer``,
+``cc:OnNetNumber``, ``cc:PrepaidPlan``...); the ontology is loaded into the same
+default graph so SPARQL can also walk ``rdfs:subClassOf``. Raw CDRs and daily data
+usage stay in the warehouse; call records enter the graph only as one
+``cc:CallTie`` per pair of numbers, summed over all months. PII beyond the
+customer's name and phone numbers (identity number, address) is not copied.
+
+Instance IRIs follow ``ontology`` (``https://id.callcircle.dev/{kind}/{id}``); the
+SQL below builds exactly what ``ontology.customer_iri`` and friends build.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyoxigraph as ox
+from oxrdflib import OxigraphStore
+from rdflib import Graph, Literal, URIRef
+from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
+from rdflib.namespace import DCTERMS, FOAF, PROV, RDF, RDFS, SH, SKOS, XSD
+
+from ontology import (
+    CC,
+    ID,
+    bind_prefixes,
+    load_ontology,
+    load_shapes,
+    ontology_path,
+    quarantine_count_iri,
+    run_iri,
+    snapshot_iri,
+    source_file_iri,
+)
+
+Progress = Callable[[str, int, int], None]
+"""``progress(label, done, total)``: called as the stage moves on (same shape as ingest's)."""
+
+CUSTOMER_CLASSES: dict[str, URIRef] = {
+    "individual": CC.IndividualCustomer,
+    "enterprise": CC.EnterpriseCustomer,
+    "group": CC.GroupCustomer,
+}
+"""``customers.customer_type`` → most specific customer class."""
+
+PRODUCT_CLASSES: dict[tuple[str, str | None], URIRef] = {
+    ("plan", "prepaid"): CC.PrepaidPlan,
+    ("plan", "postpaid"): CC.PostpaidPlan,
+    ("plan", None): CC.Plan,
+    ("bundle", None): CC.Bundle,
+    ("vas", None): CC.ValueAddedService,
+}
+"""(``product_type``, ``payment_type``) → most specific product class (None: any)."""
+
+
+# ---------------------------------------------------------------------------
+# Reports
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class KnowledgeGraphReport:
+    """What one build wrote, and how fast."""
+
+    triples: int
+    seconds: float
+    classes: dict[str, int] = field(default_factory=dict)
+    """Instances written per class (local name: ``Customer``, ``CallTie``...)."""
+    generate_seconds: float = 0.0
+    load_seconds: float = 0.0
+
+    @property
+    def triples_per_second(self) -> float:
+        return self.triples / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class ShaclReport:
+    """Outcome of a SHACL validation: full graph or a stratified sample, and which."""
+
+    conforms: bool
+    mode: str
+    """``"full"`` or ``"sample"``."""
+    focus_nodes: int
+    violations: list[str]
+    """The first violation messages (at most ``max_messages``)."""
+    violation_count: int = 0
+    triples_checked: int = 0
+    seconds: float = 0.0
+    sample_per_class: int | None = None
+
+
+# ---------------------------------------------------------------------------
+# SQL building blocks: N-Triples terms from columns
+# ---------------------------------------------------------------------------
+
+
+def _q(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _iri_const(iri: str) -> str:
+    return _q(f"<{iri}>")
+
+
+def _string(expr: str) -> str:
+    """An N-Triples plain literal; escapes backslash, quote, LF and CR (all N-Triples needs)."""
+    escaped = (
+        f"replace(replace(replace(replace(CAST({expr} AS VARCHAR), '\\', '\\\\'), "
+        f"'\"', '\\\"'), chr(10), '\\n'), chr(13), '\\r')"
+    )
+    return f"'\"' || {escaped} || '\"'"
+
+
+def _typed(lexical: str, datatype: URIRef) -> str:
+    suffix = _q('"^^<' + str(datatype) + ">")
+    return f"'\"' || {lexical} || {suffix}"
+
+
+def _id_iri(kind: str, expr: str) -> str:
+    """IRI of an operator identifier: ``ontology._iri`` in SQL (url_encode = quote(safe=''))."""
+    return f"{_q(f'<{ID}{kind}/')} || url_encode(CAST({expr} AS VARCHAR)) || '>'"
+
+
+def _number_segment(expr: str) -> str:
+    return (
+        f"CASE WHEN regexp_full_match({expr}, '\\+?[0-9]+') THEN ltrim({expr}, '+') "
+        f"ELSE url_encode({expr}) END"
+    )
+
+
+def _number_iri(expr: str) -> str:
+    """``ontology.number_iri`` in SQL: E.164 digits without '+'."""
+    return f"{_q(f'<{ID}number/')} || {_number_segment(expr)} || '>'"
+
+
+def _decimal(expr: str, scale: int) -> str:
+    """xsd:decimal lexical form without exponent or trailing zeros."""
+    return f"regexp_replace(printf('%.{scale}f', CAST({expr} AS DOUBLE)), '\\.?0+$', '')"
+
+
+def _term(kind: str, expr: str) -> str:
+    """The N-Triples object for a column of the given kind (NULL stays NULL)."""
+    if kind == "string":
+        return _string(expr)
+    if kind == "date":
+        return _typed(f"strftime(CAST({expr} AS DATE), '%Y-%m-%d')", XSD.date)
+    if kind == "datetime":
+        return _typed(f"strftime(CAST({expr} AS TIMESTAMP), '%Y-%m-%dT%H:%M:%S')", XSD.dateTime)
+    if kind == "month":
+        return _typed(f"strftime(CAST({expr} AS DATE), '%Y-%m')", XSD.gYearMonth)
+    if kind == "integer":
+        return _typed(f"CAST(CAST({expr} AS BIGINT) AS VARCHAR)", XSD.integer)
+    if kind == "money":
+        return _typed(_decimal(expr, 4), XSD.decimal)
+    if kind == "price":
+        return _typed(_decimal(expr, 6), XSD.decimal)
+    if kind == "boolean":
+        return _typed(f"CASE WHEN {expr} THEN 'true' ELSE 'false' END", XSD.boolean)
+    if kind == "number":
+        return _number_iri(expr)
+    if kind == "operator":
+        return _id_iri("operator", f"NULLIF(trim({expr}), '')")
+    if kind.startswith("iri:"):
+        return _id_iri(kind[4:], expr)
+    raise ValueError(f"unknown term kind {kind!r}")
+
+
+def _triple(predicate: URIRef, obj: str) -> str:
+    """One N-Triples line about the row's subject ``s`` (NULL if the object is NULL)."""
+    return f"s || {_q(f' <{predicate}> ')} || {obj} || ' .'"
+
+
+def _code_case(expr: str, mapping: dict[str, str]) -> str:
+    """SQL CASE turning a source code into an IRI term (unknown codes give NULL)."""
+    whens = " ".join(f"WHEN {_q(code)} THEN {_iri_const(iri)}" for code, iri in mapping.items())
+    return f"CASE {expr} {whens} END"
+
+
+# ---------------------------------------------------------------------------
+# What each warehouse table becomes
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Table:
+    table: str
+    kind: str
+    """IRI kind of the subject (``customer`` → ``id:customer/{key}``)."""
+    key: str
+    principal: URIRef
+    properties: tuple[tuple[str, URIRef, str], ...]
+    """(column, predicate, term kind)."""
+    specific: str | None = None
+    """SQL giving the most specific class as an N-Triples IRI term, if any."""
+    specific_column: str | None = None
+    """Column the ``specific`` SQL needs."""
+
+
+def _customer_class() -> str:
+    return _code_case("customer_type", {k: str(v) for k, v in CUSTOMER_CLASSES.items()})
+
+
+def _product_class() -> str:
+    whens = []
+    for (product_type, payment_type), cls in PRODUCT_CLASSES.items():
+        cond = f"product_type = {_q(product_type)}"
+        if payment_type is not None:
+            cond += f" AND payment_type = {_q(payment_type)}"
+        whens.append(f"WHEN {cond} THEN {_iri_const(str(cls))}")
+    return f"CASE {' '.join(whens)} END"
+
+
+_TABLES: tuple[_Table, ...] = (
+    _Table("customers", "customer", "customer_id", CC.Customer, (
+        ("customer_id", DCTERMS.identifier, "string"),
+        ("name", FOAF.name, "string"),
+        ("gender", CC.gender, "string"),
+        ("birth_date", CC.birthDate, "date"),
+        ("region", CC.region, "string"),
+        ("join_date", CC.joinDate, "date"),
+        ("do_not_contact", CC.doNotContact, "boolean"),
+    ), specific=_customer_class(), specific_column="customer_type"),
+    _Table("products", "product", "product_id", CC.Product, (
+        ("product_id", DCTERMS.identifier, "string"),
+        ("name", RDFS.label, "string"),
+        ("payment_type", CC.paymentType, "string"),
+        ("monthly_fee", CC.monthlyFee, "money"),
+        ("included_minutes", CC.includedMinutes, "integer"),
+        ("included_sms", CC.includedSms, "integer"),
+        ("included_data_mb", CC.includedDataMb, "integer"),
+        ("price_per_minute", CC.pricePerMinute, "price"),
+        ("price_per_mb", CC.pricePerMb, "price"),
+    ), specific=_product_class(), specific_column="product_type"),
+    _Table("subscriptions", "subscription", "subscription_id", CC.Subscription, (
+        ("subscription_id", DCTERMS.identifier, "string"),
+        ("customer_id", CC.heldBy, "iri:customer"),
+        ("msisdn", CC.hasNumber, "number"),
+        ("product_id", CC.onPlan, "iri:product"),
+        ("status", CC.status, "string"),
+        ("start_date", CC.startDate, "date"),
+        ("end_date", CC.endDate, "date"),
+    )),
+    _Table("bills", "bill", "bill_id", CC.Bill, (
+        ("bill_id", DCTERMS.identifier, "string"),
+        ("subscription_id", CC.billedLine, "iri:subscription"),
+        ("period", CC.billingPeriod, "month"),
+        ("issue_date", CC.issueDate, "date"),
+        ("due_date", CC.dueDate, "date"),
+        ("recurring_charge", CC.recurringCharge, "money"),
+        ("voice_charge", CC.voiceCharge, "money"),
+        ("sms_charge", CC.smsCharge, "money"),
+        ("data_charge", CC.dataCharge, "money"),
+        ("vas_charge", CC.vasCharge, "money"),
+        ("roaming_charge", CC.roamingCharge, "money"),
+        ("total_amount", CC.totalAmount, "money"),
+        ("arrears", CC.arrears, "money"),
+    )),
+    _Table("payments", "payment", "payment_id", CC.Payment, (
+        ("payment_id", DCTERMS.identifier, "string"),
+        ("subscription_id", CC.paidLine, "iri:subscription"),
+        ("bill_id", CC.settles, "iri:bill"),
+        ("paid_at", CC.paidAt, "datetime"),
+        ("amount", CC.amount, "money"),
+        ("method", CC.paymentMethod, "string"),
+    )),
+    _Table("interactions", "interaction", "interaction_id", CC.Interaction, (
+        ("interaction_id", DCTERMS.identifier, "string"),
+        ("customer_id", CC.customer, "iri:customer"),
+        ("msisdn", CC.number, "known-number"),
+        ("channel", CC.channel, "channel"),
+        ("occurred_at", CC.occurredAt, "datetime"),
+        ("category", CC.category, "string"),
+        ("outcome", CC.interactionOutcome, "string"),
+    )),
+    _Table("campaigns", "campaign", "campaign_id", CC.Campaign, (
+        ("campaign_id", DCTERMS.identifier, "string"),
+        ("name", RDFS.label, "string"),
+        ("objective", CC.objective, "string"),
+        ("offer", CC.offer, "string"),
+        ("channels", CC.usesChannel, "channels"),
+        ("start_date", CC.startDate, "date"),
+        ("end_date", CC.endDate, "date"),
+        ("budget", CC.budget, "money"),
+        ("cost_per_contact", CC.costPerContact, "price"),
+        ("control_share", CC.controlShare, "price"),
+    )),
+    _Table("campaign_contacts", "campaign-contact", "contact_id", CC.CampaignContact, (
+        ("contact_id", DCTERMS.identifier, "string"),
+        ("campaign_id", CC.campaign, "iri:campaign"),
+        ("customer_id", CC.customer, "iri:customer"),
+        ("msisdn", CC.number, "known-number"),
+        ("channel", CC.channel, "channel"),
+        ("contacted_at", CC.contactedAt, "datetime"),
+        ("contact_group", CC.contactGroup, "string"),
+    )),
+    _Table("campaign_responses", "campaign-response", "response_id", CC.CampaignResponse, (
+        ("response_id", DCTERMS.identifier, "string"),
+        ("contact_id", CC.respondsTo, "iri:campaign-contact"),
+        ("responded_at", CC.respondedAt, "datetime"),
+        ("response", CC.responseType, "string"),
+        ("revenue", CC.revenue, "money"),
+    )),
+    _Table("churn_events", "churn-event", "event_id", CC.ChurnEvent, (
+        ("event_id", DCTERMS.identifier, "string"),
+        ("subscription_id", CC.churnedLine, "iri:subscription"),
+        ("churn_date", CC.churnDate, "date"),
+        ("churn_type", CC.churnType, "string"),
+        ("recipient_operator", CC.recipientOperator, "operator"),
+    )),
+)
+
+
+def _channel_codes(ontology: Graph) -> dict[str, str]:
+    """Source channel code → channel individual, read from the ontology's skos:notation."""
+    return {
+        str(code): str(channel)
+        for channel in ontology.subjects(RDF.type, CC.Channel)
+        for code in ontology.objects(channel, SKOS.notation)
+    }
+
+
+def _table_sql(spec: _Table, columns: set[str], channels: dict[str, str],
+               has_numbers: bool) -> str | None:
+    """One SELECT yielding, per row, that row's triples joined by newlines."""
+    if spec.key not in columns:
+        return None
+    lines = [_triple(RDF.type, _iri_const(str(spec.principal)))]
+    if spec.specific is not None and spec.specific_column in columns:
+        lines.append(_triple(RDF.type, spec.specific))
+    for column, predicate, kind in spec.properties:
+        if column not in columns:
+            continue
+        if kind == "channel":
+            lines.append(_triple(predicate, _code_case(f"trim({column})", channels)))
+        elif kind == "channels":
+            one = _triple(predicate, _code_case("trim(c)", channels))
+            lines.append(
+                f"array_to_string(list_transform(string_split({column}, ';'), lambda c: {one}),"
+                " chr(10))"
+            )
+        elif kind == "known-number":
+            if not has_numbers:
+                continue
+            lines.append(_triple(predicate, (
+                f"CASE WHEN {column} IN (SELECT msisdn FROM numbers) "
+                f"THEN {_number_iri(column)} END")))
+        else:
+            lines.append(_triple(predicate, _term(kind, column)))
+    subject = _id_iri(spec.kind, spec.key)
+    return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
+            f"FROM (SELECT {subject} AS s, * FROM {spec.table})")
+
+
+def _numbers_sql(columns: set[str]) -> str:
+    lines = [
+        _triple(RDF.type, _iri_const(str(CC.PhoneNumber))),
+        _triple(RDF.type, f"CASE WHEN on_net THEN {_iri_const(str(CC.OnNetNumber))} "
+                          f"ELSE {_iri_const(str(CC.OffNetNumber))} END"),
+        _triple(CC.e164, _string("msisdn")),
+    ]
+    if "operator" in columns:
+        lines.append(_triple(CC.numberOperator, _term("operator", "operator")))
+    if "subscription_id" in columns:
+        lines.append(_triple(CC.subscription, (
+            f"CASE WHEN on_net THEN {_term('iri:subscription', 'subscription_id')} END")))
+    for column, predicate in (("first_seen", CC.firstSeen), ("last_seen", CC.lastSeen)):
+        if column in columns:
+            lines.append(_triple(predicate, _term("date", column)))
+    return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
+            f"FROM (SELECT {_number_iri('msisdn')} AS s, * FROM numbers)")
+
+
+_TIE_SUMS = {
+    "calls_ab": "calls_ab", "calls_ba": "calls_ba", "seconds": "seconds_ab + seconds_ba",
+    "sms_ab": "sms_ab", "sms_ba": "sms_ba", "night_calls": "night_calls",
+    "roaming_calls": "roaming_calls",
+}
+
+
+def _ties_sql() -> str:
+    """One cc:CallTie per pair, summed over months, plus the cc:callsWith shortcut."""
+    sums = ", ".join(f"sum({expr}) AS {name}" for name, expr in _TIE_SUMS.items())
+    ties = (f"SELECT a, b, {sums}, min(first_contact) AS first_contact, "
+            f"max(last_contact) AS last_contact, count(DISTINCT month) AS active_months "
+            f"FROM call_edges GROUP BY a, b")
+    subject = (f"{_q(f'<{ID}tie/')} || {_number_segment('a')} || '/' || "
+               f"{_number_segment('b')} || '>'")
+    number_a, number_b = _number_iri("a"), _number_iri("b")
+    lines = [
+        _triple(RDF.type, _iri_const(str(CC.CallTie))),
+        _triple(CC.partyA, number_a),
+        _triple(CC.partyB, number_b),
+        _triple(CC.calls, _term("integer", "calls_ab + calls_ba")),
+        _triple(CC.callsAB, _term("integer", "calls_ab")),
+        _triple(CC.callsBA, _term("integer", "calls_ba")),
+        _triple(CC.minutes, _typed(_decimal("seconds / 60.0", 2), XSD.decimal)),
+        _triple(CC.sms, _term("integer", "sms_ab + sms_ba")),
+        _triple(CC.smsAB, _term("integer", "sms_ab")),
+        _triple(CC.smsBA, _term("integer", "sms_ba")),
+        _triple(CC.nightCalls, _term("integer", "night_calls")),
+        _triple(CC.roamingCalls, _term("integer", "roaming_calls")),
+        _triple(CC.activeMonths, _term("integer", "active_months")),
+        _triple(CC.firstContact, _term("datetime", "first_contact")),
+        _triple(CC.lastContact, _term("datetime", "last_contact")),
+        f"{number_a} || {_q(f' <{CC.callsWith}> ')} || {number_b} || ' .'",
+    ]
+    return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
+            f"FROM (SELECT {subject} AS s, * FROM ({ties}))")
+
+
+def _operators_sql(sources: list[tuple[str, str]]) -> str:
+    names = " UNION ".join(
+        f"SELECT NULLIF(trim({column}), '') AS name FROM {table}" for table, column in sources
+    )
+    lines = [
+        _triple(RDF.type, _iri_const(str(CC.Operator))),
+        _triple(FOAF.name, _string("name")),
+    ]
+    return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt FROM "
+            f"(SELECT {_id_iri('operator', 'name')} AS s, name FROM ({names}) "
+            f"WHERE name IS NOT NULL)")
+
+
+def _warehouse_columns(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
+    rows = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_catalog = current_database()"
+    ).fetchall()
+    tables: dict[str, set[str]] = {}
+    for table, column in rows:
+        tables.setdefault(table, set()).add(column)
+    return tables
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return int(con.execute(sql).fetchall()[0][0])
+
+
+def _count_lines(path: Path) -> int:
+    lines = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+# ---------------------------------------------------------------------------
+# Build
+# ---------------------------------------------------------------------------
+
+
+def build_knowledge_graph(
+    con: duckdb.DuckDBPyConnection,
+    store_path: Path,
+    *,
+    extra_turtle: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> KnowledgeGraphReport:
+    """Write the snapshot's knowledge graph from the warehouse into a new Oxigraph store.
+
+    Missing or empty tables (a source without CDRs or bills) are skipped. The
+    ontology goes into the store too, so SPARQL can use ``rdfs:subClassOf``.
+    ``extra_turtle`` (e.g. :func:`provenance_turtle` of the run) is loaded as is.
+    ``store_path`` must not exist yet or be an empty directory.
+    """
+    started = time.perf_counter()
+    store_path = Path(store_path)
+    if store_path.exists() and any(store_path.iterdir()):
+        raise FileExistsError(
+            f"{store_path} already holds a store; the knowledge graph is built into a fresh "
+            "directory of a building snapshot"
+        )
+    report_progress = progress or (lambda _label, _done, _total: None)
+    ontology = load_ontology()
+    channels = _channel_codes(ontology)
+    tables = _warehouse_columns(con)
+    has_numbers = "numbers" in tables and "msisdn" in tables["numbers"]
+
+    selects: list[str] = []
+    classes: dict[str, int] = {}
+    for spec in _TABLES:
+        if spec.table not in tables:
+            continue
+        rows = _count(con, f"SELECT count(*) FROM {spec.table}")
+        sql = _table_sql(spec, tables[spec.table], channels, has_numbers) if rows else None
+        if sql is not None:
+            selects.append(sql)
+            classes[spec.principal.removeprefix(str(CC))] = rows
+    if has_numbers:
+        columns = tables["numbers"]
+        rows = _count(con, "SELECT count(*) FROM numbers")
+        if rows:
+            selects.append(_numbers_sql(columns))
+            classes["PhoneNumber"] = rows
+            if "on_net" in columns:
+                on_net = _count(con, "SELECT count(*) FROM numbers WHERE on_net")
+                classes["OnNetNumber"], classes["OffNetNumber"] = on_net, rows - on_net
+    if {"a", "b", "month"} <= tables.get("call_edges", set()):
+        ties = _count(con, "SELECT count(*) FROM (SELECT DISTINCT a, b FROM call_edges)")
+        if ties:
+            selects.append(_ties_sql())
+            classes["CallTie"] = ties
+    operator_sources = [
+        (table, column)
+        for table, column in (("numbers", "operator"), ("churn_events", "recipient_operator"))
+        if column in tables.get(table, set())
+    ]
+    if operator_sources:
+        operators = _count(con, f"SELECT count(*) FROM ({_operators_sql(operator_sources)})")
+        if operators:
+            selects.append(_operators_sql(operator_sources))
+            classes["Operator"] = operators
+
+    store_path.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".kg-", dir=store_path.parent) as tmp:
+        nt_path = Path(tmp) / "warehouse.nt"
+        written = 0
+        if selects:
+            report_progress("knowledge graph: writing N-Triples", 0, 3)
+            con.execute(
+                f"COPY ({' UNION ALL '.join(selects)}) TO {_q(str(nt_path))} "
+                "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x1f')"
+            ).fetchall()
+            written = _count_lines(nt_path)
+        generated = time.perf_counter()
+        report_progress("knowledge graph: bulk loading", 1, 3)
+        store = ox.Store(str(store_path))
+        try:
+            store.bulk_load(path=ontology_path(), format=ox.RdfFormat.TURTLE)
+            if written:
+                store.bulk_load(path=str(nt_path), format=ox.RdfFormat.N_TRIPLES, lenient=True)
+            extra = 0
+            for text in extra_turtle:
+                quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
+                                      without_named_graphs=True, rename_blank_nodes=True))
+                store.extend(quads)
+                extra += len(quads)
+            store.flush()
+        finally:
+            del store
+            gc.collect()
+    loaded = time.perf_counter()
+    report_progress("knowledge graph: done", 3, 3)
+    return KnowledgeGraphReport(
+        triples=written + len(ontology) + extra,
+        seconds=round(loaded - started, 3),
+        classes=classes,
+        generate_seconds=round(generated - started, 3),
+        load_seconds=round(loaded - generated, 3),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Open
+# ---------------------------------------------------------------------------
+
+
+def open_knowledge_graph(store_path: Path, *, read_only: bool = True) -> Graph:
+    """An rdflib Graph over the snapshot's Oxigraph store (default graph).
+
+    Read-only opens never lock the store, so any number of processes (API workers,
+    insight jobs) can query a published snapshot at once. Queries run in Oxigraph,
+    with the project's prefixes (``cc:``, ``id:``, ``prov:``...) predeclared.
+    """
+    store_path = Path(store_path)
+    if read_only:
+        if not store_path.is_dir():
+            raise FileNotFoundError(f"no knowledge graph at {store_path}; run `callcircle ingest`")
+        inner = ox.Store.read_only(str(store_path))
+    else:
+        inner = ox.Store(str(store_path))
+    graph = Graph(store=OxigraphStore(store=inner), identifier=DATASET_DEFAULT_GRAPH_ID)
+    return bind_prefixes(graph)
+
+
+# ---------------------------------------------------------------------------
+# Provenance
+# ---------------------------------------------------------------------------
+
+
+def _datetime(value: Any) -> Literal | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(str(value))
+    return Literal(value.isoformat(), datatype=XSD.dateTime)
+
+
+def provenance_turtle(run: dict[str, Any]) -> str:
+    """The PROV-O description of one ingest run, as Turtle for ``extra_turtle``.
+
+    The run is a ``prov:Activity`` that ``prov:used`` each source file (with its
+    checksum and row counts) and generated the snapshot.
+    """
+    graph = bind_prefixes(Graph())
+    run_id = str(run["run_id"])
+    activity = run_iri(run_id)
+    graph.add((activity, RDF.type, CC.IngestRun))
+    graph.add((activity, RDF.type, PROV.Activity))
+    graph.add((activity, DCTERMS.identifier, Literal(run_id)))
+    graph.add((activity, RDFS.label, Literal(f"ingest run {run_id}")))
+    for key, predicate in (("started_at", PROV.startedAtTime), ("ended_at", PROV.endedAtTime)):
+        stamp = _datetime(run.get(key))
+        if stamp is not None:
+            graph.add((activity, predicate, stamp))
+    graph.add((activity, CC.runOutcome, Literal(str(run.get("outcome") or "unknown"))))
+    if run.get("source_dir"):
+        graph.add((activity, CC.sourceDirectory, Literal(str(run["source_dir"]))))
+    for item in run.get("inputs") or ():
+        source = source_file_iri(run_id, str(item["file"]))
+        graph.add((activity, PROV.used, source))
+        graph.add((source, RDF.type, CC.SourceFile))
+        graph.add((source, RDF.type, PROV.Entity))
+        graph.add((source, CC.fileName, Literal(str(item["file"]))))
+        graph.add((source, CC.sourceEntity, Literal(str(item["entity"]))))
+        graph.add((source, CC.sha256, Literal(str(item["sha256"]))))
+        for key, predicate in (("rows_in", CC.rowsIn), ("rows_loaded", CC.rowsLoaded),
+                               ("rows_quarantined", CC.rowsQuarantined)):
+            graph.add((source, predicate, Literal(int(item.get(key) or 0))))
+    for reason, count in sorted((run.get("quarantine_by_reason") or {}).items()):
+        tally = quarantine_count_iri(run_id, str(reason))
+        graph.add((activity, CC.quarantined, tally))
+        graph.add((tally, RDF.type, CC.QuarantineCount))
+        graph.add((tally, CC.quarantineReason, Literal(str(reason))))
+        graph.add((tally, CC.rowsQuarantined, Literal(int(count))))
+    if run.get("snapshot_id"):
+        snapshot = snapshot_iri(str(run["snapshot_id"]))
+        graph.add((snapshot, RDF.type, CC.Snapshot))
+        graph.add((snapshot, RDF.type, PROV.Entity))
+        graph.add((snapshot, DCTERMS.identifier, Literal(str(run["snapshot_id"]))))
+        graph.add((snapshot, PROV.wasGeneratedBy, activity))
+        ended = _datetime(run.get("ended_at"))
+        if ended is not None:
+            graph.add((snapshot, PROV.generatedAtTime, ended))
+    return graph.serialize(format="turtle")
+
+
+# ---------------------------------------------------------------------------
+# Validate
+# ---------------------------------------------------------------------------
+
+
+def _target_classes(shapes: Graph) -> list[URIRef]:
+    return sorted({c for c in shapes.objects(None, SH.targetClass) if isinstance(c, URIRef)})
+
+
+def _sample(nodes: Iterable[ox.NamedNode | ox.BlankNode], k: int,
+            rng: random.Random) -> list[ox.NamedNode | ox.BlankNode]:
+    """Reservoir sample of k nodes (Algorithm R): one pass, bounded memory."""
+    chosen: list[ox.NamedNode | ox.BlankNode] = []
+    for seen, node in enumerate(nodes):
+        if seen < k:
+            chosen.append(node)
+        else:
+            slot = rng.randrange(seen + 1)
+            if slot < k:
+                chosen[slot] = node
+    return chosen
+
+
+def _violation_messages(results: Graph, limit: int) -> tuple[int, list[str]]:
+    messages = []
+    for result in results.subjects(RDF.type, SH.ValidationResult):
+        focus = results.value(result, SH.focusNode)
+        path = results.value(result, SH.resultPath)
+        value = results.value(result, SH.value)
+        text = results.value(result, SH.resultMessage)
+        line = f"{focus}"
+        if path is not None:
+            line += f" {path.n3(results.namespace_manager) if isinstance(path, URIRef) else path}"
+        line += f": {text}"
+        if value is not None:
+            line += f" (value {value.n3(results.namespace_manager)})"
+        messages.append(line)
+    messages.sort()
+    return len(messages), messages[:limit]
+
+
+def validate_knowledge_graph(
+    store_path: Path,
+    *,
+    sample_per_class: int | None = None,
+    seed: int = 0,
+    max_messages: int = 20,
+) -> ShaclReport:
+    """Check the store against ``ontology/shapes.ttl`` with pySHACL.
+
+    ``sample_per_class=None`` validates the whole graph (small snapshots). With a
+    number, each shape's target class contributes that many nodes drawn with a
+    seeded reservoir sample; the data graph is those nodes' outgoing triples, the
+    types of the nodes they point to, and the ontology. The report says which mode ran.
+    """
+    import pyshacl  # heavy import, only needed here
+
+    started = time.perf_counter()
+    shapes = load_shapes()
+    store = ox.Store.read_only(str(store_path))
+    default = ox.DefaultGraph()
+    data = Graph()
+    if sample_per_class is None:
+        mode = "full"
+        data.parse(data=store.dump(format=ox.RdfFormat.N_TRIPLES, from_graph=default),
+                   format="nt")
+        focus = set()
+        for cls in _target_classes(shapes):
+            focus.update(data.subjects(RDF.type, cls))
+        focus_nodes = None
+    else:
+        mode = "sample"
+        rng = random.Random(seed)
+        sampled: list[ox.NamedNode | ox.BlankNode] = []
+        for cls in _target_classes(shapes):
+            subjects = (q.subject for q in
+                        store.quads_for_pattern(None, ox.NamedNode(str(RDF.type)),
+                                                ox.NamedNode(str(cls)), default))
+            sampled.extend(_sample(subjects, sample_per_class, rng))
+        rdf_type = ox.NamedNode(str(RDF.type))
+        triples: set[ox.Triple] = set()
+        for node in dict.fromkeys(sampled):
+            for quad in store.quads_for_pattern(node, None, None, default):
+                triples.add(quad.triple)
+                if isinstance(quad.object, ox.NamedNode) and quad.predicate != rdf_type:
+                    for typed in store.quads_for_pattern(quad.object, rdf_type, None, default):
+                        triples.add(typed.triple)
+        if triples:
+            data.parse(data=ox.serialize(triples, format=ox.RdfFormat.N_TRIPLES), format="nt")
+        data += load_ontology()
+        focus = {URIRef(n.value) for n in sampled if isinstance(n, ox.NamedNode)}
+        focus_nodes = sorted(focus)
+    del store
+    if mode == "sample" and not focus:
+        conforms, results = True, Graph()
+    else:
+        conforms, results, _text = pyshacl.validate(
+            data, shacl_graph=shapes, inference="none", focus_nodes=focus_nodes,
+            allow_warnings=True,
+        )
+    count, messages = _violation_messages(results, max_messages)
+    return ShaclReport(
+        conforms=bool(conforms), mode=mode, focus_nodes=len(focus), violations=messages,
+        violation_count=count, triples_checked=len(data),
+        seconds=round(time.perf_counter() - started, 3), sample_per_class=sample_per_class,
+    )
