@@ -88,7 +88,7 @@ def build_graph_stage(
     progress: Progress | None = None,
     window_months: int | None = None,
     settings: FeatureSettings | None = None,
-    leiden_iterations: int = -1,
+    leiden_iterations: int = 2,
 ) -> GraphStageReport:
     """Compute the graph stage as of ``cutoff`` and write its warehouse tables.
 
@@ -108,11 +108,13 @@ def build_graph_stage(
 
     with _timed(report, "behaviour", progress):
         report.behaviour_rows = build_behaviour_monthly(con, cutoff=cutoff)
-    with _timed(report, "call graph", progress):
+    with _timed(report, "call edges (DuckDB)", progress):
         report.nodes, report.edges = stage_call_edges(con, cutoff=cutoff,
                                                       window_months=window_months)
         arrays = edge_arrays(con)
+    with _timed(report, "igraph build", progress):
         g = igraph_from_arrays(arrays.n, arrays.u, arrays.v)
+    with _timed(report, "subscriber attributes", progress):
         stage_subscribers(con, cutoff=cutoff, settings=settings)
     with _timed(report, "pagerank", progress):
         pagerank = alg.pagerank_ig(g, arrays.weight)

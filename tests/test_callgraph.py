@@ -51,9 +51,10 @@ def make_warehouse(path: Path, edges: list[tuple] = EDGES) -> duckdb.DuckDBPyCon
             last_contact TIMESTAMP)""")
     columns = ["month", "a", "b", "calls_ab", "calls_ba", "seconds_ab", "seconds_ba", "sms_ab",
                "sms_ba"]
-    rows = pa.table({c: [e[i] for e in edges] for i, c in enumerate(columns)})  # noqa: F841
+    con.register("edge_rows", pa.table({c: [e[i] for e in edges] for i, c in enumerate(columns)}))
     con.execute(f"INSERT INTO call_edges BY NAME SELECT month::DATE AS month, "
-                f"{', '.join(columns[1:])}, 0 AS night_calls, 0 AS roaming_calls FROM rows")
+                f"{', '.join(columns[1:])}, 0 AS night_calls, 0 AS roaming_calls FROM edge_rows")
+    con.unregister("edge_rows")
     con.execute("UPDATE call_edges SET first_contact = month, "
                 "last_contact = month + INTERVAL 20 DAY")
     con.execute("""

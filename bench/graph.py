@@ -1,0 +1,247 @@
+"""Benchmark the graph stage at operator scale against the bare igraph calls.
+
+    python -m bench.graph --nodes 1000000 --edges 10000000 --cdrs 10000000
+
+Generates a synthetic operator straight from numpy (planted call circles, heavy-tailed
+degrees, 85% on-net, three months of edges, bills, churn and CDRs) into a DuckDB file
+under ``--dir``, then, each in a fresh process so peak memory is its own:
+
+1. the whole graph stage (``graph.stage.build_graph_stage``), timed per feature family;
+2. the bare calls on the same edge list: DuckDB's edge aggregation, igraph build,
+   weighted PageRank, Leiden (same settings) and multilevel (Louvain).
+
+Prints a table, peak RSS, and the ratio stage / (aggregation + build + PageRank + Leiden).
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+CUTOFF = date(2026, 4, 1)
+PLANS = ["P_BASIC", "P_PLUS", "P_GOLD", "P_FAMILY", "P_DATA"]
+
+
+def _peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def generate(path: Path, *, nodes: int, edges: int, cdrs: int, seed: int = 0,
+             mixing: float = 0.2) -> dict[str, Any]:
+    """Write a synthetic operator's warehouse tables; returns what was generated."""
+    rng = np.random.default_rng(seed)
+    start = time.perf_counter()
+    # planted circles: log-normal sizes (median ~20), contiguous blocks of vertex ids
+    sizes = np.clip(rng.lognormal(3.0, 0.8, size=nodes // 5), 3, 400).astype(np.int64)
+    sizes = sizes[: np.searchsorted(np.cumsum(sizes), nodes) + 1]
+    sizes[-1] -= sizes.sum() - nodes
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    circle = np.repeat(np.arange(len(sizes)), sizes)
+    propensity = rng.pareto(2.5, size=nodes) + 1.0
+    propensity /= propensity.sum()
+    draw = int(edges * 1.15)
+    u = rng.choice(nodes, size=draw, p=propensity)
+    inside = rng.random(draw) >= mixing
+    v = np.where(
+        inside,
+        starts[circle[u]] + (rng.random(draw) * sizes[circle[u]]).astype(np.int64),
+        rng.choice(nodes, size=draw, p=propensity),
+    )
+    keep = u != v
+    a, b = np.minimum(u[keep], v[keep]), np.maximum(u[keep], v[keep])
+    pairs = np.unique(a * nodes + b)
+    rng.shuffle(pairs)
+    pairs = pairs[:edges]
+    a, b = pairs // nodes, pairs % nodes
+    m = len(pairs)
+    intensity = rng.lognormal(0.5, 1.0, size=m)
+    calls_ab = rng.poisson(intensity)
+    calls_ba = np.where(rng.random(m) < 0.3, 0, rng.poisson(intensity))
+    edge_rows = pa.table({
+        "month": rng.integers(0, 3, size=m).astype(np.int32),
+        "a": a, "b": b,
+        "calls_ab": calls_ab, "calls_ba": calls_ba,
+        "seconds_ab": (calls_ab * rng.exponential(120, size=m)).astype(np.int64),
+        "seconds_ba": (calls_ba * rng.exponential(120, size=m)).astype(np.int64),
+        "sms_ab": rng.poisson(0.8, size=m), "sms_ba": rng.poisson(0.6, size=m),
+        "night_calls": rng.poisson(0.2, size=m), "roaming_calls": rng.poisson(0.05, size=m),
+    })
+    plan_of_circle = rng.integers(0, len(PLANS), size=len(sizes))
+    plan = np.where(rng.random(nodes) < 0.7, plan_of_circle[circle],
+                    rng.integers(0, len(PLANS), size=nodes))
+    people = pa.table({"i": np.arange(nodes), "plan": plan.astype(np.int32)})
+    del u, v, inside, keep, pairs
+    generated = time.perf_counter() - start
+
+    con = duckdb.connect(str(path))
+    con.execute("SET enable_progress_bar = false")
+    con.register("edge_rows", edge_rows)
+    con.register("people", people)
+    msisdn = "'+86138' || lpad({0}::VARCHAR, 8, '0')"
+    con.execute(f"""
+        CREATE TABLE call_edges AS
+        SELECT (DATE '2026-01-01' + INTERVAL (month) MONTH)::DATE AS month,
+               {msisdn.format('a')} AS a, {msisdn.format('b')} AS b,
+               calls_ab, calls_ba, seconds_ab, seconds_ba, sms_ab, sms_ba, night_calls,
+               roaming_calls, NULL::TIMESTAMP AS first_contact, NULL::TIMESTAMP AS last_contact
+        FROM edge_rows
+    """)
+    con.execute(f"""
+        CREATE TABLE numbers AS
+        SELECT {msisdn.format('i')} AS msisdn, i % 7 <> 0 AS on_net,
+               CASE WHEN i % 7 <> 0 THEN 'Home' WHEN i % 2 = 0 THEN 'RivalA' ELSE 'RivalB' END
+                   AS operator,
+               CASE WHEN i % 7 <> 0 THEN 'S' || i END AS subscription_id,
+               CASE WHEN i % 7 <> 0 THEN 'C' || (i // 2) END AS customer_id,
+               DATE '2025-01-01' AS first_seen, NULL::DATE AS last_seen
+        FROM people
+    """)
+    con.execute(f"""
+        CREATE TABLE subscriptions AS
+        SELECT 'S' || i AS subscription_id, 'C' || (i // 2) AS customer_id,
+               {msisdn.format('i')} AS msisdn, list_extract({PLANS}, plan + 1) AS product_id,
+               'active' AS status,
+               DATE '2021-01-01' + (hash(i) % 1800)::INTEGER AS start_date, NULL::DATE AS end_date
+        FROM people WHERE i % 7 <> 0
+    """)
+    con.execute("""
+        CREATE TABLE bills AS
+        SELECT 'B' || s.subscription_id || '-' || k AS bill_id, s.subscription_id,
+               (DATE '2026-01-01' + INTERVAL (k) MONTH)::DATE AS period,
+               (DATE '2026-01-28' + INTERVAL (k) MONTH)::DATE AS issue_date,
+               (10 + (hash(s.subscription_id, k) % 9000) / 100.0)::DOUBLE AS total_amount
+        FROM subscriptions s, range(3) t(k)
+    """)
+    con.execute("""
+        CREATE TABLE churn_events AS
+        SELECT 'E' || subscription_id AS event_id, subscription_id,
+               DATE '2025-10-01' + (hash(subscription_id) % 180)::INTEGER AS churn_date,
+               'port_out' AS churn_type, 'RivalA' AS recipient_operator
+        FROM subscriptions WHERE hash(subscription_id || 'churn') % 100 < 3
+    """)
+    con.execute(f"""
+        CREATE TABLE cdrs AS
+        WITH r AS (SELECT i, hash(i) AS h FROM range({int(cdrs)}) t(i))
+        SELECT 'R' || i AS record_id,
+               {msisdn.format('(7 * (h % ' + str(nodes // 7) + ') + 1)')} AS caller,
+               {msisdn.format('(hash(i, 1) % ' + str(nodes) + ')')} AS callee,
+               TIMESTAMP '2026-01-01' + INTERVAL (h % 7776000) SECOND AS start_time,
+               (hash(i, 2) % 600)::BIGINT AS duration_s,
+               CASE WHEN hash(i, 3) % 5 = 0 THEN 'sms' ELSE 'voice' END AS event_type,
+               hash(i, 4) % 30 = 0 AS roaming
+        FROM r
+    """)
+    con.close()
+    return {"pairs": m, "circles_planted": len(sizes), "generate_s": generated,
+            "load_s": time.perf_counter() - start - generated}
+
+
+def _run_stage(path: str, leiden_iterations: int, queue: Any) -> None:
+    from graph.stage import build_graph_stage
+
+    con = duckdb.connect(path)
+    con.execute("SET enable_progress_bar = false")
+    start = time.perf_counter()
+    report = build_graph_stage(con, cutoff=CUTOFF, leiden_iterations=leiden_iterations)
+    wall = time.perf_counter() - start
+    queue.put({"seconds": report.seconds, "wall": wall, "nodes": report.nodes,
+               "edges": report.edges, "circles": report.circles,
+               "modularity": report.modularity, "subscribers": report.subscribers,
+               "peak_rss_gib": _peak_rss_gib()})
+
+
+def _run_bare(path: str, leiden_iterations: int, queue: Any) -> None:
+    import igraph
+
+    from graph.algorithms import seeded_igraph
+    from graph.callgraph import edge_arrays, stage_call_edges
+
+    con = duckdb.connect(path)
+    con.execute("SET enable_progress_bar = false")
+    seconds: dict[str, float] = {}
+    t = time.perf_counter()
+    stage_call_edges(con, cutoff=CUTOFF)
+    arrays = edge_arrays(con)
+    seconds["call edges (DuckDB)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    g = igraph.Graph(n=arrays.n)
+    g.add_edges(np.column_stack([arrays.u, arrays.v]).astype(np.int32))
+    weights = arrays.weight.tolist()
+    seconds["igraph build"] = time.perf_counter() - t
+    t = time.perf_counter()
+    g.pagerank(weights=weights, directed=False)
+    seconds["pagerank"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with seeded_igraph(0):
+        leiden = g.community_leiden(objective_function="modularity", weights=weights,
+                                    n_iterations=leiden_iterations)
+    seconds["leiden"] = time.perf_counter() - t
+    t = time.perf_counter()
+    with seeded_igraph(0):
+        multilevel = g.community_multilevel(weights=weights)
+    seconds["multilevel"] = time.perf_counter() - t
+    queue.put({"seconds": seconds, "peak_rss_gib": _peak_rss_gib(),
+               "leiden_modularity": g.modularity(leiden.membership, weights=weights),
+               "multilevel_modularity": multilevel.modularity})
+
+
+def _in_process(target: Any, *args: Any) -> dict[str, Any]:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, queue))
+    proc.start()
+    result = queue.get()
+    proc.join()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=1_000_000)
+    parser.add_argument("--edges", type=int, default=10_000_000)
+    parser.add_argument("--cdrs", type=int, default=10_000_000)
+    parser.add_argument("--leiden-iterations", type=int, default=2)
+    parser.add_argument("--dir", type=Path, default=Path("/tmp/callcircle-bench-graph"))
+    args = parser.parse_args(argv)
+
+    shutil.rmtree(args.dir, ignore_errors=True)
+    args.dir.mkdir(parents=True)
+    path = args.dir / "warehouse.duckdb"
+    made = generate(path, nodes=args.nodes, edges=args.edges, cdrs=args.cdrs)
+    print(f"synthetic operator: {args.nodes:,} numbers, {made['pairs']:,} call edges, "
+          f"{args.cdrs:,} CDRs, {made['circles_planted']:,} planted circles "
+          f"(numpy {made['generate_s']:.1f} s, DuckDB load {made['load_s']:.1f} s)")
+    stage = _in_process(_run_stage, str(path), args.leiden_iterations)
+    bare = _in_process(_run_bare, str(path), args.leiden_iterations)
+
+    print(f"\n{'graph stage step':<28}{'seconds':>10}")
+    for step, sec in stage["seconds"].items():
+        print(f"{step:<28}{sec:>10.1f}")
+    print(f"{'total (wall)':<28}{stage['wall']:>10.1f}")
+    print(f"nodes {stage['nodes']:,}, edges {stage['edges']:,}, subscribers "
+          f"{stage['subscribers']:,}, circles {stage['circles']:,}, modularity "
+          f"{stage['modularity']:.4f}, peak RSS {stage['peak_rss_gib']:.2f} GiB")
+    print(f"\n{'bare calls':<28}{'seconds':>10}")
+    for step, sec in bare["seconds"].items():
+        print(f"{step:<28}{sec:>10.1f}")
+    print(f"Leiden modularity {bare['leiden_modularity']:.4f}, multilevel "
+          f"{bare['multilevel_modularity']:.4f}, peak RSS {bare['peak_rss_gib']:.2f} GiB")
+    s = bare["seconds"]
+    baseline = s["call edges (DuckDB)"] + s["igraph build"] + s["pagerank"] + s["leiden"]
+    print(f"\nstage / (aggregation + build + PageRank + Leiden) = {stage['wall']:.1f} / "
+          f"{baseline:.1f} = {stage['wall'] / baseline:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
