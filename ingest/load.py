@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import tempfile
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,7 +131,8 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
     loader = _Loader(con, run_id, layout, sources, run_time)
     total = len(todo)
     done = 0
-    with tempfile.TemporaryDirectory(prefix="callcircle-stage-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="callcircle-stage-") as workdir, \
+            _transaction(con):
         loader.workdir = Path(workdir)
         for entity_name in ENTITY_ORDER:
             entity = ENTITIES[entity_name]
@@ -189,6 +191,30 @@ def _forget_replaced(con: duckdb.DuckDBPyConnection, entity: Entity, todo: list[
                 [entity.name])
 
 
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All of a run's loads or none of them (and one commit instead of hundreds)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
+def _mapping_errors(entity: Entity, unit: Unit) -> Iterator[None]:
+    """SQL errors of a mapping's expressions, as the file that cannot be read."""
+    try:
+        yield
+    except duckdb.Error as error:
+        raise SourceError(", ".join(unit.names),
+                          f"cannot be mapped to {entity.name}: {str(error).splitlines()[0]}",
+                          "fix the column expressions of the mapping (docs/mapping.md)"
+                          ) from None
+
+
 class _Loader:
     """Loads units; keeps each file's raw table while several entities read it."""
 
@@ -197,6 +223,7 @@ class _Loader:
         self.con, self.run_id, self.layout = con, run_id, layout
         self.sources, self.run_time = sources, run_time
         self.raw: dict[tuple[str, CsvOptions], RawTable] = {}
+        self.reported: set[str] = set()
         self.workdir = Path(tempfile.gettempdir())
 
     def raw_table(self, name: str, options: CsvOptions) -> RawTable:
@@ -213,13 +240,14 @@ class _Loader:
 
     def load(self, entity: Entity, unit: Unit) -> list[FileReport]:
         con = self.con
-        mapped, raws = self._mapped(entity, unit)
-        for column in entity.columns:
-            if column.kind == "phone":
-                normalise_phones(con, f"SELECT {quote_ident(column.name)} FROM {mapped}",
-                                 self.layout.region)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS "
-                    f"{checked_select(entity, mapped, self.layout.region, self.run_time)}")
+        mapped, kind, raws = self._mapped(entity, unit)
+        phones = [quote_ident(c.name) for c in entity.columns if c.kind == "phone"]
+        with _mapping_errors(entity, unit):
+            if phones:
+                normalise_phones(con, " UNION ALL ".join(f"SELECT {p} FROM {mapped}"
+                                                         for p in phones), self.layout.region)
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS "
+                        f"{checked_select(entity, mapped, self.layout.region, self.run_time)}")
         others = con.execute(
             f"SELECT count(*) FROM {entity.name} LIMIT 1").fetchone()[0] > 0
         mark_duplicates(con, entity, "_checked", existing_files=others)
@@ -227,7 +255,9 @@ class _Loader:
         columns = ", ".join(quote_ident(c.name) for c in entity.columns)
         con.execute(f"INSERT INTO {entity.name} SELECT {columns}, _file, _line "
                     f"FROM _checked WHERE _reason IS NULL")
-        self._quarantine(entity, raws)
+        fresh = self._unreported(raws)
+        self._quarantine(entity, raws, fresh)
+        self.reported.update(raw.file.name for raw in raws)
         loaded = dict(con.execute(
             "SELECT _file, count(*) FROM _checked WHERE _reason IS NULL GROUP BY 1").fetchall())
         bad: dict[str, Counter[str]] = {n: Counter() for n in unit.names}
@@ -236,7 +266,7 @@ class _Loader:
             "GROUP BY ALL"
         ).fetchall():
             bad[file][reason] += count
-        for raw in raws:
+        for raw in fresh:
             for rejected in raw.rejected:
                 bad[raw.file.name][rejected.reason] += 1
         rows_in = Counter[str]()
@@ -251,12 +281,12 @@ class _Loader:
                          sum(report.quarantined.values()), self.run_id, self.run_time])
             reports.append(report)
         con.execute("DROP TABLE _checked")
-        con.execute(f"DROP VIEW IF EXISTS {mapped}; DROP TABLE IF EXISTS {mapped}")
+        con.execute(f"DROP {kind} {mapped}")
         if self.layout.contract_layout:
             self.drop_raw()  # contract files feed one entity each
         return reports
 
-    def _mapped(self, entity: Entity, unit: Unit) -> tuple[str, list[RawTable]]:
+    def _mapped(self, entity: Entity, unit: Unit) -> tuple[str, str, list[RawTable]]:
         """A relation of the unit's rows as VARCHAR contract columns + _file, _line, _part."""
         selects = []
         raws = []
@@ -274,7 +304,8 @@ class _Loader:
                                if c.name in part.columns else "NULL::VARCHAR"
                                for c in entity.columns}
             items = [f"{e} AS {quote_ident(c)}" for c, e in expressions.items()]
-            source = (f"(SELECT *, {sql_literal(name)} AS _file FROM {raw.table}) r")
+            source = (f"(SELECT *, {raw.line_sql} AS _line, {sql_literal(name)} AS _file "
+                      f"FROM {raw.table}) r")
             where = f" WHERE {part.where}" if part.where else ""
             if group:
                 positions = ", ".join(str(entity.column_names.index(c) + 1) for c in group)
@@ -290,18 +321,20 @@ class _Loader:
             body = (f"SELECT * FROM ({body}) QUALIFY row_number() OVER "
                     f"(PARTITION BY {keys} ORDER BY _part, _line) = 1")
         kind = "VIEW" if len(selects) == 1 and not group else "TABLE"
-        try:
+        with _mapping_errors(entity, unit):
             self.con.execute(f"CREATE OR REPLACE TEMP {kind} _mapped AS {body}")
-            if kind == "VIEW":
-                self.con.execute("SELECT * FROM _mapped LIMIT 0").fetchall()
-        except duckdb.Error as error:
-            raise SourceError(", ".join(unit.names),
-                              f"cannot be mapped to {entity.name}: {str(error).splitlines()[0]}",
-                              "fix the column expressions of the mapping (docs/mapping.md)"
-                              ) from None
-        return "_mapped", raws
+        return "_mapped", kind, raws
 
-    def _quarantine(self, entity: Entity, raws: list[RawTable]) -> None:
+    def _unreported(self, raws: list[RawTable]) -> list[RawTable]:
+        """One raw table per file whose unreadable lines are not yet quarantined.
+
+        A file several entities read (a mapping) has its malformed lines quarantined
+        once, with the first entity that reads it.
+        """
+        unique = {raw.file.name: raw for raw in raws}
+        return [raw for name, raw in unique.items() if name not in self.reported]
+
+    def _quarantine(self, entity: Entity, raws: list[RawTable], fresh: list[RawTable]) -> None:
         """Rejected rows into ``quarantine`` with their original line text."""
         con = self.con
         rows = con.execute(
@@ -319,11 +352,7 @@ class _Loader:
                     f"AND _reason IS NOT NULL)", [raw.file.name]).fetchall())
         records = [(self.run_id, entity.name, file, line, reason, detail,
                     texts.get(file, {}).get(line)) for file, line, reason, detail in rows]
-        seen = set()
-        for raw in raws:
-            if raw.file.name in seen:
-                continue
-            seen.add(raw.file.name)
+        for raw in fresh:
             records += [(self.run_id, entity.name, raw.file.name, r.line, r.reason, r.detail,
                          r.raw) for r in raw.rejected]
         if records:

@@ -199,6 +199,8 @@ def read_header(source: SourceFile, options: CsvOptions) -> list[str]:
     name = source.name
     if source.kind == "parquet":
         return []
+    if source.size == 0:
+        raise SourceError(name, "is empty (0 bytes)", "re-export the file")
     encoding = "utf-8-sig" if source.encoding in ("utf-8", "utf-8-sig") else source.encoding
     try:
         with open(source.path, encoding=encoding, newline="") as handle:
@@ -248,6 +250,8 @@ class RawTable:
     columns: list[str]
     rows: int
     rejected: list[Rejected] = field(default_factory=list)
+    line_sql: str = "_line"
+    """SQL giving a row's line in ``table`` (a column, or ``rowid`` plus a constant)."""
 
 
 def _sql_str(value: str) -> str:
@@ -354,11 +358,20 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
         con.execute("DROP TABLE IF EXISTS _rejects; DROP TABLE IF EXISTS _reject_scans")
         for extra in cleanup:
             extra.unlink(missing_ok=True)
-    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     skipped = sorted({*range(1, header_lines + 1), *(r.line for r in rejected),
                       *source.blank_lines})
-    _number_lines(con, table, skipped)
-    return RawTable(table, source, columns, rows, rejected)
+    line_sql = _number_lines(con, table, skipped)
+    if not source.ends_with_newline and source.lines not in skipped:
+        # An export ends with a line break; without it the last line may have been
+        # cut mid-value (a duration of 3 that was 34), so it is not loaded as is.
+        cut = con.execute(f"DELETE FROM {table} WHERE {line_sql} = ? RETURNING 1",
+                          [source.lines]).fetchall()
+        if cut:
+            rejected.append(Rejected(source.lines, TRUNCATED,
+                                     "no line break at the end of the file",
+                                     line_texts(source, [source.lines]).get(source.lines, "")))
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    return RawTable(table, source, columns, rows, rejected, line_sql)
 
 
 def _remainder(path: Path, after_line: int, cleanup: list[Path]) -> Path:
@@ -374,28 +387,32 @@ def _remainder(path: Path, after_line: int, cleanup: list[Path]) -> Path:
     return target
 
 
-def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]) -> None:
-    """Add ``_line``: the k-th row sits on line k plus the skipped lines before it.
+def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]) -> str:
+    """SQL for each row's line: the k-th row sits on line k plus the skipped lines before it.
 
     Rows keep file order (DuckDB preserves insertion order), so ``rowid`` is the
-    row's ordinal; header, rejected and blank lines are the only other lines.
+    row's ordinal; header, rejected and blank lines are the only other lines. When
+    they all precede the first row (the usual case) the line is ``rowid`` plus a
+    constant and nothing is written; otherwise a ``_line`` column is filled.
     """
-    con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
+    # rowids start high inside a transaction: count from the first row's
+    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchone()[0]
     if all(line == index + 1 for index, line in enumerate(skipped)):
-        con.execute(f"UPDATE {table} SET _line = rowid + 1 + {len(skipped)}")
-        return
+        return f"(rowid - {base - len(skipped) - 1})"
+    con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
     # g_j = s_j - j: rows before the j-th skipped line; line(k) = k + #{j : g_j < k}
     gaps = [(line - index - 1, index + 1) for index, line in enumerate(skipped)]
     con.execute("CREATE OR REPLACE TEMP TABLE _gaps (g BIGINT, n BIGINT)")
     con.executemany("INSERT INTO _gaps VALUES (?, ?)", gaps)
     con.execute(
         f"""UPDATE {table} SET _line = k.line FROM (
-                SELECT r.rowid AS rid, r.rowid + 1 + coalesce(g.n, 0) AS line
-                FROM (SELECT rowid, rowid + 1 AS k FROM {table}) r
+                SELECT r.rowid AS rid, r.k + coalesce(g.n, 0) AS line
+                FROM (SELECT rowid, rowid - {base - 1} AS k FROM {table}) r
                 ASOF LEFT JOIN (SELECT g, max(n) AS n FROM _gaps GROUP BY g) g ON r.k > g.g
             ) k WHERE {table}.rowid = k.rid"""
     )
     con.execute("DROP TABLE _gaps")
+    return "_line"
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, table: str) -> RawTable:

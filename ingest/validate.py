@@ -219,10 +219,27 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str
     """
     key = key_sql(entity)
     columns = ", ".join(quote_ident(c.name) for c in entity.columns)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS SELECT {key} AS k FROM {checked}
+                    WHERE _reason IS NULL GROUP BY ALL HAVING count(*) > 1""")
+    if con.execute("SELECT count(*) FROM _dup_keys").fetchone()[0]:
+        _mark_later_rows(con, entity, checked, key, columns)
+    con.execute("DROP TABLE _dup_keys")
+    if existing_files:
+        con.execute(f"""
+            UPDATE {checked} SET _reason = {sql_literal(DUPLICATE_KEY)},
+                _detail = {sql_literal(', '.join(entity.key) + ' already loaded from ')}
+                          || s._source_file || ' line ' || s._source_line
+            FROM (SELECT {key_sql(entity)} AS k, _source_file, _source_line
+                  FROM {entity.name}) s
+            WHERE {checked}._reason IS NULL AND {key_sql(entity, checked)} = s.k
+        """)
+
+
+def _mark_later_rows(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str, key: str,
+                     columns: str) -> None:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _dups AS
-        WITH d AS (SELECT {key} AS k FROM {checked} WHERE _reason IS NULL
-                   GROUP BY ALL HAVING count(*) > 1),
+        WITH d AS (SELECT k FROM _dup_keys),
         r AS (SELECT {key} AS k, _part, _line, md5(CAST(row({columns}) AS VARCHAR)) AS h
               FROM {checked} WHERE _reason IS NULL AND {key} IN (SELECT k FROM d))
         SELECT _part, _line,
@@ -240,15 +257,6 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str
         WHERE d.n > 1 AND {checked}._part = d._part AND {checked}._line = d._line
     """)
     con.execute("DROP TABLE _dups")
-    if existing_files:
-        con.execute(f"""
-            UPDATE {checked} SET _reason = {sql_literal(DUPLICATE_KEY)},
-                _detail = {sql_literal(', '.join(entity.key) + ' already loaded from ')}
-                          || s._source_file || ' line ' || s._source_line
-            FROM (SELECT {key_sql(entity)} AS k, _source_file, _source_line
-                  FROM {entity.name}) s
-            WHERE {checked}._reason IS NULL AND {key_sql(entity, checked)} = s.k
-        """)
 
 
 def mark_unknown_references(con: duckdb.DuckDBPyConnection, entity: Entity,

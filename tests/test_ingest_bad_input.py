@@ -92,6 +92,15 @@ def test_truncated_last_line(tmp_path: Path) -> None:
     assert_good_cdrs_landed(con, [2, 3, 4, 5])
 
 
+def test_last_line_without_line_break_is_not_trusted(tmp_path: Path) -> None:
+    source = with_cdrs(tmp_path, cdr_lines().rstrip("\n"))
+    con, _ = stage(tmp_path, source)
+    assert quarantined(con, "cdrs") == [
+        (5, "truncated last line", "no line break at the end of the file",
+         "R4,13700137000,13800138003,2026-01-05 12:00:00,300,voice,true")]
+    assert loaded(con, "cdrs", "record_id") == [("R1", 2), ("R2", 3), ("R3", 4)]
+
+
 @pytest.mark.parametrize(("line", "reason", "detail"), [
     ("R9,13800138001,13800138002,2026-01-03 10:00:00,abc,voice,", "wrong type",
      "duration_s = abc is not a whole number"),
