@@ -235,4 +235,6 @@ def call_graph(
                        seconds_ba=s_ba, sms_ab=t_ab, sms_ba=t_ba, night_calls=night,
                        roaming_calls=roaming, weight_ab=w_ab, weight_ba=w_ba, weight=w,
                        reciprocity=rec, last_month=last_month)
+    con.execute(f"DROP TABLE IF EXISTS {EDGES_TABLE}")
+    con.execute(f"DROP TABLE IF EXISTS {NODES_TABLE}")
     return G
