@@ -23,7 +23,8 @@ import pandas as pd
 
 from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT, sql_date, table_exists
 
-__all__ = ["ID_COLUMNS", "LABEL", "FeatureSet", "available_cutoffs", "churn_features"]
+__all__ = ["ID_COLUMNS", "LABEL", "FeatureSet", "available_cutoffs", "churn_features",
+           "export_cutoff"]
 
 ID_COLUMNS = ["subscription_id", "customer_id", "msisdn"]
 LABEL = "churned"
@@ -79,7 +80,7 @@ def available_cutoffs(con: duckdb.DuckDBPyConnection, history_months: int = 3) -
     if _has_rows(con, "usage_monthly"):
         sources.append("SELECT min(month) AS lo, max(month) AS hi FROM usage_monthly")
     if _has_rows(con, "bills"):
-        sources.append("SELECT min(period), max(period) FROM bills")
+        sources.append("SELECT min(period) AS lo, max(period) AS hi FROM bills")
     if not sources:
         return []
     lo, hi = con.execute(f"SELECT min(lo), max(hi) FROM ({' UNION ALL '.join(sources)})"
@@ -93,6 +94,16 @@ def available_cutoffs(con: duckdb.DuckDBPyConnection, history_months: int = 3) -
     return out
 
 
+def export_cutoff(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
+    """(cut-off, as-of) for a one-shot export with no monthly history: the label month is
+    the month of the last churn event and features are read as of the month after it."""
+    if not _has_rows(con, "churn_events"):
+        return None
+    last = con.execute("SELECT max(churn_date) FROM churn_events").fetchall()[0][0]
+    month = date(last.year, last.month, 1)
+    return month, _add_months(month, 1)
+
+
 def _add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
@@ -100,13 +111,21 @@ def _add_months(day: date, months: int) -> date:
 
 def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
                    horizon_months: int = 1, close_contact_interactions: int = 3,
-                   tie_window_months: int = 4, with_graph: bool = True) -> FeatureSet:
+                   tie_window_months: int = 4, with_graph: bool = True,
+                   as_of: date | None = None) -> FeatureSet:
     """Features per subscriber active at ``cutoff`` and the churn label for the next
     ``horizon_months``. A contact is *close* with at least ``close_contact_interactions``
-    calls or texts in the ``tie_window_months`` before the cut-off."""
+    calls or texts in the ``tie_window_months`` before the cut-off.
+
+    ``as_of`` (default: the cut-off) reads billing, service and behaviour up to a later
+    date: only for one-shot exports such as IBM Telco, whose columns describe the customer
+    at export time, after the churn month (see :func:`export_cutoff`).
+    """
     c = sql_date(cutoff)
+    f = sql_date(as_of or cutoff)
     horizon = sql_date(_add_months(cutoff, horizon_months))
-    m1, m3 = sql_date(_add_months(cutoff, -1)), sql_date(_add_months(cutoff, -3))
+    feature_day = as_of or cutoff
+    m1, m3 = sql_date(_add_months(feature_day, -1)), sql_date(_add_months(feature_day, -3))
     groups: dict[str, list[str]] = {
         "plan": ["plan", "payment_type", "plan_type", "monthly_fee", "tenure_months",
                  "customer_type", "region", "age_years", "customer_tenure_months", "lines"],
@@ -143,7 +162,7 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
         recent_bills AS (
             SELECT subscription_id, period, total_amount, coalesce(arrears, 0) AS arrears,
                    row_number() OVER (PARTITION BY subscription_id ORDER BY period DESC) AS k
-            FROM bills WHERE issue_date < {c} AND period >= {m3}
+            FROM bills WHERE issue_date < {f} AND period >= {m3}
         ),
         billing AS (
             SELECT subscription_id,
@@ -156,39 +175,39 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
         paid AS (
             SELECT b.subscription_id, b.due_date,
                    (SELECT min(p.paid_at) FROM payments p
-                    WHERE p.bill_id = b.bill_id AND p.paid_at < {c}) AS paid_at
+                    WHERE p.bill_id = b.bill_id AND p.paid_at < {f}) AS paid_at
             FROM bills b
-            WHERE b.due_date IS NOT NULL AND b.due_date < {c} AND b.due_date >= {m3}
+            WHERE b.due_date IS NOT NULL AND b.due_date < {f} AND b.due_date >= {m3}
         ),
         delays AS (
             SELECT subscription_id,
                    count(*) FILTER (WHERE paid_at IS NULL OR CAST(paid_at AS DATE) > due_date)
                        AS late_payments_3m,
                    avg(greatest(datediff('day', due_date,
-                                         coalesce(CAST(paid_at AS DATE), {c})), 0))
+                                         coalesce(CAST(paid_at AS DATE), {f})), 0))
                        AS payment_delay_days
             FROM paid GROUP BY ALL
         ),
         topups AS (
             SELECT subscription_id,
-                   count(*) FILTER (WHERE paid_at >= {c} - INTERVAL 90 DAY) AS topups_90d,
-                   coalesce(sum(amount) FILTER (WHERE paid_at >= {c} - INTERVAL 90 DAY), 0)
+                   count(*) FILTER (WHERE paid_at >= {f} - INTERVAL 90 DAY) AS topups_90d,
+                   coalesce(sum(amount) FILTER (WHERE paid_at >= {f} - INTERVAL 90 DAY), 0)
                        AS topup_amount_90d,
-                   datediff('day', max(paid_at), {c}) AS days_since_topup
-            FROM payments WHERE bill_id IS NULL AND paid_at < {c} GROUP BY ALL
+                   datediff('day', max(paid_at), {f}) AS days_since_topup
+            FROM payments WHERE bill_id IS NULL AND paid_at < {f} GROUP BY ALL
         ),
         service AS (
             SELECT customer_id,
                    count(*) FILTER (WHERE category = 'complaint'
-                                    AND occurred_at >= {c} - INTERVAL 30 DAY) AS complaints_30d,
+                                    AND occurred_at >= {f} - INTERVAL 30 DAY) AS complaints_30d,
                    count(*) FILTER (WHERE category = 'complaint') AS complaints_90d,
-                   count(*) FILTER (WHERE occurred_at >= {c} - INTERVAL 30 DAY) AS contacts_30d,
+                   count(*) FILTER (WHERE occurred_at >= {f} - INTERVAL 30 DAY) AS contacts_30d,
                    count(*) FILTER (WHERE outcome IN ('unresolved', 'escalated'))
                        AS unresolved_90d,
                    count(*) FILTER (WHERE category = 'cancellation')
                        AS cancellation_enquiries_90d
             FROM interactions
-            WHERE occurred_at < {c} AND occurred_at >= {c} - INTERVAL 90 DAY
+            WHERE occurred_at < {f} AND occurred_at >= {f} - INTERVAL 90 DAY
             GROUP BY ALL
         )
         SELECT base.*,
@@ -230,7 +249,7 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
                    (coalesce(sum(data_mb) FILTER (WHERE month = {m1}), 0) + 1)
                      / (coalesce(sum(data_mb) FILTER (WHERE month < {m1}), 0) / 2.0 + 1) - 1
                      AS usage_trend
-            FROM usage_monthly WHERE month >= {m3} AND month < {c}
+            FROM usage_monthly WHERE month >= {m3} AND month < {f}
             GROUP BY ALL
         """).df()
         behaviour = [c for c in usage.columns if c != "msisdn"]
@@ -319,7 +338,13 @@ def _circle_churn_exposure(con: duckdb.DuckDBPyConnection, cutoff: date, close: 
                coalesce(sum(t.w) FILTER (WHERE g.churn_date IS NOT NULL), 0) / sum(t.w)
                    AS churned_contact_share,
                coalesce(max(t.w) FILTER (WHERE g.churn_date IS NOT NULL), 0) / max(t.w)
-                   AS strongest_churned_tie
+                   AS strongest_churned_tie,
+               coalesce(sum(t.w * exp(-datediff('day', g.churn_date, {c}) / 30.0))
+                        FILTER (WHERE g.churn_date IS NOT NULL), 0) / sum(t.w)
+                   AS recent_churn_pull,
+               coalesce(min(datediff('day', g.churn_date, {c}))
+                        FILTER (WHERE g.churn_date IS NOT NULL AND t.n >= {close}), 999)
+                   AS days_since_contact_left
         FROM ties t LEFT JOIN gone g ON g.msisdn = t.other
         WHERE t.msisdn IN (SELECT msisdn FROM _cc_base)
         GROUP BY t.msisdn
