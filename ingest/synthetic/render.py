@@ -18,18 +18,7 @@ import pyarrow.compute as pc
 
 from ingest.contract import CHANNELS, INTERACTION_CATEGORIES, INTERACTION_OUTCOMES
 from ingest.synthetic import places
-from ingest.synthetic.sink import (
-    CsvSink,
-    Text,
-    dates,
-    decimal2,
-    digits,
-    ids,
-    money,
-    pack,
-    timestamp_text,
-    timestamps,
-)
+from ingest.synthetic.sink import CsvSink, dates, ids, money, timestamps
 from ingest.synthetic.story import NEVER, NON_PAYMENT, PORT_OUT, Story, month_starts
 from ingest.synthetic.world import (
     DATA_CHARGE_CAP,
@@ -93,9 +82,7 @@ METHOD_SHARES = {
     "prepaid": (0.10, 0.05, 0.0, 0.40, 0.35, 0.10, 0.0),
 }
 TOP_UPS = np.array([10, 20, 30, 50, 100, 200, 300], dtype=np.float64)
-DURATION_TEXT = digits(np.arange(10801), 5)
-EVENT_TEXT = pack(["voice", "sms"])
-BOOL_TEXT = pack(["false", "true"])
+EVENT_TYPES = pa.array(["voice", "sms"])
 CHANNEL_HOURS = {"store": (9, 21), "call_centre": (8, 22), "web": (7, 24), "app": (7, 24),
                  "sms": (8, 22), "account_manager": (9, 18)}
 
@@ -117,37 +104,6 @@ def number_variants(world: World) -> pa.Array:
         pc.utf8_slice_codeunits(national, 3, 7), " ", pc.utf8_slice_codeunits(national, 7), "")
     spaced = pc.if_else(mobile, spaced_mobile, _spaced_all(digits))
     return pa.concat_arrays([e164, trunk, text, spaced])
-
-
-def number_text(world: World, variants: pa.Array) -> Text:
-    """The same four forms as byte rows (index ``form * n_nodes + node``) for the CDRs."""
-    nodes = world.n_nodes
-    mobile = world.number >= 86 * 10**11 + 10**10
-    d = digits(np.where(mobile, world.number - 86 * 10**11, 10**10), 11).chars
-    chars = np.zeros((4, nodes, 17), dtype=np.uint8)
-    lengths = np.zeros((4, nodes), dtype=np.int64)
-
-    def put(form: int, pieces: list[np.ndarray | bytes]) -> None:
-        col = 0
-        for piece in pieces:
-            block = (np.broadcast_to(np.frombuffer(piece, np.uint8), (nodes, len(piece)))
-                     if isinstance(piece, bytes) else piece)
-            chars[form, :, col:col + block.shape[1]] = block
-            col += block.shape[1]
-        lengths[form] = col
-
-    put(0, [b"+86", d])
-    put(1, [d])
-    put(2, [b"86", d])
-    put(3, [b"+86 ", d[:, :3], b" ", d[:, 3:7], b" ", d[:, 7:]])
-    for node in np.flatnonzero(~mobile):
-        for form in range(4):
-            text = variants[form * nodes + int(node)].as_py().encode("ascii")
-            chars[form, node] = 0
-            chars[form, node, :len(text)] = np.frombuffer(text, np.uint8)
-            lengths[form, node] = len(text)
-    chars = chars.reshape(4 * nodes, 17)
-    return Text(chars, np.arange(17) < lengths.reshape(-1)[:, None])
 
 
 def _spaced(number: int) -> str:
@@ -174,7 +130,6 @@ class MonthWriter:
         self.out_dir = out_dir
         self.variants = number_variants(world)
         self.e164 = self.variants.take(pa.array(world.sub_person.astype(np.int64)))
-        self.number_text = number_text(world, self.variants)
         self.sub_ids = ids("S", 100_000_001 + np.arange(world.n_subs), 9)
         self.customer_ids = ids("C", 10_000_001 + np.arange(world.n_customers), 8)
         n = world.n_subs
@@ -216,8 +171,8 @@ class MonthWriter:
                     for t in range(first, last)]
         kinds = places.day_types(day_list)
         record = 0
-        with CsvSink.for_entity(self.out_dir, "cdrs", period) as cdrs, \
-                CsvSink.for_entity(self.out_dir, "data_usage", period) as usage:
+        with CsvSink.for_entity(self.out_dir, "cdrs", period, background=True) as cdrs, \
+                CsvSink.for_entity(self.out_dir, "data_usage", period, background=True) as usage:
             for i, t in enumerate(range(first, last)):
                 day_rng = np.random.default_rng([w.settings.seed, 4, t])
                 act = self.activity(t)
@@ -296,14 +251,14 @@ class MonthWriter:
         form_a = rng.choice(4, len(e), p=forms / forms.sum())
         form_b = rng.choice(4, len(e), p=forms / forms.sum())
         month_base = int(tag) * 10**10
-        sink.write_text({
-            "record_id": digits(month_base + record + 1 + np.arange(len(e), dtype=np.int64), 16),
-            "caller": self.number_text.take(form_a * w.n_nodes + caller),
-            "callee": self.number_text.take(form_b * w.n_nodes + callee),
-            "start_time": timestamp_text((w.day0 + t) * 86400 + second),
-            "duration_s": DURATION_TEXT.take(duration),
-            "event_type": EVENT_TEXT.take(is_sms.astype(np.int64)),
-            "roaming": BOOL_TEXT.take(roaming.astype(np.int64)),
+        sink.write({
+            "record_id": month_base + record + 1 + np.arange(len(e), dtype=np.int64),
+            "caller": self.variants.take(pa.array(form_a * w.n_nodes + caller)),
+            "callee": self.variants.take(pa.array(form_b * w.n_nodes + callee)),
+            "start_time": timestamps((w.day0 + t) * 86400 + second),
+            "duration_s": duration,
+            "event_type": EVENT_TYPES.take(pa.array(is_sms.astype(np.int8))),
+            "roaming": roaming,
         })
         on = caller_sub >= 0
         voice = on & ~is_sms
@@ -319,12 +274,11 @@ class MonthWriter:
         mb = np.round(np.exp(w.data_mu + 0.8 * rng.standard_normal(w.n_subs)) * factor * act, 2)
         rows = np.flatnonzero(used & (mb > 0))
         data_mb += np.bincount(rows, mb[rows], w.n_subs)
-        sink.write_text({
-            "msisdn": self.number_text.take(w.sub_person[rows]),
-            "usage_date": timestamp_text(np.full(len(rows), (w.day0 + t) * 86400)).take(
-                (slice(None), slice(0, 10))),
-            "megabytes": decimal2(mb[rows]),
-            "roaming": BOOL_TEXT.take(((roam_bits[rows] >> np.uint32(i)) & 1).astype(np.int64)),
+        sink.write({
+            "msisdn": self.e164.take(pa.array(rows)),
+            "usage_date": dates(np.full(len(rows), w.day0 + t)),
+            "megabytes": mb[rows],
+            "roaming": ((roam_bits[rows] >> np.uint32(i)) & 1).astype(bool),
         })
 
     def _contacts(self, rng: np.random.Generator, t: int, act: np.ndarray

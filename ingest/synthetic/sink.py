@@ -1,16 +1,19 @@
 """Streaming CSV output in the source contract's exact columns and formats.
 
 Tables are written chunk by chunk with pyarrow's CSV writer, so a month of a million
-subscribers never has to sit in memory. Values are never quoted: the generator only
-writes text without commas, quotes or line breaks (the tests check it), which is how
-most operator exports look.
+subscribers never has to sit in memory. The big files write from a background thread
+into a native file (no GIL), so formatting one day overlaps drawing the next; there is
+a single writer per file, so the order, and the bytes, stay the same. Values are never
+quoted: the generator only writes text without commas, quotes or line breaks (the
+tests check it), which is how most operator exports look.
 """
 
 from __future__ import annotations
 
-import functools
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -25,20 +28,23 @@ EPOCH = np.datetime64("1970-01-01", "D")
 class CsvSink:
     """One contract file, appended to in chunks; counts its rows."""
 
-    def __init__(self, path: Path, columns: tuple[str, ...]) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], background: bool = False) -> None:
         self.path = path
         self.columns = columns
         self.rows = 0
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in close()
+        self._file = pa.OSFile(str(path), "wb")
         self._file.write((",".join(columns) + "\n").encode("utf-8"))
         self._writer: pacsv.CSVWriter | None = None
         self._schema: pa.Schema | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1) if background else None
+        self._pending: deque[Future[None]] = deque()
 
     @classmethod
-    def for_entity(cls, directory: Path, entity: str, month: str | None = None) -> CsvSink:
+    def for_entity(cls, directory: Path, entity: str, month: str | None = None,
+                   background: bool = False) -> CsvSink:
         spec: Entity = ENTITIES[entity]
         name = f"{entity}-{month}.csv" if month else f"{entity}.csv"
-        return cls(directory / name, spec.column_names)
+        return cls(directory / name, spec.column_names, background=background)
 
     def write(self, columns: dict[str, Any]) -> None:
         """Append rows given as arrays keyed by contract column name (all of them)."""
@@ -53,19 +59,19 @@ class CsvSink:
             )
         else:
             table = table.cast(self._schema)
-        self._writer.write_table(table)
+        if self._pool is None:
+            self._writer.write_table(table)
+        else:
+            while len(self._pending) >= 2:  # at most two chunks in flight: bounded memory
+                self._pending.popleft().result()
+            self._pending.append(self._pool.submit(self._writer.write_table, table))
         self.rows += table.num_rows
 
-    def write_text(self, columns: dict[str, Text], chunk: int = 400_000) -> None:
-        """Append rows composed with numpy (see ``csv_rows``): the path for big files."""
-        fields = [columns[name] for name in self.columns]
-        n = len(fields[0].chars)
-        for begin in range(0, n, chunk):
-            part = [f.take(slice(begin, begin + chunk)) for f in fields]  # type: ignore[arg-type]
-            self._file.write(csv_rows(part))
-        self.rows += n
-
     def close(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()
+        if self._pool is not None:
+            self._pool.shutdown()
         if self._writer is not None:
             self._writer.close()
         self._file.close()
@@ -112,97 +118,3 @@ def nullable_strings(values: pa.Array, mask: np.ndarray) -> pa.Array:
     """The same strings with the masked cells empty."""
     return pc.if_else(pa.array(~np.asarray(mask, dtype=bool)), values,
                       pa.scalar(None, pa.string()))
-
-
-# -- the fast path for the big files --------------------------------------------------------
-# CDRs and data usage are tens of millions of rows. pyarrow formats them at about a
-# microsecond per row; composing the CSV bytes with numpy (each field a padded byte
-# matrix plus a mask of the bytes that belong to it) is several times faster.
-
-
-class Text(NamedTuple):
-    """A column of text: one row of bytes per value, and which of those bytes count."""
-
-    chars: np.ndarray
-    valid: np.ndarray
-
-    def take(self, index: np.ndarray) -> Text:
-        return Text(self.chars[index], self.valid[index])
-
-
-def pack(strings: list[str]) -> Text:
-    """A small lookup table (event types, clock times, dates) as Text."""
-    encoded = [s.encode("utf-8") for s in strings]
-    width = max(1, *(len(e) for e in encoded))
-    chars = np.zeros((len(encoded), width), dtype=np.uint8)
-    for i, e in enumerate(encoded):
-        chars[i, :len(e)] = np.frombuffer(e, dtype=np.uint8)
-    lengths = np.array([len(e) for e in encoded])
-    return Text(chars, np.arange(width) < lengths[:, None])
-
-
-def digits(values: np.ndarray, width: int) -> Text:
-    """Non-negative integers in decimal, without leading zeros."""
-    values = np.asarray(values, dtype=np.int64)
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    chars = (48 + (values[:, None] // powers) % 10).astype(np.uint8)
-    valid = (values[:, None] >= powers) | (powers == 1)
-    return Text(chars, valid)
-
-
-def constant(text: str, n: int) -> Text:
-    table = pack([text])
-    return Text(np.broadcast_to(table.chars, (n, table.chars.shape[1])),
-                np.broadcast_to(table.valid, (n, table.valid.shape[1])))
-
-
-def decimal2(values: np.ndarray, width: int = 7) -> Text:
-    """Non-negative amounts with two decimals (``430.41``)."""
-    cents = np.round(np.asarray(values, dtype=np.float64) * 100).astype(np.int64)
-    whole = digits(cents // 100, width)
-    fraction = digits(cents % 100 + 100, 3)  # "1xx": drop the leading 1
-    n = len(cents)
-    return Text(np.concatenate([whole.chars, np.full((n, 1), ord("."), np.uint8),
-                                fraction.chars[:, 1:]], axis=1),
-                np.concatenate([whole.valid, np.ones((n, 3), dtype=bool)], axis=1))
-
-
-@functools.cache
-def _clock() -> Text:
-    seconds = np.arange(86400)
-    hh, mm, ss = seconds // 3600, seconds // 60 % 60, seconds % 60
-    return pack([f"{h:02d}:{m:02d}:{s:02d}" for h, m, s in zip(hh, mm, ss, strict=True)])
-
-
-def date_table(first_day: int, days: int) -> Text:
-    return pack([str(EPOCH + first_day + i) for i in range(days)])
-
-
-def timestamp_text(seconds: np.ndarray) -> Text:
-    """``YYYY-MM-DD HH:MM:SS`` for seconds since 1970-01-01 (local time)."""
-    seconds = np.asarray(seconds, dtype=np.int64)
-    day = seconds // 86400
-    first = int(day.min()) if len(day) else 0
-    table = date_table(first, int(day.max()) - first + 1 if len(day) else 1)
-    when = table.take(day - first)
-    clock = _clock().take(seconds % 86400)
-    n = len(seconds)
-    return Text(np.concatenate([when.chars, np.full((n, 1), 32, np.uint8), clock.chars], axis=1),
-                np.ones((n, 19), dtype=bool))
-
-
-_COMMA = np.array([[ord(",")]], dtype=np.uint8)
-_NEWLINE = np.array([[ord("\n")]], dtype=np.uint8)
-
-
-def csv_rows(fields: list[Text]) -> bytes:
-    """The CSV lines of the given columns, in order."""
-    n = len(fields[0].chars)
-    parts, masks = [], []
-    for i, field in enumerate(fields):
-        parts.append(field.chars)
-        masks.append(field.valid)
-        sep = _NEWLINE if i == len(fields) - 1 else _COMMA
-        parts.append(np.broadcast_to(sep, (n, 1)))
-        masks.append(np.ones((n, 1), dtype=bool))
-    return np.concatenate(parts, axis=1)[np.concatenate(masks, axis=1)].tobytes()
