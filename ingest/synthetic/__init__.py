@@ -9,6 +9,7 @@ never does. Same seed, same bytes. See ``docs/synthetic-operator.md``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -49,14 +50,13 @@ class GenerationReport:
         table.add_column("file")
         table.add_column("files", justify="right")
         table.add_column("rows", justify="right")
+        table.caption = " · ".join(f"{k} {v:.1f} s" for k, v in self.stage_seconds.items())
         totals: dict[str, list[int]] = {}
         for name, rows in self.rows.items():
-            entity = name.split("/")[-1].removesuffix(".csv")
-            if "/" not in name and entity[-8:-7] == "-":
-                entity = entity[:-8]
-            totals.setdefault(entity if "/" not in name else name, [0, 0])
-            totals[entity if "/" not in name else name][0] += 1
-            totals[entity if "/" not in name else name][1] += rows
+            key = name if "/" in name else re.sub(r"(-\d{4}-\d{2})?\.csv$", "", name)
+            files_rows = totals.setdefault(key, [0, 0])
+            files_rows[0] += 1
+            files_rows[1] += rows
         for entity, (files, rows) in totals.items():
             table.add_row(entity, str(files), f"{rows:,}")
         return table

@@ -76,8 +76,8 @@ class Settings:
     weak_ties_per_subscriber: float = 2.0
     new_activations_per_month: float = 0.013
     monthly_churn_targets: tuple[tuple[str, float], ...] = (
-        ("price_plan_mismatch", 0.005), ("service_complaints", 0.0045),
-        ("competitor_offer", 0.005))
+        ("price_plan_mismatch", 0.006), ("service_complaints", 0.005),
+        ("competitor_offer", 0.006))
     delinquency_per_month: float = 0.006
     contagion_strength: float = 0.30
     """Monthly churn hazard a subscriber would face if all its circle ties had left."""
