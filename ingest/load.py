@@ -106,6 +106,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
                           "put customers.csv, cdrs-YYYY-MM.csv, … there (docs/source-contract.md)"
                           " or pass --mapping for another layout")
     ensure_tables(con)
+    con.execute("SET enable_progress_bar = false")
 
     # Fingerprint every file once, before touching the warehouse.
     sources: dict[str, SourceFile] = {}
@@ -248,6 +249,11 @@ class _Loader:
                                                          for p in phones), self.layout.region)
             con.execute(f"CREATE OR REPLACE TEMP TABLE _checked AS "
                         f"{checked_select(entity, mapped, self.layout.region, self.run_time)}")
+        if self.layout.contract_layout:
+            checked = con.execute("SELECT count(*) FROM _checked").fetchone()[0]
+            if checked != sum(raw.rows for raw in raws):  # every row is loaded or quarantined
+                raise RuntimeError(f"{unit.names}: {sum(r.rows for r in raws)} rows read but "
+                                   f"{checked} checked; this is a bug in callcircle")
         others = con.execute(
             f"SELECT count(*) FROM {entity.name} LIMIT 1").fetchone()[0] > 0
         mark_duplicates(con, entity, "_checked", existing_files=others)
@@ -304,8 +310,8 @@ class _Loader:
                                if c.name in part.columns else "NULL::VARCHAR"
                                for c in entity.columns}
             items = [f"{e} AS {quote_ident(c)}" for c, e in expressions.items()]
-            source = (f"(SELECT *, {raw.line_sql} AS _line, {sql_literal(name)} AS _file "
-                      f"FROM {raw.table}) r")
+            line = "" if raw.line_sql == "_line" else f"{raw.line_sql} AS _line, "
+            source = f"(SELECT *, {line}{sql_literal(name)} AS _file FROM {raw.table}) r"
             where = f" WHERE {part.where}" if part.where else ""
             if group:
                 positions = ", ".join(str(entity.column_names.index(c) + 1) for c in group)

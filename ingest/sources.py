@@ -13,13 +13,13 @@ import csv
 import hashlib
 import io
 import os
-import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 CHUNK = 1 << 22
 MALFORMED = "malformed line"
@@ -114,12 +114,9 @@ def fingerprint(path: Path, name: str, *, encoding: str | None = None) -> Source
     decoder = codecs.getincrementaldecoder("utf-8")() if wanted in (None, "utf-8", "utf-8-sig") \
         else None
     utf8_ok = True
-    newlines = 0
-    blank: list[int] = []
+    lines = _LineScan()
     has_quote = False
-    previous_tail = b"\n"  # a blank first line counts as blank
     first = True
-    last_byte = b""
     with handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
@@ -127,16 +124,14 @@ def fingerprint(path: Path, name: str, *, encoding: str | None = None) -> Source
                 if wanted is None and chunk.startswith(UTF8_BOM):
                     wanted = "utf-8-sig"
                 first = False
-            if decoder is not None and utf8_ok:
+            if decoder is not None and utf8_ok and not (
+                    chunk.isascii() and not decoder.getstate()[0]):
                 try:
                     decoder.decode(chunk)
                 except UnicodeDecodeError:
                     utf8_ok = False
             has_quote = has_quote or b'"' in chunk
-            blank.extend(_blank_lines(previous_tail + chunk, newlines, len(previous_tail)))
-            newlines += chunk.count(b"\n")
-            previous_tail = (previous_tail + chunk)[-2:]
-            last_byte = chunk[-1:]
+            lines.feed(chunk)
     if decoder is not None and utf8_ok:
         try:
             decoder.decode(b"", final=True)
@@ -148,31 +143,43 @@ def fingerprint(path: Path, name: str, *, encoding: str | None = None) -> Source
                               "set the right encoding (--encoding gbk, or `encoding:` in the "
                               "mapping) or re-export as UTF-8")
         wanted = "gbk"
-    lines = newlines + (0 if last_byte == b"\n" else 1)
     return SourceFile(path, name, digest.hexdigest(), size, kind, encoding=wanted or "utf-8",
-                      lines=lines, blank_lines=tuple(blank), has_quote=has_quote,
-                      ends_with_newline=last_byte == b"\n")
+                      lines=lines.count, blank_lines=tuple(lines.blank), has_quote=has_quote,
+                      ends_with_newline=lines.last_byte == 10)
 
 
-_BLANK = re.compile(rb"\n(?=\r?\n)")
+class _LineScan:
+    """Counts lines and finds empty ones, a chunk at a time, vectorised with numpy."""
 
+    def __init__(self) -> None:
+        self.newlines = 0
+        self.offset = 0
+        self.previous = -1  # position of the last line break seen; -1: the file's start
+        self.last_byte = -1
+        self.blank: list[int] = []
 
-def _blank_lines(data: bytes, newlines_before: int, overlap: int) -> list[int]:
-    """1-based numbers of the empty lines found in ``data``.
+    def feed(self, chunk: bytes) -> None:
+        data = np.frombuffer(chunk, np.uint8)
+        breaks = np.flatnonzero(data == 10)
+        if len(breaks):
+            gaps = np.diff(breaks, prepend=self.previous - self.offset)
+            empty = gaps == 1
+            two = np.flatnonzero(gaps == 2)
+            if len(two):
+                before = breaks[two] - 1
+                carriage = np.where(before >= 0, data[np.maximum(before, 0)] == 13,
+                                    self.last_byte == 13)
+                empty[two[carriage]] = True
+            # the break at index j of the file ends line j + 1: that line is empty
+            self.blank.extend((np.flatnonzero(empty) + self.newlines + 1).tolist())
+            self.newlines += len(breaks)
+            self.previous = self.offset + int(breaks[-1])
+        self.offset += len(chunk)
+        self.last_byte = int(data[-1])
 
-    ``data`` starts with the last ``overlap`` bytes already seen (already counted in
-    ``newlines_before``); a blank line lying entirely in them was reported before.
-    """
-    found = []
-    line = newlines_before - data.count(b"\n", 0, overlap)
-    position = 0
-    for match in _BLANK.finditer(data):
-        line += data.count(b"\n", position, match.start() + 1)
-        position = match.start() + 1
-        end = match.start() + (3 if data[match.start() + 1:match.start() + 2] == b"\r" else 2)
-        if end > overlap:
-            found.append(line + 1)
-    return found
+    @property
+    def count(self) -> int:
+        return self.newlines + (0 if self.last_byte == 10 else 1)
 
 
 def transcode_to_utf8(source: SourceFile, directory: Path) -> Path:
@@ -251,7 +258,7 @@ class RawTable:
     rows: int
     rejected: list[Rejected] = field(default_factory=list)
     line_sql: str = "_line"
-    """SQL giving a row's line in ``table`` (a column, or ``rowid`` plus a constant)."""
+    """SQL giving a row's line in ``table`` (a column, or ``_ord`` plus a constant)."""
 
 
 def _sql_str(value: str) -> str:
@@ -300,9 +307,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
     """
     header_lines = 1 if options.header and not options.names else 0
     con.execute(f"DROP TABLE IF EXISTS {table}")
-    con.execute(f"CREATE TEMP TABLE {table} AS SELECT "
-                + ", ".join(f"NULL::VARCHAR AS {quote_ident(c)}" for c in columns)
-                + " LIMIT 0")
+    con.execute(f"CREATE TEMP TABLE {table} ("
+                + ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns) + ", _ord BIGINT)")
+    # _ord: the row's ordinal in the file (rowid is unreliable inside a transaction)
+    count = 0
     rejected: list[Rejected] = []
     offset = 0  # physical lines before the segment being read
     segment_path = path
@@ -316,9 +324,11 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
                              quote=source.has_quote)
             target = "_segment" if source.has_quote else table
             if source.has_quote:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _segment AS SELECT * FROM {call}")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _segment AS "
+                            f"SELECT *, row_number() OVER () AS _n FROM {call}")
             else:
-                con.execute(f"INSERT INTO {table} SELECT * FROM {call}")
+                count += con.execute(f"INSERT INTO {table} SELECT *, row_number() OVER () "
+                                     f"+ {count} FROM {call}").fetchone()[0]
             errors = con.execute(
                 "SELECT line, error_type, error_message, csv_line FROM _rejects "
                 "ORDER BY line, error_type <> 'UNQUOTED VALUE'"
@@ -340,14 +350,15 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
                     reason, detail = MALFORMED, message
                 rejected.append(Rejected(line, reason, detail, text))
             if target == "_segment":
-                keep = ""
+                keep = "TRUE"
                 if runaway is not None:
                     # rows DuckDB found after the bad quote are read again from the remainder
                     before = (runaway - 1 - offset - int(segment_header)
                               - sum(1 for r in rejected if offset < r.line < runaway)
                               - sum(1 for b in source.blank_lines if offset < b < runaway))
-                    keep = f" LIMIT {before}"
-                con.execute(f"INSERT INTO {table} SELECT * FROM _segment{keep}")
+                    keep = f"_n <= {before}"
+                count += con.execute(f"INSERT INTO {table} SELECT * EXCLUDE (_n), _n + {count} "
+                                     f"FROM _segment WHERE {keep}").fetchone()[0]
                 con.execute("DROP TABLE _segment")
             if runaway is None or runaway >= source.lines:
                 break
@@ -390,15 +401,12 @@ def _remainder(path: Path, after_line: int, cleanup: list[Path]) -> Path:
 def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]) -> str:
     """SQL for each row's line: the k-th row sits on line k plus the skipped lines before it.
 
-    Rows keep file order (DuckDB preserves insertion order), so ``rowid`` is the
-    row's ordinal; header, rejected and blank lines are the only other lines. When
-    they all precede the first row (the usual case) the line is ``rowid`` plus a
+    Header, rejected and blank lines are the only lines that are not rows. When
+    they all precede the first row (the usual case) the line is the ordinal plus a
     constant and nothing is written; otherwise a ``_line`` column is filled.
     """
-    # rowids start high inside a transaction: count from the first row's
-    base = con.execute(f"SELECT coalesce(min(rowid), 0) FROM {table}").fetchone()[0]
     if all(line == index + 1 for index, line in enumerate(skipped)):
-        return f"(rowid - {base - len(skipped) - 1})"
+        return f"(_ord + {len(skipped)})"
     con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
     # g_j = s_j - j: rows before the j-th skipped line; line(k) = k + #{j : g_j < k}
     gaps = [(line - index - 1, index + 1) for index, line in enumerate(skipped)]
@@ -406,10 +414,10 @@ def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]
     con.executemany("INSERT INTO _gaps VALUES (?, ?)", gaps)
     con.execute(
         f"""UPDATE {table} SET _line = k.line FROM (
-                SELECT r.rowid AS rid, r.k + coalesce(g.n, 0) AS line
-                FROM (SELECT rowid, rowid - {base - 1} AS k FROM {table}) r
-                ASOF LEFT JOIN (SELECT g, max(n) AS n FROM _gaps GROUP BY g) g ON r.k > g.g
-            ) k WHERE {table}.rowid = k.rid"""
+                SELECT r._ord, r._ord + coalesce(g.n, 0) AS line
+                FROM {table} r
+                ASOF LEFT JOIN (SELECT g, max(n) AS n FROM _gaps GROUP BY g) g ON r._ord > g.g
+            ) k WHERE {table}._ord = k._ord"""
     )
     con.execute("DROP TABLE _gaps")
     return "_line"
