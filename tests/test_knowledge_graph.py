@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -360,3 +361,13 @@ def test_rate_on_a_larger_call_graph(tmp_path: Path) -> None:
     assert report.classes["CallTie"] == 4999
     assert report.triples > 4999 * 16
     assert report.triples_per_second > 5_000
+
+
+def test_example_queries_in_the_guide_run_and_find_rows(built) -> None:
+    store, _ = built
+    graph = open_knowledge_graph(store)
+    guide = (Path(__file__).parent.parent / "docs" / "ontology.md").read_text(encoding="utf-8")
+    queries = re.findall(r"```sparql\n(.*?)```", guide, re.S)
+    assert len(queries) >= 4
+    for query in queries:
+        assert list(graph.query(query)), query
