@@ -47,8 +47,8 @@ class GraphQLApp(GraphQL):
         finally:
             snapshot.release()
 
-    async def get_context(self, request: Any, response: Any) -> Context:
-        return request.scope[CONTEXT]
+    async def get_context(self, request: Any, response: Any) -> Context | None:
+        return request.scope.get(CONTEXT)  # None only for the GraphiQL page
 
     async def process_result(self, request: Request, result: ExecutionResult) -> Any:
         if result.errors:

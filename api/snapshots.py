@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from api.serving import ensure_serving, remove_stale, sql_string
 from graph.snapshot import Snapshot, SnapshotStore
 
 log = logging.getLogger("callcircle.api.snapshots")
@@ -28,16 +29,21 @@ log = logging.getLogger("callcircle.api.snapshots")
 class OpenSnapshot:
     """A published snapshot with its stores opened read-only, shared by many requests."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, data_dir: Path) -> None:
         self.snapshot = snapshot
         self.id = snapshot.id
         self.manifest: dict[str, Any] = snapshot.manifest
-        self.loaded_at = time.time()
-        self.warehouse = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+        path = ensure_serving(snapshot, data_dir)
+        self.warehouse = duckdb.connect(str(path), read_only=True)
+        self.warehouse.execute("SET enable_progress_bar = false")
+        self.warehouse.execute(
+            f"ATTACH {sql_string(str(snapshot.warehouse_path))} AS w (READ_ONLY)")
         rows = self.warehouse.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-        ).fetchall()
-        self.tables: frozenset[str] = frozenset(name for (name,) in rows)
+            "SELECT table_catalog, table_name FROM information_schema.tables").fetchall()
+        #: tables of the serving copy (unqualified in SQL) and of the warehouse (``w.``)
+        self.serving_tables: frozenset[str] = frozenset(n for c, n in rows if c != "w")
+        self.tables: frozenset[str] = frozenset(n for c, n in rows if c == "w")
+        self.loaded_at = time.time()
         self._leases = 0
         self._retired = False
         self._closed = False
@@ -45,7 +51,8 @@ class OpenSnapshot:
         self._kg: Any = None
 
     def has_table(self, name: str) -> bool:
-        return name in self.tables
+        """A table of the serving copy (see ``api.serving``)."""
+        return name in self.serving_tables
 
     def acquire(self) -> OpenSnapshot:
         with self._lock:
@@ -141,12 +148,13 @@ class SnapshotHolder:
             if self.current is not None and self.current.id == snapshot.id:
                 self._stamp = stamp
                 return False
-            opened = OpenSnapshot(snapshot)
+            opened = OpenSnapshot(snapshot, self.store.root)
             previous, self.current = self.current, opened
             self._stamp = stamp
         log.info("serving snapshot %s", opened.id)
         if previous is not None:
             previous.retire()
+        remove_stale(self.store.root, [s.id for s in self.store.published()])
         if self._on_switch is not None:
             self._on_switch(opened)
         return True

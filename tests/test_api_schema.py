@@ -11,6 +11,7 @@ import pytest
 from api.auth import AuthError, Principal, Role, authenticate
 from api.context import Context
 from api.schema import build_schema
+from api.serving import ensure_serving
 from api.settings import Limits, Settings, key_digest
 from api.snapshots import OpenSnapshot, SnapshotHolder
 from api.sparql import classify
@@ -19,11 +20,24 @@ from graph.snapshot import SnapshotStore
 ADMIN = Principal(subject="test", role=Role.ADMIN, method="api_key")
 
 
+def _publish_minimal(store: SnapshotStore, run_id: str) -> None:
+    """A snapshot with empty customer and line tables only."""
+    building = store.begin(run_id)
+    con = duckdb.connect(str(building.warehouse_path))
+    con.execute("""
+        CREATE TABLE customers (customer_id VARCHAR, customer_type VARCHAR, name VARCHAR,
+            gender VARCHAR, birth_date DATE, id_number VARCHAR, address VARCHAR,
+            region VARCHAR, join_date DATE, do_not_contact BOOLEAN);
+        CREATE TABLE subscriptions (subscription_id VARCHAR, customer_id VARCHAR,
+            msisdn VARCHAR, product_id VARCHAR, status VARCHAR, start_date DATE,
+            end_date DATE)""")
+    con.close()
+    store.publish(building)
+
+
 def _empty_snapshot(tmp_path: Path) -> SnapshotStore:
     store = SnapshotStore(tmp_path)
-    building = store.begin("empty")
-    duckdb.connect(str(building.warehouse_path)).close()
-    store.publish(building)
+    _publish_minimal(store, "empty")
     return store
 
 
@@ -35,11 +49,14 @@ def test_introspection_can_be_disabled() -> None:
 
 
 def test_internal_errors_are_masked(tmp_path: Path) -> None:
-    """A warehouse without the `customers` table makes DuckDB fail; the client sees no SQL."""
+    """A serving copy without the `customers` table makes DuckDB fail; no SQL is shown."""
     store = _empty_snapshot(tmp_path)
     current = store.current()
     assert current is not None
-    snapshot = OpenSnapshot(current)
+    broken = duckdb.connect(str(ensure_serving(current, tmp_path)))
+    broken.execute("DROP TABLE customers")
+    broken.close()
+    snapshot = OpenSnapshot(current, tmp_path)
     try:
         context = Context.create(ADMIN, snapshot, Limits())
         result = asyncio.run(build_schema().execute(
@@ -57,9 +74,7 @@ def test_leases_keep_a_retired_snapshot_open(tmp_path: Path) -> None:
     assert holder.refresh() and holder.ready
     first = holder.lease()
     assert first is not None
-    building = store.begin("second")
-    duckdb.connect(str(building.warehouse_path)).close()
-    store.publish(building)
+    _publish_minimal(store, "second")
     assert holder.refresh()
     assert holder.current is not None and holder.current is not first
     assert not first.closed  # still leased by an in-flight request
@@ -98,3 +113,32 @@ def test_settings_from_yaml_and_environment(tmp_path: Path) -> None:
 ])
 def test_sparql_operation_type_is_parsed(text: str, kind: str) -> None:
     assert classify(text) == kind
+
+
+def test_graphiql_page_only_when_enabled(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from api.app import create_app
+
+    html = {"accept": "text/html"}
+    with TestClient(create_app(Settings(data_dir=tmp_path, graphiql=True))) as client:
+        page = client.get("/graphql", headers=html)
+        assert page.status_code == 200 and "graphiql" in page.text.lower()
+        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 401
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        assert client.get("/graphql", headers=html).status_code == 401
+
+
+def test_slow_requests_time_out_with_504() -> None:
+    from starlette.testclient import TestClient
+
+    from api.metrics import Metrics
+    from api.middleware import TimeoutMiddleware
+
+    async def slow_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        await asyncio.sleep(5)
+
+    app = TimeoutMiddleware(slow_app, timeout_s=0.2, metrics=Metrics())
+    response = TestClient(app).post("/graphql", json={})
+    assert response.status_code == 504
+    assert "longer than 0.2 s" in response.json()["errors"][0]["message"]

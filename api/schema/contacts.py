@@ -27,7 +27,9 @@ class Contact:
     sms: int
     seconds: int
     night_calls: int
-    weight: int = strawberry.field(description="Calls both ways plus SMS, all months.")
+    weight: float = strawberry.field(
+        description="Tie strength (calls, SMS and minutes, both ways, all months), "
+                    "as the call graph weighs it.")
     last_contact: dt.datetime | None
     _row: strawberry.Private[Row]
 
@@ -36,7 +38,7 @@ class Contact:
         return cls(on_net=row["on_net"], operator=row["operator"],
                    calls_out=int(row["calls_out"]), calls_in=int(row["calls_in"]),
                    sms=int(row["sms"]), seconds=int(row["seconds"]),
-                   night_calls=int(row["night_calls"]), weight=int(row["weight"]),
+                   night_calls=int(row["night_calls"]), weight=float(row["weight"]),
                    last_contact=row["last_contact"], _row=row)
 
     @strawberry.field(description="The other number, E.164 (PII: in clear for `admin` only).")

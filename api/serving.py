@@ -1,0 +1,178 @@
+"""The serving copy of a snapshot: per-customer rows, sorted by key, built once per snapshot.
+
+The staged warehouse is laid out for ingest and models (file order, whole-table
+scans); a front-line lookup of one customer must not scan millions of call edges.
+When the API first opens a snapshot it writes ``<data dir>/serving/<id>.v<N>.duckdb``:
+copies of the per-customer tables sorted by ``customer_id`` (so DuckDB's min/max
+zone maps skip all but a row group or two for a key range) and the per-customer
+aggregates the schema shows — bills summary, last contact per channel, every
+contact ranked by tie strength (``graph.callgraph``'s weights). The warehouse
+stays attached as ``w`` for everything else. Built under a file lock (several
+workers, one build), to a temporary name then renamed; files of snapshots no longer
+published are removed. Nothing here is a model or a rule: only layout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT
+from graph.snapshot import Snapshot
+
+log = logging.getLogger("callcircle.api.serving")
+
+LAYOUT_VERSION = 1
+SERVING_DIR = "serving"
+
+
+def serving_path(data_dir: Path, snapshot_id: str) -> Path:
+    return data_dir / SERVING_DIR / f"{snapshot_id}.v{LAYOUT_VERSION}.duckdb"
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal of a path we chose (ATTACH takes no parameters)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ensure_serving(snapshot: Snapshot, data_dir: Path) -> Path:
+    """The serving file of ``snapshot``, built now if no worker has built it yet."""
+    path = serving_path(data_dir, snapshot.id)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            started = time.perf_counter()
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            _build(snapshot.warehouse_path, tmp)
+            os.replace(tmp, path)
+            log.info("built the serving copy of %s in %.1f s", snapshot.id,
+                     time.perf_counter() - started)
+    with contextlib.suppress(FileNotFoundError):
+        path.with_suffix(".lock").unlink()
+    return path
+
+
+def remove_stale(data_dir: Path, keep_ids: Iterable[str]) -> None:
+    """Drop serving files of snapshots that are no longer published."""
+    folder = data_dir / SERVING_DIR
+    if not folder.is_dir():
+        return
+    keep = set(keep_ids)
+    for path in folder.glob("*.duckdb"):
+        if path.name.split(".v")[0] not in keep:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                log.info("removed stale serving copy %s", path.name)
+
+
+def _build(warehouse: Path, out: Path) -> None:
+    con = duckdb.connect(str(out))
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"ATTACH {sql_string(str(warehouse))} AS w (READ_ONLY)")
+        have = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'w'"
+        ).fetchall()}
+        for statement in _statements(have):
+            con.execute(statement)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+
+
+def _statements(have: set[str]) -> list[str]:
+    out = [
+        """CREATE TABLE customers AS SELECT customer_id, customer_type, name, gender,
+               birth_date, id_number, address, region, join_date,
+               coalesce(do_not_contact, false) AS do_not_contact
+           FROM w.customers ORDER BY customer_id""",
+        """CREATE TABLE subscriptions AS SELECT subscription_id, customer_id, msisdn,
+               product_id, status, start_date, end_date
+           FROM w.subscriptions
+           ORDER BY customer_id, status <> 'active', start_date, subscription_id""",
+        """CREATE TABLE subscriptions_by_id AS SELECT * FROM subscriptions
+           ORDER BY subscription_id""",
+        # the holder of a number: the line not terminated first, else the latest
+        """CREATE TABLE line_holders AS SELECT msisdn,
+               arg_max(customer_id, (status <> 'terminated', start_date)) AS customer_id
+           FROM w.subscriptions GROUP BY msisdn ORDER BY msisdn""",
+    ]
+    if "products" in have:
+        out.append("CREATE TABLE products AS SELECT * FROM w.products ORDER BY product_id")
+    if "bills" in have:
+        out.append("""
+        CREATE TABLE bills_summary AS
+        WITH b AS (
+            SELECT s.customer_id, b.subscription_id, b.period, b.total_amount,
+                   coalesce(b.arrears, 0) AS arrears
+            FROM w.bills b JOIN w.subscriptions s USING (subscription_id)
+        ),
+        monthly AS (SELECT customer_id, period, sum(total_amount) AS total FROM b GROUP BY ALL),
+        months AS (
+            SELECT customer_id, count(*) AS months, min(period) AS first_period,
+                   max(period) AS last_period, arg_max(total, period) AS last_month_total,
+                   avg(total) AS average_monthly_total, sum(total) AS total_billed
+            FROM monthly GROUP BY customer_id
+        ),
+        lines AS (
+            SELECT customer_id, sum(latest) AS arrears, sum(bills) AS bills
+            FROM (SELECT customer_id, subscription_id, arg_max(arrears, period) AS latest,
+                         count(*) AS bills
+                  FROM b GROUP BY ALL)
+            GROUP BY customer_id
+        )
+        SELECT * FROM months JOIN lines USING (customer_id) ORDER BY customer_id""")
+    if "interactions" in have:
+        out.append("""
+        CREATE TABLE channel_history AS
+        SELECT customer_id, channel, count(*) AS contacts,
+               max(occurred_at) AS last_contact_at,
+               arg_max(category, occurred_at) AS last_category,
+               arg_max(outcome, occurred_at) AS last_outcome
+        FROM w.interactions GROUP BY customer_id, channel
+        ORDER BY customer_id, last_contact_at DESC, channel""")
+    if "call_edges" in have:
+        numbers = ("LEFT JOIN w.numbers n ON n.msisdn = a.other" if "numbers" in have else
+                   "LEFT JOIN (SELECT NULL::VARCHAR AS msisdn, NULL::BOOLEAN AS on_net, "
+                   "NULL::VARCHAR AS operator, NULL::VARCHAR AS customer_id) n ON false")
+        out.append(f"""
+        CREATE TABLE contacts AS
+        WITH pairs AS (
+            SELECT a, b, sum(calls_ab) AS calls_ab, sum(calls_ba) AS calls_ba,
+                   sum(seconds_ab + seconds_ba) AS seconds, sum(sms_ab + sms_ba) AS sms,
+                   sum(night_calls) AS night_calls, max(last_contact) AS last_contact
+            FROM w.call_edges GROUP BY a, b
+        ),
+        sides AS (
+            SELECT a AS msisdn, b AS other, calls_ab AS calls_out, calls_ba AS calls_in,
+                   seconds, sms, night_calls, last_contact FROM pairs
+            UNION ALL
+            SELECT b, a, calls_ba, calls_ab, seconds, sms, night_calls, last_contact FROM pairs
+        ),
+        own AS (SELECT DISTINCT customer_id, msisdn FROM w.subscriptions),
+        agg AS (
+            SELECT o.customer_id, s.other, sum(calls_out) AS calls_out,
+                   sum(calls_in) AS calls_in, sum(seconds) AS seconds, sum(sms) AS sms,
+                   sum(night_calls) AS night_calls, max(last_contact) AS last_contact
+            FROM sides s JOIN own o USING (msisdn)
+            GROUP BY o.customer_id, s.other
+        )
+        SELECT a.*, {CALL_WEIGHT} * (calls_out + calls_in) + {SMS_WEIGHT} * sms
+                    + {MINUTE_WEIGHT} * seconds / 60.0 AS weight,
+               n.on_net, n.operator, n.customer_id AS other_customer_id
+        FROM agg a ANTI JOIN own o2 ON o2.customer_id = a.customer_id AND o2.msisdn = a.other
+        {numbers}
+        ORDER BY a.customer_id""")
+    return out
