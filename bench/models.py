@@ -1,0 +1,174 @@
+"""The insight models' figures: the metrics table of docs/models.md, and scoring speed.
+
+    python -m bench.models                       # IBM Telco, CDNOW, synthetic 20k
+    python -m bench.models --subscribers 100000 --months 9
+    python -m bench.models --score-rows 1000000  # time to score 1M subscribers
+
+Prints:
+
+1. IBM Telco (real file, ``../shared/data``): stratified 5-fold CV, logistic vs boosted,
+   on the full export and on what the ingest mapping keeps;
+2. CDNOW: BG/NBD and Gamma-Gamma parameters against Fader, Hardie & Lee (2005);
+3. a synthetic operator (contagion on and off): time split on the last cut-off, each
+   model with and without graph features, and how often a contagion churner's top reason
+   is a graph feature;
+4. time to train, and to score (risk + reasons) ``--score-rows`` subscribers.
+
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from insight.churn import ChurnRiskModel, logistic_baseline
+from insight.clv import BetaGeoModel, GammaGammaModel
+from insight.evaluation import cross_validate, time_split
+from insight.features import available_cutoffs, churn_features, export_cutoff
+
+ROOT = Path(__file__).resolve().parents[1]
+IBM = ROOT.parent / "shared" / "data" / "ibm-telco-customer-churn.csv"
+COLUMNS = ["roc_auc", "pr_auc", "lift_top_decile", "brier", "ece"]
+
+
+def ibm_telco() -> None:
+    from ingest.load import stage_sources
+
+    models = {"logistic": logistic_baseline(), "boosted": ChurnRiskModel()}
+    frame = pd.read_csv(IBM)
+    y = (frame.pop("Churn") == "Yes").astype(int).to_numpy()
+    X = frame.drop(columns="customerID")
+    X["TotalCharges"] = pd.to_numeric(X["TotalCharges"], errors="coerce")
+    full = cross_validate(models, X, y)["metrics"][COLUMNS]
+    print("IBM Telco, full export (all 19 columns), stratified 5-fold CV")
+    print(full.round(4).to_string(), "\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / IBM.name).symlink_to(IBM)
+        con = duckdb.connect()
+        stage_sources(con, Path(tmp), run_id="bench",
+                      mapping=ROOT / "ingest" / "mappings" / "ibm-telco.yaml")
+        cutoff, as_of = export_cutoff(con)
+        fs = churn_features(con, cutoff, as_of=as_of)
+    mapped = cross_validate(models, fs.X, fs.y)["metrics"][COLUMNS]
+    print(f"IBM Telco through the ingest mapping ({len(fs.features)} warehouse features), "
+          "stratified 5-fold CV")
+    print(mapped.round(4).to_string(), "\n")
+
+
+def cdnow() -> None:
+    spec = importlib.util.find_spec("lifetimes")
+    if spec is None or spec.origin is None:
+        print("CDNOW: lifetimes (data files) not installed\n")
+        return
+    data = Path(spec.origin).parent / "datasets"
+    summary = pd.read_csv(data / "cdnow_customers_summary.csv")
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    money = pd.read_csv(data / "cdnow_customers_summary_with_transactions.csv")
+    gg = GammaGammaModel().fit(money["x"], money["zbar"])
+    table = pd.DataFrame({
+        "fitted": [bg.r_, bg.alpha_, bg.a_, bg.b_, gg.p_, gg.q_, gg.v_],
+        "published": [0.243, 4.414, 0.793, 2.426, 6.25, 3.74, 15.44],
+    }, index=["r", "alpha", "a", "b", "p", "q", "gamma"])
+    table["rel. diff"] = table["fitted"] / table["published"] - 1
+    print("CDNOW (2,357 customers): BG/NBD and Gamma-Gamma vs Fader, Hardie & Lee (2005)")
+    print(table.round(4).to_string(), f"\nlog-likelihood {bg.log_likelihood_:.2f}\n")
+
+
+def synthetic(subscribers: int, months: int, seed: int, workdir: Path) -> None:
+    from ingest.aggregate import build_aggregates
+    from ingest.load import stage_sources
+    from ingest.synthetic import generate_operator
+
+    for contagion in (True, False):
+        source = workdir / f"operator-{int(contagion)}"
+        started = time.perf_counter()
+        generate_operator(source, subscribers=subscribers, months=months, seed=seed,
+                          contagion=contagion, progress=False)
+        con = duckdb.connect(str(workdir / f"warehouse-{int(contagion)}.duckdb"))
+        stage_sources(con, source, run_id="bench")
+        build_aggregates(con)
+        built = time.perf_counter() - started
+        frames = {c: churn_features(con, c) for c in available_cutoffs(con)}
+        last = frames[max(frames)]
+        started = time.perf_counter()
+        result = time_split({c: (f.X[last.features], f.y) for c, f in frames.items()},
+                            {"logistic": logistic_baseline(), "boosted": ChurnRiskModel()},
+                            feature_sets={"with graph": last.features,
+                                          "without graph": last.non_graph_features})
+        trained = time.perf_counter() - started
+        print(f"synthetic operator, {subscribers:,} subscribers × {months} months, contagion "
+              f"{'on' if contagion else 'off'} (built in {built:.0f}s; 4 fits in "
+              f"{trained:.0f}s); train {', '.join(map(str, result['train_cutoffs']))}, "
+              f"test {result['test_cutoff']}")
+        print(result["metrics"].set_index(["model", "features"])[COLUMNS].round(4).to_string())
+        causes = pd.read_csv(source / "ground-truth" / "churn_causes.csv")
+        model = result["models"][("boosted", "with graph")]
+        churners = last.frame[last.frame["churned"] == 1]
+        top = [r[0]["feature"] for r in model.reasons(churners[last.features])]
+        is_graph = np.array([f in set(last.graph_features) for f in top])
+        cause = churners["subscription_id"].map(causes.set_index("subscription_id")["cause"])
+        contagion_mask = cause.eq("contagion").to_numpy()
+        if contagion_mask.any():
+            print(f"top reason is a graph feature for {is_graph[contagion_mask].mean():.0%} of "
+                  f"{contagion_mask.sum()} contagion churners, "
+                  f"{is_graph[~contagion_mask].mean():.0%} of the others")
+        print()
+        con.close()
+
+
+def scoring_speed(rows: int) -> None:
+    rng = np.random.default_rng(0)
+    n_train = 200_000
+    X = pd.DataFrame(rng.normal(size=(n_train, 30)), columns=[f"f{i}" for i in range(30)])
+    X["plan"] = rng.choice(["P1", "P2", "P3", "P4"], n_train)
+    y = (rng.random(n_train) < 1 / (1 + np.exp(4 - X["f0"] - X["f1"]))).astype(int)
+    started = time.perf_counter()
+    model = ChurnRiskModel(n_jobs=2).fit(X, y)
+    fitted = time.perf_counter() - started
+    big = pd.concat([X] * (rows // n_train + 1), ignore_index=True).iloc[:rows]
+    started = time.perf_counter()
+    model.predict_proba(big)
+    risk_s = time.perf_counter() - started
+    started = time.perf_counter()
+    model.reasons(big.iloc[:100_000])
+    reasons_s = (time.perf_counter() - started) * rows / 100_000
+    print(f"train on {n_train:,} rows × 31 features: {fitted:.1f}s; score {rows:,}: risk "
+          f"{risk_s:.1f}s, reasons ≈{reasons_s:.0f}s (extrapolated from 100k)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--months", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--score-rows", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["ibm", "cdnow", "synthetic", "speed"])
+    args = parser.parse_args()
+    if "ibm" not in args.skip and IBM.exists():
+        ibm_telco()
+    if "cdnow" not in args.skip:
+        cdnow()
+    if "synthetic" not in args.skip:
+        workdir = args.dir or Path(tempfile.mkdtemp(prefix="bench-models-"))
+        try:
+            synthetic(args.subscribers, args.months, args.seed, workdir)
+        finally:
+            if args.dir is None:
+                shutil.rmtree(workdir, ignore_errors=True)
+    if "speed" not in args.skip:
+        scoring_speed(args.score_rows)
+
+
+if __name__ == "__main__":
+    main()

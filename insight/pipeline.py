@@ -1,0 +1,455 @@
+"""What ``callcircle train``, ``score`` and ``report`` call: the insight stage of a snapshot.
+
+* :func:`train` — churn features at every labelled cut-off of the current snapshot, the
+  honest evaluation (time split, or stratified CV for a one-shot export, each model with
+  and without graph features, logistic baseline beside it), then the final model refit
+  on all labelled cut-offs. Saved with its metadata (cut-offs, features, metrics, library
+  versions) under ``<data>/models/<snapshot id>/`` — beside the snapshot, which is never
+  modified once published.
+* :func:`score` — risk and reasons, value and CLV, value tiers, network value and
+  segments as of the scoring cut-off, written to ``churn_scores``, ``subscriber_value``,
+  ``customer_value``, ``segments`` and ``segment_members`` in a **new** snapshot derived
+  from the current one (warehouse and knowledge graph copied, tables added, published).
+* :func:`write_report` — the self-contained HTML report (``insight.report``).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from graph.callgraph import table_exists
+from graph.snapshot import Snapshot, SnapshotStore
+from insight.churn import ChurnRiskModel, logistic_baseline
+from insight.evaluation import (
+    calibration_table,
+    cross_validate,
+    lift_table,
+    roc_points,
+    time_split,
+)
+from insight.features import (
+    ID_COLUMNS,
+    FeatureSet,
+    available_cutoffs,
+    churn_features,
+    export_cutoff,
+)
+from insight.segments import SegmentModel, segment_movement
+from insight.value import (
+    CostModel,
+    current_value,
+    follow_rate,
+    lifetime_value,
+    network_value_from_warehouse,
+    pareto,
+    prepaid_clv,
+    prepaid_history,
+    value_tiers,
+)
+
+__all__ = ["InsightSettings", "TrainedChurnModel", "load_model", "score", "train",
+           "write_report"]
+
+MODELS_DIR = "models"
+MODEL_FILE = "churn-model.pkl"
+METADATA_FILE = "churn-model.json"
+SEGMENT_FEATURES = ["calls_out", "minutes_out", "sms_out", "contacts", "active_days", "data_mb",
+                    "night_calls", "monthly_revenue", "tenure_months",
+                    "percent_out_of_network_contacts", "percent_nocturnal"]
+LIBRARIES = ("scikit-learn", "lightgbm", "numpy", "pandas", "scipy", "duckdb")
+
+
+@dataclass
+class InsightSettings:
+    """Knobs of the insight stage; every one is recorded in the model metadata."""
+
+    history_months: int = 3
+    horizon_months: int = 24
+    annual_discount: float = 0.10
+    cost_model: CostModel = field(default_factory=CostModel)
+    n_tiers: int = 5
+    tier_by: str = "clv"
+    segment_k_range: tuple[int, ...] = (3, 4, 5, 6, 7, 8)
+    top_reasons: int = 3
+    cv_folds: int = 5
+    seed: int = 0
+    max_train_cutoffs: int = 6
+    """Most recent labelled cut-offs used for training (older behaviour is less relevant)."""
+
+
+@dataclass
+class TrainedChurnModel:
+    """The fitted churn model and what it was trained on."""
+
+    model: ChurnRiskModel
+    features: list[str]
+    graph_features: list[str]
+    metadata: dict[str, Any]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def _open(snapshot: Snapshot) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+
+
+def _curves(y: np.ndarray, risks: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Plot data for the report: ROC, lift per decile and calibration per model/feature set."""
+    return {
+        "roc": {k: roc_points(y, r).round(4).to_dict("list") for k, r in risks.items()},
+        "lift": {k: lift_table(y, r).round(4).to_dict("list") for k, r in risks.items()},
+        "calibration": {k: calibration_table(y, r).round(4).to_dict("list")
+                        for k, r in risks.items()},
+    }
+
+
+def _training_frames(con: duckdb.DuckDBPyConnection, settings: InsightSettings
+                     ) -> tuple[dict[date, FeatureSet], str]:
+    cutoffs = available_cutoffs(con, settings.history_months)
+    if cutoffs:
+        cutoffs = cutoffs[-settings.max_train_cutoffs:]
+        return {c: churn_features(con, c) for c in cutoffs}, "time split"
+    export = export_cutoff(con)
+    if export is None:
+        raise ValueError("the warehouse has no churn events to learn from")
+    cutoff, as_of = export
+    return {cutoff: churn_features(con, cutoff, as_of=as_of)}, "stratified CV"
+
+
+def evaluate_churn(frames: dict[date, FeatureSet], settings: InsightSettings
+                   ) -> dict[str, Any]:
+    """Boosted and logistic, with and without graph features, on the same rows.
+
+    Several labelled cut-offs: train on those before the last, test on the last. One
+    (a one-shot export): stratified K-fold CV.
+    """
+    models = {"logistic": logistic_baseline(random_state=settings.seed),
+              "boosted": ChurnRiskModel(random_state=settings.seed)}
+    last = frames[max(frames)]
+    feature_sets = {"with graph": last.features}
+    if last.graph_features:
+        feature_sets["without graph"] = last.non_graph_features
+    if len(frames) >= 2:
+        result = time_split({c: (f.X[last.features], f.y) for c, f in frames.items()}, models,
+                            feature_sets=feature_sets)
+        metrics = result["metrics"]
+        risks = {f"{m} {s}": r for (m, s), r in result["risk"].items()}
+        y = result["y"]
+        extra = {"train_cutoffs": [str(c) for c in result["train_cutoffs"]],
+                 "test_cutoff": str(result["test_cutoff"])}
+    else:
+        rows, risks = [], {}
+        for set_name, columns in feature_sets.items():
+            cv = cross_validate(models, last.X[columns], last.y, n_splits=settings.cv_folds,
+                                random_state=settings.seed)
+            for model_name, row in cv["metrics"].iterrows():
+                rows.append({"model": model_name, "features": set_name, **row.to_dict()})
+                risks[f"{model_name} {set_name}"] = cv["risk"][model_name]
+        metrics, y = pd.DataFrame(rows), last.y
+        extra = {"cutoff": str(last.cutoff), "folds": settings.cv_folds}
+    kind = "time split" if len(frames) >= 2 else "stratified CV"
+    return {"kind": kind, **extra, "metrics": metrics.to_dict("records"),
+            "curves": _curves(y, risks), "churners": int(np.sum(y)), "rows": len(y)}
+
+
+def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
+          snapshot: Snapshot | None = None) -> TrainedChurnModel:
+    """Evaluate and fit the churn model on a snapshot (default: the current one); save it
+    with its metadata under ``<data>/models/<snapshot id>/``."""
+    settings = settings or InsightSettings()
+    snapshot = snapshot or store.current()
+    if snapshot is None:
+        raise ValueError("no published snapshot: run `callcircle ingest` first")
+    started = time.perf_counter()
+    con = _open(snapshot)
+    try:
+        frames, kind = _training_frames(con, settings)
+    finally:
+        con.close()
+    evaluation = evaluate_churn(frames, settings)
+    last = frames[max(frames)]
+    features = last.features
+    X = pd.concat([f.X[features] for f in frames.values()], ignore_index=True)
+    y = np.concatenate([f.y for f in frames.values()])
+    model = ChurnRiskModel(random_state=settings.seed).fit(X, y)
+    # Follow rate for network value: excess churn after a close contact left, measured.
+    exposed = (X["churned_contacts_2m"] > 0).to_numpy() if "churned_contacts_2m" in X else None
+    meta = {
+        "model_id": f"churn-{snapshot.id}",
+        "snapshot": snapshot.id,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cutoffs": [str(c) for c in frames],
+        "evaluation_kind": kind,
+        "features": features,
+        "feature_groups": last.groups,
+        "graph_features": last.graph_features,
+        "rows": len(y),
+        "churners": int(y.sum()),
+        "follow_rate": follow_rate(exposed, y) if exposed is not None else 0.0,
+        "evaluation": evaluation,
+        "feature_importance": model.feature_importance().round(3).to_dict(),
+        "settings": {k: (v if not isinstance(v, CostModel) else v.as_dict())
+                     for k, v in asdict(settings).items()},
+        "libraries": _versions(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    folder = store.root / MODELS_DIR / snapshot.id
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / MODEL_FILE, "wb") as handle:
+        pickle.dump(model, handle)
+    (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=str),
+                                        encoding="utf-8")
+    return TrainedChurnModel(model, features, last.graph_features, meta)
+
+
+def load_model(store: SnapshotStore, snapshot: Snapshot | None = None) -> TrainedChurnModel:
+    """The model trained for ``snapshot`` (default current), else the one its parent used."""
+    snapshot = snapshot or store.current()
+    if snapshot is None:
+        raise ValueError("no published snapshot")
+    candidates = [snapshot.path / MODELS_DIR, store.root / MODELS_DIR / snapshot.id]
+    parent = snapshot.manifest.get("insight", {}).get("model_snapshot")
+    if parent:
+        candidates.append(store.root / MODELS_DIR / parent)
+    for folder in candidates:
+        if (folder / MODEL_FILE).exists():
+            with open(folder / MODEL_FILE, "rb") as handle:
+                model = pickle.load(handle)  # our own artefact, written by train()
+            meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+            return TrainedChurnModel(model, meta["features"], meta["graph_features"], meta)
+    raise FileNotFoundError(f"no churn model for snapshot {snapshot.id}: run `callcircle train`")
+
+
+def scoring_cutoff(con: duckdb.DuckDBPyConnection, settings: InsightSettings
+                   ) -> tuple[date, date | None]:
+    """The first day after the last month of data (who leaves next month?), or the one-shot
+    export's cut-off."""
+    cutoffs = available_cutoffs(con, settings.history_months)
+    if cutoffs:
+        last = cutoffs[-1]
+        index = last.year * 12 + last.month
+        return date(index // 12, index % 12 + 1, 1), None
+    export = export_cutoff(con)
+    if export is None:
+        raise ValueError("cannot place a scoring cut-off: no monthly data and no churn events")
+    return export
+
+
+def _reason_columns(reasons: list[list[dict[str, Any]]], top: int) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {f"reason_{i + 1}": [] for i in range(top)}
+    out["reason_features"] = []
+    for row in reasons:
+        texts = [r["text"] for r in row] + [None] * top
+        for i in range(top):
+            out[f"reason_{i + 1}"].append(texts[i])
+        out["reason_features"].append(",".join(r["feature"] for r in row))
+    return out
+
+
+def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
+             cutoff: date) -> None:
+    """Replace the rows of ``cutoff`` in ``table`` (history of other cut-offs stays)."""
+    con.register("_insight_rows", frame)
+    if table_exists(con, table):
+        existing = set(con.execute("SELECT column_name FROM duckdb_columns() "
+                                   f"WHERE table_name = '{table}'").df()["column_name"])
+        if existing != set(frame.columns):
+            con.execute(f"DROP TABLE {table}")
+    if not table_exists(con, table):
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _insight_rows WHERE FALSE")
+    con.execute(f"DELETE FROM {table} WHERE cutoff = ?", [cutoff])
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _insight_rows")
+    con.unregister("_insight_rows")
+
+
+def _previous_segments(con: duckdb.DuckDBPyConnection, cutoff: date
+                       ) -> tuple[pd.DataFrame | None, pd.Series | None]:
+    if not table_exists(con, "segments"):
+        return None, None
+    last = con.execute("SELECT max(cutoff) FROM segments WHERE cutoff <= ?",
+                       [cutoff]).fetchall()[0][0]
+    if last is None:
+        return None, None
+    seg = con.execute("SELECT * FROM segments WHERE cutoff = ?", [last]).df()
+    centroids = seg.set_index("segment_id")[[c for c in seg.columns if c.startswith("mean_")]]
+    centroids.columns = [c[len("mean_"):] for c in centroids.columns]
+    members = con.execute("SELECT subscription_id, segment_id FROM segment_members "
+                          "WHERE cutoff = ?", [last]).df()
+    return centroids, members.set_index("subscription_id")["segment_id"]
+
+
+def score_tables(con: duckdb.DuckDBPyConnection, trained: TrainedChurnModel,
+                 settings: InsightSettings) -> dict[str, Any]:
+    """Compute every insight table as of the scoring cut-off (read-only on ``con``)."""
+    cutoff, as_of = scoring_cutoff(con, settings)
+    fs = churn_features(con, cutoff, as_of=as_of)
+    X = fs.frame.reindex(columns=trained.features)
+    risk = trained.model.predict_proba(X)[:, 1]
+    reasons = trained.model.reasons(X, top=settings.top_reasons)
+    scores = fs.frame[ID_COLUMNS].copy()
+    scores.insert(0, "cutoff", cutoff)
+    scores["churn_risk"] = risk
+    scores["risk_rank"] = pd.Series(-risk).rank(method="first").astype(int).to_numpy()
+    scores["risk_decile"] = np.minimum((scores["risk_rank"] - 1) * 10 // max(len(risk), 1) + 1,
+                                       10)
+    for name, values in _reason_columns(reasons, settings.top_reasons).items():
+        scores[name] = values
+    scores["reasons"] = [json.dumps(r, ensure_ascii=False, default=str) for r in reasons]
+    scores["model_id"] = trained.metadata["model_id"]
+
+    value = current_value(con, as_of or cutoff, cost_model=settings.cost_model)
+    value = value.merge(scores[["subscription_id", "churn_risk"]], on="subscription_id",
+                        how="left")
+    value["churn_risk"] = value["churn_risk"].fillna(float(np.mean(risk)) if len(risk) else 0)
+    value["clv"] = lifetime_value(value["monthly_margin"], value["churn_risk"],
+                                  horizon_months=settings.horizon_months,
+                                  annual_discount=settings.annual_discount)
+    value["clv_method"] = "churn survival"
+    prepaid = value["payment_type"].eq("prepaid")
+    if prepaid.any() and table_exists(con, "payments"):
+        history = prepaid_history(con, as_of or cutoff)
+        history = history[history["subscription_id"].isin(value.loc[prepaid, "subscription_id"])]
+        margin_rate = 1 - settings.cost_model.revenue_share
+        # Top-ups carry the revenue; the variable share of cost is taken off (per-line costs
+        # stop when the line goes quiet, which BG/NBD does not date).
+        bg = prepaid_clv(history, horizon_months=settings.horizon_months,
+                         annual_discount=settings.annual_discount, margin=margin_rate)
+        mapped = value["subscription_id"].map(bg)
+        use = prepaid & mapped.notna()
+        value.loc[use, "clv"] = mapped[use]
+        value.loc[use, "clv_method"] = "BG/NBD + Gamma-Gamma"
+    if table_exists(con, "call_edges"):
+        by_number = value.set_index("msisdn")["clv"].clip(lower=0)
+        nv = network_value_from_warehouse(con, cutoff, by_number,
+                                          trained.metadata.get("follow_rate", 0.0))
+        value["network_value"] = value["msisdn"].map(nv).fillna(0.0).to_numpy()
+    else:
+        value["network_value"] = 0.0
+    value["value_tier"] = value_tiers(value[settings.tier_by], settings.n_tiers)
+    value.insert(0, "cutoff", cutoff)
+    customers = value.groupby("customer_id").agg(
+        lines=("subscription_id", "size"), monthly_revenue=("monthly_revenue", "sum"),
+        monthly_margin=("monthly_margin", "sum"), clv=("clv", "sum"),
+        network_value=("network_value", "sum"), tenure_months=("tenure_months", "max"),
+        churn_risk=("churn_risk", "max")).reset_index()
+    customers["value_tier"] = value_tiers(customers[settings.tier_by], settings.n_tiers)
+    customers.insert(0, "cutoff", cutoff)
+
+    behaviour = fs.frame[["subscription_id", "msisdn", "customer_id", "payment_type",
+                          *[c for c in SEGMENT_FEATURES if c in fs.frame.columns]]].merge(
+        value[["subscription_id", "monthly_revenue"]], on="subscription_id", how="left")
+    segment_columns = [c for c in SEGMENT_FEATURES if c in behaviour.columns
+                       and behaviour[c].notna().any()]
+    previous, previous_members = _previous_segments(con, cutoff)
+    seg_model = SegmentModel(k_range=settings.segment_k_range, random_state=settings.seed)
+    seg_model.fit(behaviour[segment_columns], previous=previous)
+    behaviour["segment_id"] = seg_model.predict(behaviour[segment_columns])
+    profiles = seg_model.profiles(behaviour[segment_columns],
+                                  categorical=behaviour[["payment_type"]].fillna("unknown"))
+    profiles.insert(0, "cutoff", cutoff)
+    members = behaviour[["subscription_id", "customer_id", "msisdn", "segment_id"]].copy()
+    members.insert(0, "cutoff", cutoff)
+    movement = None
+    if previous_members is not None:
+        members["previous_segment_id"] = members["subscription_id"].map(previous_members)
+        movement = segment_movement(previous_members,
+                                    members.set_index("subscription_id")["segment_id"])
+    else:
+        members["previous_segment_id"] = pd.Series(pd.NA, index=members.index, dtype="Int64")
+    return {
+        "cutoff": cutoff, "churn_scores": scores, "subscriber_value": value,
+        "customer_value": customers, "segments": profiles, "segment_members": members,
+        "segment_movement": movement,
+        "summary": {
+            "cutoff": str(cutoff), "subscribers_scored": len(scores),
+            "expected_churners_next_month": float(risk.sum()),
+            "revenue_share_top_20pct": pareto(customers["monthly_revenue"]),
+            "segments": len(profiles),
+            "segment_selection_scores": {str(k): v for k, v
+                                         in seg_model.selection_scores_.items()},
+        },
+    }
+
+
+def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
+          trained: TrainedChurnModel | None = None, run_id: str | None = None) -> Snapshot:
+    """Score the current snapshot and publish a new one holding the insight tables."""
+    settings = settings or InsightSettings()
+    current = store.current()
+    if current is None:
+        raise ValueError("no published snapshot: run `callcircle ingest` first")
+    trained = trained or load_model(store, current)
+    started = time.perf_counter()
+    con = _open(current)
+    try:
+        tables = score_tables(con, trained, settings)
+    finally:
+        con.close()
+    run_id = run_id or f"insight-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    with store.building(run_id, copy_warehouse_from=current) as building:
+        if current.knowledge_graph_path.exists():
+            shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)
+        model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
+        if model_folder.exists():
+            shutil.copytree(model_folder, building.path / MODELS_DIR)
+        out = duckdb.connect(str(building.warehouse_path))
+        try:
+            for name in ("churn_scores", "subscriber_value", "customer_value", "segments",
+                         "segment_members"):
+                _replace(out, name, tables[name], tables["cutoff"])
+            out.execute("CHECKPOINT")
+        finally:
+            out.close()
+        manifest = dict(current.manifest)
+        manifest["derived_from"] = current.id
+        manifest["insight"] = {
+            **tables["summary"], "run_id": run_id, "model_id": trained.metadata["model_id"],
+            "model_snapshot": trained.metadata["snapshot"],
+            "seconds": round(time.perf_counter() - started, 2),
+            "segment_movement": (tables["segment_movement"].to_dict()
+                                 if tables["segment_movement"] is not None else None),
+        }
+        building.write_manifest(manifest)
+        return store.publish(building)
+
+
+def write_report(store: SnapshotStore, out_path: Path, *,
+                 snapshot: Snapshot | None = None) -> Path:
+    """Write the HTML report for a scored snapshot (default current) to ``out_path``."""
+    from insight.report import render_report
+
+    snapshot = snapshot or store.current()
+    if snapshot is None:
+        raise ValueError("no published snapshot")
+    trained = load_model(store, snapshot)
+    con = _open(snapshot)
+    try:
+        html = render_report(con, trained.metadata, snapshot.manifest)
+    finally:
+        con.close()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(html, encoding="utf-8")
+    return out_path
+

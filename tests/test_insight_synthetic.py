@@ -1,0 +1,278 @@
+"""Churn, value and segments on the synthetic operator, judged against same-run baselines.
+
+Two small operators are generated and ingested (contagion on and off, same seed). Building
+them is the slow part, so the warehouses are cached under the system temp folder, keyed by
+the generator's and ingest's source code and the settings: a re-run reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import rankdata
+from sklearn.base import clone
+
+from graph.snapshot import SnapshotStore
+from ingest.aggregate import build_aggregates
+from ingest.load import stage_sources
+from ingest.synthetic import generate_operator
+from insight.churn import ChurnRiskModel, logistic_baseline
+from insight.evaluation import expected_calibration_error, scores
+from insight.features import FeatureSet, available_cutoffs, churn_features
+from insight.pipeline import InsightSettings, score, train, write_report
+from insight.value import revenue_holdout, value_tiers
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSCRIBERS, MONTHS, SEED = 3000, 7, 3
+CACHE = Path(tempfile.gettempdir()) / "callcircle-test-cache" / "insight"
+
+
+def _code_key() -> str:
+    digest = hashlib.sha256(f"{SUBSCRIBERS}-{MONTHS}-{SEED}".encode())
+    for path in sorted((ROOT / "ingest").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _operator(contagion: bool) -> Path:
+    """Warehouse file of a generated and ingested operator (cached)."""
+    target = CACHE / _code_key() / f"contagion-{int(contagion)}.duckdb"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="insight-operator-", dir=target.parent))
+    try:
+        source = work / "source"
+        generate_operator(source, subscribers=SUBSCRIBERS, months=MONTHS, seed=SEED,
+                          contagion=contagion, progress=False)
+        con = duckdb.connect(str(work / "warehouse.duckdb"))
+        stage_sources(con, source, run_id="fixture")
+        build_aggregates(con)
+        con.close()
+        shutil.copyfile(source / "ground-truth" / "churn_causes.csv",
+                        target.with_suffix(".causes.csv"))
+        os.replace(work / "warehouse.duckdb", target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+def _frames(path: Path) -> dict[date, FeatureSet]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {c: churn_features(con, c) for c in available_cutoffs(con)}
+    finally:
+        con.close()
+
+
+def _rolling(frames: dict[date, FeatureSet], tests: int = 2) -> pd.DataFrame:
+    """Time split repeated on the last ``tests`` cut-offs (train on all earlier ones), test
+    predictions pooled: more churners to judge by than one month of a small operator."""
+    cutoffs = sorted(frames)
+    last = frames[cutoffs[-1]]
+    sets = {"with graph": last.features, "without graph": last.non_graph_features}
+    models = {"logistic": logistic_baseline(), "boosted": ChurnRiskModel(n_estimators=200,
+                                                                          learning_rate=0.03)}
+    rows = []
+    for test in cutoffs[-tests:]:
+        train_cuts = [c for c in cutoffs if c < test]
+        X = pd.concat([frames[c].X[last.features] for c in train_cuts], ignore_index=True)
+        y = np.concatenate([frames[c].y for c in train_cuts])
+        held = frames[test]
+        out = held.frame[["subscription_id", "churned"]].assign(cutoff=test)
+        for set_name, columns in sets.items():
+            for name, model in models.items():
+                fitted = clone(model).fit(X[columns], y)
+                out[f"{name} {set_name}"] = fitted.predict_proba(held.X[columns])[:, 1]
+        rows.append(out)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _auc(y: np.ndarray, risk: np.ndarray) -> float:
+    """ROC AUC by the rank-sum (Mann-Whitney) identity: fast enough to bootstrap."""
+    positives = y == 1
+    n1, n0 = positives.sum(), (~positives).sum()
+    return float((rankdata(risk)[positives].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
+def _paired_auc_gap(y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 200,
+                    seed: int = 0) -> tuple[float, float]:
+    """AUC(a) − AUC(b) and its bootstrap standard error (same resampled rows for both)."""
+    rng = np.random.default_rng(seed)
+    gap = _auc(y, a) - _auc(y, b)
+    draws = []
+    for _ in range(n):
+        i = rng.integers(0, len(y), len(y))
+        if y[i].min() == y[i].max():
+            continue
+        draws.append(_auc(y[i], a[i]) - _auc(y[i], b[i]))
+    return float(gap), float(np.std(draws))
+
+
+@pytest.fixture(scope="module")
+def contagion_on() -> Path:
+    return _operator(True)
+
+
+@pytest.fixture(scope="module")
+def contagion_off() -> Path:
+    return _operator(False)
+
+
+@pytest.fixture(scope="module")
+def predictions_on(contagion_on: Path) -> pd.DataFrame:
+    return _rolling(_frames(contagion_on))
+
+
+def _metrics(pred: pd.DataFrame) -> pd.DataFrame:
+    y = pred["churned"].to_numpy()
+    columns = [c for c in pred.columns if c.startswith(("boosted", "logistic"))]
+    return pd.DataFrame({c: scores(y, pred[c]) for c in columns}).T
+
+
+def test_boosted_beats_logistic(predictions_on: pd.DataFrame) -> None:
+    metrics = _metrics(predictions_on)
+    print("\n" + metrics.round(4).to_string())
+    for features in ("with graph", "without graph"):
+        assert metrics.loc[f"boosted {features}", "roc_auc"] > \
+            metrics.loc[f"logistic {features}", "roc_auc"]
+        assert metrics.loc[f"boosted {features}", "pr_auc"] > \
+            metrics.loc[f"logistic {features}", "pr_auc"]
+
+
+def test_graph_features_help_when_churn_spreads(predictions_on: pd.DataFrame) -> None:
+    y = predictions_on["churned"].to_numpy()
+    for model in ("boosted", "logistic"):
+        gap, se = _paired_auc_gap(y, predictions_on[f"{model} with graph"].to_numpy(),
+                                  predictions_on[f"{model} without graph"].to_numpy())
+        print(f"\n{model}: AUC gain from graph features {gap:+.4f} ± {se:.4f}")
+        assert gap > 0
+
+
+def test_graph_features_do_no_harm_without_contagion(contagion_off: Path) -> None:
+    pred = _rolling(_frames(contagion_off))
+    y = pred["churned"].to_numpy()
+    gap, se = _paired_auc_gap(y, pred["boosted with graph"].to_numpy(),
+                              pred["boosted without graph"].to_numpy())
+    print(f"\nno contagion: AUC change from graph features {gap:+.4f} ± {se:.4f}")
+    assert gap > -2 * se
+
+
+def test_calibration_error_is_bounded(predictions_on: pd.DataFrame) -> None:
+    y = predictions_on["churned"].to_numpy()
+    boosted = expected_calibration_error(y, predictions_on["boosted with graph"])
+    logistic = expected_calibration_error(y, predictions_on["logistic with graph"])
+    # No worse than the baseline by more than a quarter of the churn rate, and the mean
+    # predicted risk tracks the observed rate.
+    assert boosted <= logistic + 0.25 * y.mean()
+    assert abs(predictions_on["boosted with graph"].mean() - y.mean()) < 0.5 * y.mean()
+
+
+def test_contagion_churners_are_explained_by_their_circle(contagion_on: Path) -> None:
+    frames = _frames(contagion_on)
+    cutoffs = sorted(frames)
+    last = frames[cutoffs[-1]]
+    X = pd.concat([frames[c].X[last.features] for c in cutoffs[:-1]], ignore_index=True)
+    y = np.concatenate([frames[c].y for c in cutoffs[:-1]])
+    model = ChurnRiskModel(n_estimators=200, learning_rate=0.03).fit(X, y)
+    churners = last.frame[last.frame["churned"] == 1]
+    causes = pd.read_csv(contagion_on.with_suffix(".causes.csv"))
+    cause = churners["subscription_id"].map(causes.set_index("subscription_id")["cause"])
+    top = [r[0]["feature"] for r in model.reasons(churners[last.features])]
+    graph_top = pd.Series([f in set(last.graph_features) for f in top], index=churners.index)
+    contagion = cause.eq("contagion")
+    share_contagion, share_other = graph_top[contagion].mean(), graph_top[~contagion].mean()
+    print(f"\ntop reason is a graph feature: contagion churners {share_contagion:.0%} "
+          f"({contagion.sum()}), other churners {share_other:.0%} ({(~contagion).sum()})")
+    assert share_contagion > share_other
+
+
+@pytest.fixture(scope="module")
+def scored_store(contagion_on: Path, tmp_path_factory: pytest.TempPathFactory
+                 ) -> SnapshotStore:
+    store = SnapshotStore(tmp_path_factory.mktemp("insight-data"))
+    building = store.begin("fixture")
+    shutil.copyfile(contagion_on, building.warehouse_path)
+    store.publish(building)
+    settings = InsightSettings(segment_k_range=(3, 4, 5, 6), max_train_cutoffs=3)
+    trained = train(store, settings=settings)
+    score(store, settings=settings, trained=trained)
+    return store
+
+
+def test_scores_and_reasons_for_every_subscriber(scored_store: SnapshotStore) -> None:
+    snapshot = scored_store.current()
+    assert snapshot is not None and snapshot.manifest["derived_from"]
+    meta = json.loads((snapshot.path / "models" / "churn-model.json").read_text())
+    assert {"scikit-learn", "lightgbm"} <= set(meta["libraries"])
+    assert meta["evaluation"]["kind"] == "time split" and meta["graph_features"]
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    scores_table = con.execute("SELECT * FROM churn_scores").df()
+    assert len(scores_table) > 0.8 * SUBSCRIBERS
+    assert scores_table["reason_1"].notna().all()
+    assert scores_table["churn_risk"].between(0, 1).all()
+    subscriber_value = con.execute("SELECT * FROM subscriber_value").df()
+    assert set(subscriber_value["subscription_id"]) == set(scores_table["subscription_id"])
+    assert subscriber_value["value_tier"].nunique() == 5
+    assert {"churn survival", "BG/NBD + Gamma-Gamma"} <= set(subscriber_value["clv_method"])
+    assert (subscriber_value["network_value"] > 0).any()
+    members = con.execute("SELECT count(*) FROM segment_members").fetchall()[0][0]
+    assert members == len(scores_table)
+    con.close()
+
+
+def test_segment_ids_are_stable_on_a_rerun(scored_store: SnapshotStore) -> None:
+    first = scored_store.current()
+    settings = InsightSettings(segment_k_range=(3, 4, 5, 6), max_train_cutoffs=3)
+    second = score(scored_store, settings=settings)
+    assert second.id != first.id  # a new snapshot; the first is untouched
+    read = [duckdb.connect(str(s.warehouse_path), read_only=True) for s in (first, second)]
+    a, b = (con.execute("SELECT subscription_id, segment_id FROM segment_members "
+                        "ORDER BY subscription_id").df() for con in read)
+    profiles = [con.execute("SELECT segment_id, profile FROM segments ORDER BY segment_id")
+                .df() for con in read]
+    for con in read:
+        con.close()
+    assert (a["segment_id"].to_numpy() == b["segment_id"].to_numpy()).all()
+    assert profiles[0].equals(profiles[1])
+    movement = second.manifest["insight"]["segment_movement"]
+    assert movement is not None
+
+
+def test_report_is_self_contained(scored_store: SnapshotStore) -> None:
+    path = write_report(scored_store, scored_store.root / "report.html")
+    text = path.read_text(encoding="utf-8")
+    assert text.count("<svg") >= 5
+    assert "without graph" in text and "Pareto" in text and "Segments" in text
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text
+
+
+def test_value_tiers_hold_out(contagion_on: Path) -> None:
+    """Predicted revenue per tier against what the next months really brought."""
+    con = duckdb.connect(str(contagion_on), read_only=True)
+    cutoffs = available_cutoffs(con)
+    cutoff = cutoffs[-3]  # three months after it are in the data
+    from insight.value import current_value
+
+    value = current_value(con, cutoff)
+    value["churn_risk"] = 0.02
+    value["value_tier"] = value_tiers(value["monthly_revenue"])
+    table = revenue_holdout(con, cutoff, value, months=2).set_index("value_tier")
+    con.close()
+    print("\n" + table.round(2).to_string())
+    per_sub = table["realised"] / table["subscribers"]
+    order = ["platinum", "gold", "silver", "bronze", "basic"]
+    assert per_sub.reindex(order).is_monotonic_decreasing
+    total = table[["predicted", "realised"]].sum()
+    assert abs(total["realised"] / total["predicted"] - 1) < 0.25
