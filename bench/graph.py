@@ -50,7 +50,7 @@ def generate(path: Path, *, nodes: int, edges: int, cdrs: int, seed: int = 0,
     circle = np.repeat(np.arange(len(sizes)), sizes)
     propensity = rng.pareto(2.5, size=nodes) + 1.0
     propensity /= propensity.sum()
-    draw = int(edges * 1.15)
+    draw = int(edges * 1.3)
     u = rng.choice(nodes, size=draw, p=propensity)
     inside = rng.random(draw) >= mixing
     v = np.where(
@@ -147,13 +147,26 @@ def generate(path: Path, *, nodes: int, edges: int, cdrs: int, seed: int = 0,
             "load_s": time.perf_counter() - start - generated}
 
 
-def _run_stage(path: str, leiden_iterations: int, queue: Any) -> None:
-    from graph.stage import build_graph_stage
-
+def _connect(path: str, memory_limit: str | None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(path)
     con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    return con
+
+
+def _log(message: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
+def _run_stage(path: str, leiden_iterations: int, queue: Any,
+               memory_limit: str | None = None) -> None:
+    from graph.stage import build_graph_stage
+
+    con = _connect(path, memory_limit)
     start = time.perf_counter()
-    report = build_graph_stage(con, cutoff=CUTOFF, leiden_iterations=leiden_iterations)
+    report = build_graph_stage(con, cutoff=CUTOFF, leiden_iterations=leiden_iterations,
+                               progress=_log)
     wall = time.perf_counter() - start
     queue.put({"seconds": report.seconds, "wall": wall, "nodes": report.nodes,
                "edges": report.edges, "circles": report.circles,
@@ -161,14 +174,14 @@ def _run_stage(path: str, leiden_iterations: int, queue: Any) -> None:
                "peak_rss_gib": _peak_rss_gib()})
 
 
-def _run_bare(path: str, leiden_iterations: int, queue: Any) -> None:
+def _run_bare(path: str, leiden_iterations: int, queue: Any,
+              memory_limit: str | None = None) -> None:
     import igraph
 
     from graph.algorithms import seeded_igraph
     from graph.callgraph import edge_arrays, stage_call_edges
 
-    con = duckdb.connect(path)
-    con.execute("SET enable_progress_bar = false")
+    con = _connect(path, memory_limit)
     seconds: dict[str, float] = {}
     t = time.perf_counter()
     stage_call_edges(con, cutoff=CUTOFF)
@@ -180,7 +193,7 @@ def _run_bare(path: str, leiden_iterations: int, queue: Any) -> None:
     weights = arrays.weight.tolist()
     seconds["igraph build"] = time.perf_counter() - t
     t = time.perf_counter()
-    g.pagerank(weights=weights, directed=False)
+    g.pagerank(weights=weights, directed=False, implementation="arpack")
     seconds["pagerank"] = time.perf_counter() - t
     t = time.perf_counter()
     with seeded_igraph(0):
@@ -196,10 +209,10 @@ def _run_bare(path: str, leiden_iterations: int, queue: Any) -> None:
                "multilevel_modularity": multilevel.modularity})
 
 
-def _in_process(target: Any, *args: Any) -> dict[str, Any]:
+def _in_process(target: Any, *args: Any, memory_limit: str | None = None) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=target, args=(*args, queue))
+    proc = ctx.Process(target=target, args=(*args, queue, memory_limit))
     proc.start()
     result = queue.get()
     proc.join()
@@ -213,17 +226,31 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cdrs", type=int, default=10_000_000)
     parser.add_argument("--leiden-iterations", type=int, default=2)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/callcircle-bench-graph"))
+    parser.add_argument("--duckdb-memory", default="6GB",
+                        help="DuckDB memory_limit for both runs (DuckDB's default is 80%% of RAM)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the warehouse already generated in --dir")
     args = parser.parse_args(argv)
 
-    shutil.rmtree(args.dir, ignore_errors=True)
-    args.dir.mkdir(parents=True)
     path = args.dir / "warehouse.duckdb"
-    made = generate(path, nodes=args.nodes, edges=args.edges, cdrs=args.cdrs)
-    print(f"synthetic operator: {args.nodes:,} numbers, {made['pairs']:,} call edges, "
-          f"{args.cdrs:,} CDRs, {made['circles_planted']:,} planted circles "
-          f"(numpy {made['generate_s']:.1f} s, DuckDB load {made['load_s']:.1f} s)")
-    stage = _in_process(_run_stage, str(path), args.leiden_iterations)
-    bare = _in_process(_run_bare, str(path), args.leiden_iterations)
+    if not (args.reuse and path.exists()):
+        shutil.rmtree(args.dir, ignore_errors=True)
+        args.dir.mkdir(parents=True)
+        made = generate(path, nodes=args.nodes, edges=args.edges, cdrs=args.cdrs)
+        print(f"synthetic operator: {args.nodes:,} numbers, {made['pairs']:,} call edges, "
+              f"{args.cdrs:,} CDRs, {made['circles_planted']:,} planted circles "
+              f"(numpy {made['generate_s']:.1f} s, DuckDB load {made['load_s']:.1f} s)",
+              flush=True)
+    else:
+        print(f"reusing {path}", flush=True)
+    for name in ("graph_features", "circles", "circle_members", "circle_lineage",
+                 "prospects", "prospect_referrers", "behaviour_monthly"):
+        with duckdb.connect(str(path)) as con:  # start from a warehouse without outputs
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    stage = _in_process(_run_stage, str(path), args.leiden_iterations,
+                        memory_limit=args.duckdb_memory)
+    bare = _in_process(_run_bare, str(path), args.leiden_iterations,
+                       memory_limit=args.duckdb_memory)
 
     print(f"\n{'graph stage step':<28}{'seconds':>10}")
     for step, sec in stage["seconds"].items():

@@ -39,6 +39,13 @@ def _weights(g: igraph.Graph, weight: str | None) -> list[float] | None:
     return g.es["weight"] if weight is not None and g.ecount() else None
 
 
+def weight_list(weights: Sequence[float] | np.ndarray | None) -> list[float] | None:
+    """Weights as the Python list igraph takes (converted once; lists pass through)."""
+    if weights is None or isinstance(weights, list):
+        return weights
+    return np.asarray(weights, dtype=float).tolist()
+
+
 def _by_node(G: nx.Graph, values: Sequence[float] | np.ndarray) -> dict[Hashable, float]:
     return {node: float(x) for node, x in zip(G, values, strict=True)}
 
@@ -60,12 +67,12 @@ def seeded_igraph(seed: int) -> Iterator[None]:
 
 # --- PageRank -------------------------------------------------------------------------
 
-def pagerank_ig(g: igraph.Graph, weights: np.ndarray | None = None, alpha: float = 0.85
-                ) -> np.ndarray:
+def pagerank_ig(g: igraph.Graph, weights: Sequence[float] | np.ndarray | None = None,
+                alpha: float = 0.85) -> np.ndarray:
     """Weighted PageRank in vertex order (sums to 1; uniform teleport, like NetworkX)."""
     if g.vcount() == 0:
         return np.zeros(0)
-    w = None if weights is None or g.ecount() == 0 else np.asarray(weights, float).tolist()
+    w = weight_list(weights) if g.ecount() else None
     # ARPACK: as exact as PRPACK (1e-13 from NetworkX's fixed point) and several times
     # faster with weights, where PRPACK copies the weighted matrix first.
     # Its start vector is random: a fixed seed makes reruns bit-identical.
@@ -85,7 +92,7 @@ def pagerank(G: nx.Graph, weight: str | None = "weight", alpha: float = 0.85
 
 def leiden_ig(
     g: igraph.Graph,
-    weights: np.ndarray | None = None,
+    weights: Sequence[float] | np.ndarray | None = None,
     *,
     resolution: float = 1.0,
     seed: int = 0,
@@ -100,7 +107,7 @@ def leiden_ig(
     """
     if g.vcount() == 0:
         return np.zeros(0, dtype=np.int64)
-    w = None if weights is None or g.ecount() == 0 else np.asarray(weights, float).tolist()
+    w = weight_list(weights) if g.ecount() else None
     und = g
     if g.is_directed():  # a circle ignores who dialled: sum both directions of each tie
         und = g.copy()
@@ -139,7 +146,7 @@ def communities(
     notebook-sized graphs can afford it (the graph stage uses two iterations).
     """
     g = to_igraph(G, weight)
-    membership = leiden_ig(g, np.asarray(_weights(g, weight)) if weight else None,
+    membership = leiden_ig(g, _weights(g, weight),
                            resolution=resolution, seed=seed, n_iterations=n_iterations)
     nodes = list(G)
     out: list[set[Hashable]] = [set() for _ in range(int(membership.max()) + 1 if len(nodes)
@@ -167,7 +174,7 @@ def modularity_ig(g: igraph.Graph, membership: np.ndarray,
     """Modularity of a membership vector (undirected)."""
     if g.ecount() == 0:
         return 0.0
-    w = None if weights is None else np.asarray(weights, float).tolist()
+    w = weight_list(weights)
     return float(g.modularity(np.asarray(membership).tolist(), weights=w,
                               resolution=resolution, directed=False))
 

@@ -78,6 +78,20 @@ def _timed(report: GraphStageReport, step: str, progress: Progress | None) -> It
     report.seconds[step] = report.seconds.get(step, 0.0) + time.perf_counter() - start
 
 
+def _register_vertices(con: duckdb.DuckDBPyConnection, n: int, pagerank: np.ndarray,
+                       core: np.ndarray, clustering: np.ndarray, betweenness: np.ndarray,
+                       membership: np.ndarray, activation: np.ndarray) -> None:
+    register_arrow(con, VERTEX_TABLE, {
+        "vid": np.arange(n, dtype=np.int64),
+        "pagerank": pagerank,
+        "core_number": core,
+        "clustering": clustering,
+        "betweenness": betweenness,
+        "community": membership,
+        "churn_activation": activation,
+    })
+
+
 def build_graph_stage(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -114,10 +128,11 @@ def build_graph_stage(
         arrays = edge_arrays(con)
     with _timed(report, "igraph build", progress):
         g = igraph_from_arrays(arrays.n, arrays.u, arrays.v)
+        weights = alg.weight_list(arrays.weight)
     with _timed(report, "subscriber attributes", progress):
         stage_subscribers(con, cutoff=cutoff, settings=settings)
     with _timed(report, "pagerank", progress):
-        pagerank = alg.pagerank_ig(g, arrays.weight)
+        pagerank = alg.pagerank_ig(g, weights)
     with _timed(report, "k-core and clustering", progress):
         core = alg.core_number_ig(g)
         clustering = alg.clustering_ig(g)
@@ -126,23 +141,16 @@ def build_graph_stage(
         sources = alg.sample_sources(range(arrays.n), k, settings.seed)
         betweenness = alg.approx_betweenness_ig(g, sources)
     with _timed(report, "communities", progress):
-        membership = alg.leiden_ig(g, arrays.weight, resolution=resolution, seed=seed,
+        membership = alg.leiden_ig(g, weights, resolution=resolution, seed=seed,
                                    n_iterations=leiden_iterations)
-        report.modularity = alg.modularity_ig(g, membership, arrays.weight, resolution)
+        report.modularity = alg.modularity_ig(g, membership, weights, resolution)
         membership[np.asarray(g.degree()) == 0] = -1  # a subscriber without ties has no circle
     with _timed(report, "churn activation", progress):
         activation = churn_activation(con, arrays, cutoff=cutoff, settings=settings)
-    del g
-    register_arrow(con, VERTEX_TABLE, {
-        "vid": np.arange(arrays.n, dtype=np.int64),
-        "pagerank": pagerank,
-        "core_number": core,
-        "clustering": clustering,
-        "betweenness": betweenness,
-        "community": membership,
-        "churn_activation": activation,
-    })
+    del g, weights
     with _timed(report, "circles", progress):
+        _register_vertices(con, arrays.n, pagerank, core, clustering, betweenness, membership,
+                           activation)
         report.lineage = assign_circle_ids(con, cutoff=cutoff, previous_cutoff=previous_cutoff)
         report.circles, report.circle_members = write_circles(con, cutoff=cutoff)
     with _timed(report, "neighbour features", progress):
