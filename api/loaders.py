@@ -46,6 +46,18 @@ class Loaders:
             db, store.bills_summary_by_customer)
         self.top_contacts: DataLoader[tuple[str, int], list[Row]] = DataLoader(
             load_fn=self._load_top_contacts)
+        # graph and insight stages
+        self.churn: DataLoader[str, list[Row]] = _one(db, store.churn_by_customer, list)
+        self.value: DataLoader[str, Row | None] = _one(db, store.value_by_customer)
+        self.segment_members: DataLoader[str, list[Row]] = _one(
+            db, store.segment_members_by_customer, list)
+        self.segment: DataLoader[str, Row | None] = _one(db, store.segments_by_id)
+        self.circle_memberships: DataLoader[str, list[Row]] = _one(
+            db, store.circle_memberships_by_customer, list)
+        self.circle: DataLoader[str, Row | None] = _one(db, store.circles_by_id)
+        self.influencers: DataLoader[str, list[Row]] = _one(db, store.influencers, list)
+        self.circle_members: DataLoader[tuple[str, int], list[Row]] = DataLoader(
+            load_fn=self._load_circle_members)
 
     async def _load_top_contacts(self, keys: list[tuple[str, int]]) -> list[list[Row]]:
         """Keys are (customer id, rows wanted); one query with the largest window."""
@@ -53,6 +65,12 @@ class Loaders:
         found = await store.top_contacts_by_customer(
             self.db, sorted({customer_id for customer_id, _ in keys}), limit)
         return [found.get(customer_id, [])[:window] for customer_id, window in keys]
+
+    async def _load_circle_members(self, keys: list[tuple[str, int]]) -> list[list[Row]]:
+        limit = max(window for _, window in keys)
+        found = await store.circle_members(
+            self.db, sorted({circle_id for circle_id, _ in keys}), limit)
+        return [found.get(circle_id, [])[:window] for circle_id, window in keys]
 
     def prime_customers(self, rows: list[Row]) -> None:
         """Rows a list query already read need not be read again by `node`/`customer`."""

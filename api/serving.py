@@ -175,4 +175,48 @@ def _statements(have: set[str]) -> list[str]:
         FROM agg a ANTI JOIN own o2 ON o2.customer_id = a.customer_id AND o2.msisdn = a.other
         {numbers}
         ORDER BY a.customer_id""")
+    out.extend(_insight_statements(have))
+    return out
+
+
+def _latest(table: str) -> str:
+    return f"FROM w.{table} WHERE cutoff = (SELECT max(cutoff) FROM w.{table})"
+
+
+def _insight_statements(have: set[str]) -> list[str]:
+    """The latest cut-off of the graph and insight stages' tables, sorted for lookups."""
+    out = []
+    if "churn_scores" in have:
+        out.append(f"""CREATE TABLE churn_latest AS SELECT * {_latest("churn_scores")}
+                       ORDER BY customer_id, churn_risk DESC""")
+        out.append("""CREATE TABLE churn_by_rank AS SELECT * FROM churn_latest
+                      ORDER BY risk_rank""")
+    if "customer_value" in have:
+        out.append(f"""CREATE TABLE value_latest AS SELECT * {_latest("customer_value")}
+                       ORDER BY customer_id""")
+    if "segments" in have:
+        out.append(f"""CREATE TABLE segments_latest AS
+                       SELECT * REPLACE (CAST(segment_id AS VARCHAR) AS segment_id)
+                       {_latest("segments")} ORDER BY segment_id""")
+    if "segment_members" in have:
+        out.append(f"""CREATE TABLE segment_members_latest AS
+                       SELECT cutoff, subscription_id, customer_id, msisdn,
+                              CAST(segment_id AS VARCHAR) AS segment_id
+                       {_latest("segment_members")} ORDER BY customer_id, subscription_id""")
+    if "circles" in have:
+        out.append(f"""CREATE TABLE circles_latest AS
+                       SELECT * REPLACE (CAST(circle_id AS VARCHAR) AS circle_id)
+                       {_latest("circles")} ORDER BY circle_id""")
+    if "circle_members" in have:
+        holder = ("LEFT JOIN w.numbers n USING (msisdn)" if "numbers" in have else
+                  "LEFT JOIN (SELECT NULL::VARCHAR AS msisdn, NULL::VARCHAR AS customer_id) n "
+                  "USING (msisdn)")
+        out.append(f"""CREATE TABLE circle_members_latest AS
+                       SELECT m.cutoff, CAST(m.circle_id AS VARCHAR) AS circle_id, m.msisdn,
+                              m.on_net, m.pagerank, m.is_influencer, n.customer_id
+                       FROM (SELECT * {_latest("circle_members")}) m {holder}
+                       ORDER BY n.customer_id, m.pagerank DESC""")
+        out.append("""CREATE TABLE circle_members_by_circle AS
+                      SELECT * FROM circle_members_latest
+                      ORDER BY circle_id, pagerank DESC, msisdn""")
     return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,12 +166,41 @@ class CustomerQuery:
     plans: tuple[str, ...] | None = None
     regions: tuple[str, ...] | None = None
     customer_types: tuple[str, ...] | None = None
+    segments: tuple[str, ...] | None = None
+    tiers: tuple[str, ...] | None = None
+    circles: tuple[str, ...] | None = None
+    min_risk: float | None = None
+    max_risk: float | None = None
     sort: CustomerSort = CustomerSort.CUSTOMER_ID
     descending: bool = False
 
-    def where(self) -> tuple[list[str], list[Any]]:
+    def where(self, has: Callable[[str], bool]) -> tuple[list[str], list[Any]]:
+        """SQL conditions and their parameters; a stage's table missing matches nothing."""
         clauses: list[str] = []
         params: list[Any] = []
+
+        def stage(table: str, clause: str, *values: Any) -> None:
+            if has(table):
+                clauses.append(clause)
+                params.extend(values)
+            else:
+                clauses.append("false")
+
+        if self.segments is not None:
+            stage("segment_members_latest",
+                  "customer_id IN (SELECT customer_id FROM segment_members_latest "
+                  "WHERE list_contains(?, segment_id))", list(self.segments))
+        if self.tiers is not None:
+            stage("value_latest", "customer_id IN (SELECT customer_id FROM value_latest "
+                  "WHERE list_contains(?, value_tier))", list(self.tiers))
+        if self.circles is not None:
+            stage("circle_members_latest",
+                  "customer_id IN (SELECT customer_id FROM circle_members_latest "
+                  "WHERE list_contains(?, circle_id))", list(self.circles))
+        if self.min_risk is not None or self.max_risk is not None:
+            stage("value_latest", "customer_id IN (SELECT customer_id FROM value_latest "
+                  "WHERE churn_risk BETWEEN coalesce(?, 0) AND coalesce(?, 1))",
+                  self.min_risk, self.max_risk)
         if self.plans is not None:
             clauses.append(
                 "customer_id IN (SELECT customer_id FROM subscriptions "
@@ -190,7 +219,7 @@ class CustomerQuery:
 async def customer_page(db: Warehouse, query: CustomerQuery, after: tuple[Any, str] | None,
                         limit: int) -> list[Row]:
     """Up to ``limit`` customers after the keyset position ``after`` = (sort value, id)."""
-    clauses, params = query.where()
+    clauses, params = query.where(db.has)
     column, sql_type = query.sort.column, query.sort.sql_type
     direction = "DESC" if query.descending else "ASC"
     if after is not None:
@@ -210,7 +239,133 @@ async def customer_page(db: Warehouse, query: CustomerQuery, after: tuple[Any, s
 
 
 async def count_customers(db: Warehouse, query: CustomerQuery) -> int:
-    clauses, params = query.where()
+    clauses, params = query.where(db.has)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = await db.fetch(f"SELECT count(*) AS n FROM customers {where}", params)
     return int(rows[0]["n"])
+
+
+# -- graph and insight stages (latest cut-off; empty until the stage has run) --------
+
+
+async def churn_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Churn scores of each customer's lines, highest risk first."""
+    if not db.has("churn_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM churn_latest WHERE {_in('customer_id')} "
+        "ORDER BY customer_id, churn_risk DESC", _keys(ids))
+    return _group(rows, "customer_id")
+
+
+async def churn_page(db: Warehouse, after_rank: int, limit: int, min_risk: float | None,
+                     max_risk: float | None) -> list[Row]:
+    """Lines by descending risk (``risk_rank``), after a rank, within a risk range."""
+    if not db.has("churn_by_rank"):
+        return []
+    return await db.fetch(
+        "SELECT * FROM churn_by_rank WHERE risk_rank > ? "
+        "AND churn_risk >= coalesce(?, 0) AND churn_risk <= coalesce(?, 1) "
+        "ORDER BY risk_rank LIMIT ?",
+        [after_rank, min_risk, max_risk, limit],
+    )
+
+
+async def value_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
+    if not db.has("value_latest"):
+        return {}
+    rows = await db.fetch(f"SELECT * FROM value_latest WHERE {_in('customer_id')}", _keys(ids))
+    return _by_key(rows, "customer_id")
+
+
+async def segment_members_by_customer(db: Warehouse,
+                                      ids: Sequence[str]) -> dict[str, list[Row]]:
+    if not db.has("segment_members_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM segment_members_latest WHERE {_in('customer_id')} "
+        "ORDER BY customer_id, subscription_id", _keys(ids))
+    return _group(rows, "customer_id")
+
+
+async def segments_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
+    if not db.has("segments_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM segments_latest WHERE {_in('segment_id')}", _keys(ids))
+    return _by_key(rows, "segment_id")
+
+
+async def all_segments(db: Warehouse) -> list[Row]:
+    if not db.has("segments_latest"):
+        return []
+    return await db.fetch("SELECT * FROM segments_latest ORDER BY subscribers DESC, segment_id")
+
+
+async def circle_memberships_by_customer(db: Warehouse,
+                                         ids: Sequence[str]) -> dict[str, list[Row]]:
+    """The circles of each customer's numbers, most central number first."""
+    if not db.has("circle_members_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM circle_members_latest WHERE {_in('customer_id')} "
+        "ORDER BY customer_id, pagerank DESC", _keys(ids))
+    return _group(rows, "customer_id")
+
+
+async def circles_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
+    if not db.has("circles_latest"):
+        return {}
+    rows = await db.fetch(f"SELECT * FROM circles_latest WHERE {_in('circle_id')}", _keys(ids))
+    return _by_key(rows, "circle_id")
+
+
+async def circle_members(db: Warehouse, circle_ids: Sequence[str],
+                         limit: int) -> dict[str, list[Row]]:
+    """Members of each circle by descending PageRank, ``limit`` each, with rank and total."""
+    if not db.has("circle_members_by_circle"):
+        return {}
+    rows = await db.fetch(
+        f"""
+        SELECT * FROM (
+            SELECT *, row_number() OVER (PARTITION BY circle_id
+                                         ORDER BY pagerank DESC, msisdn) AS rank,
+                   count(*) OVER (PARTITION BY circle_id) AS total
+            FROM circle_members_by_circle WHERE {_in('circle_id')}
+        ) WHERE rank <= ? ORDER BY circle_id, rank
+        """,
+        [*_keys(circle_ids), limit],
+    )
+    return _group(rows, "circle_id")
+
+
+async def influencers(db: Warehouse, circle_ids: Sequence[str]) -> dict[str, list[Row]]:
+    if not db.has("circle_members_by_circle"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM circle_members_by_circle WHERE {_in('circle_id')} AND is_influencer "
+        "ORDER BY circle_id, pagerank DESC", _keys(circle_ids))
+    return _group(rows, "circle_id")
+
+
+class CircleSort(enum.Enum):
+    SIZE = "size"
+    CHURN_RATE = "churn_rate"
+    TOTAL_VALUE = "total_value"
+    DENSITY = "density"
+
+
+async def circle_page(db: Warehouse, sort: CircleSort, after: tuple[float, str] | None,
+                      limit: int, min_size: int | None) -> list[Row]:
+    """Circles by a descending measure (then id), keyset-paged."""
+    if not db.has("circles_latest"):
+        return []
+    column = sort.value
+    clauses, params = ["size >= coalesce(?, 0)"], [min_size]
+    if after is not None:
+        clauses.append(f"(coalesce({column}, 0), circle_id) < (CAST(? AS DOUBLE), ?)")
+        params.extend(after)
+    params.append(limit)
+    return await db.fetch(
+        f"SELECT * FROM circles_latest WHERE {' AND '.join(clauses)} "
+        f"ORDER BY coalesce({column}, 0) DESC, circle_id DESC LIMIT ?", params)

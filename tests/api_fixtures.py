@@ -108,7 +108,9 @@ def _tables(variant: int) -> dict[str, pd.DataFrame]:
     for (a, b), calls in pairs.items():
         for month in (dt.date(2026, 1, 1), dt.date(2026, 2, 1)):
             edges.append(edge(a, b, calls, month))
+    stages = _stage_tables(subs)
     return {
+        **stages,
         "products": products,
         "customers": pd.DataFrame(customers, columns=[
             "customer_id", "customer_type", "name", "gender", "birth_date", "id_number",
@@ -131,7 +133,70 @@ def _tables(variant: int) -> dict[str, pd.DataFrame]:
     }
 
 
-TYPES = {"end_date": "DATE", "customer_id": "VARCHAR", "subscription_id": "VARCHAR"}
+TIERS = ("top", "high", "medium", "low", "bottom")
+CUTOFFS = (dt.date(2026, 3, 1), dt.date(2026, 4, 1))  # the later one is served
+
+
+def circle_of(i: int) -> int:
+    return (i - 1) // 10 + 1
+
+
+def risk_of(i: int) -> float:
+    return round((i * 37 % 100) / 100 + 0.001, 3)
+
+
+def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
+    """What the graph and insight stages write, as their docs lay it out (two cut-offs)."""
+    scores, value, segments, members, circles, circle_members = [], [], [], [], [], []
+    active = [s for s in subs if s[4] == "active"]
+    for cutoff in CUTOFFS:
+        latest = cutoff == CUTOFFS[-1]
+        risks = {s[0]: (risk_of(int(s[1][1:])) if latest else 0.5) for s in active}
+        ranked = sorted(risks, key=lambda sid: (-risks[sid], sid))
+        for rank, sid in enumerate(ranked, 1):
+            sub = next(s for s in active if s[0] == sid)
+            scores.append((cutoff, sid, sub[1], sub[2], risks[sid], rank,
+                           min((rank - 1) * 10 // len(ranked) + 1, 10),
+                           "falling usage", "friends left", None, "usage;circle",
+                           '[{"feature": "usage"}]', "model-1" if latest else "model-0"))
+        for sub in active:
+            i = int(sub[1][1:])
+            value.append((cutoff, sub[1], 1, 40.0 + i % 3, 20.0, 900.0 + i, 15.0 + i % 4,
+                          60.0, risks[sub[0]], TIERS[i % 5] if latest else "medium"))
+            members.append((cutoff, sub[0], sub[1], sub[2], i % 3 if latest else 9, None))
+            circle_members.append((cutoff, circle_of(i), sub[2], True, 1.0 / (1 + i % 10),
+                                   i % 10 == 1))
+        for k, profile in enumerate(("heavy callers", "data lovers", "quiet lines")):
+            segments.append((cutoff, k if latest else 9, 50, 1 / 3,
+                             profile if latest else "old profile"))
+        for c in range(1, 16):
+            circles.append((cutoff, c, 10, 10, 0.0, 20, 0.44, 100.0, 20.0, 0.8, 0.7, c % 3,
+                            (c % 3) / 10, 400.0 + c, 40.0 + c / 10, "P2", 0.4))
+    return {
+        "churn_scores": pd.DataFrame(scores, columns=[
+            "cutoff", "subscription_id", "customer_id", "msisdn", "churn_risk", "risk_rank",
+            "risk_decile", "reason_1", "reason_2", "reason_3", "reason_features", "reasons",
+            "model_id"]),
+        "customer_value": pd.DataFrame(value, columns=[
+            "cutoff", "customer_id", "lines", "monthly_revenue", "monthly_margin", "clv",
+            "network_value", "tenure_months", "churn_risk", "value_tier"]),
+        "segments": pd.DataFrame(segments, columns=[
+            "cutoff", "segment_id", "subscribers", "share", "profile"]),
+        "segment_members": pd.DataFrame(members, columns=[
+            "cutoff", "subscription_id", "customer_id", "msisdn", "segment_id",
+            "previous_segment_id"]),
+        "circles": pd.DataFrame(circles, columns=[
+            "cutoff", "circle_id", "size", "on_net_members", "off_net_share", "internal_ties",
+            "density", "internal_weight", "external_weight", "internal_share",
+            "internal_call_share", "churned_members", "churn_rate", "total_value",
+            "mean_value", "dominant_plan", "dominant_plan_share"]),
+        "circle_members": pd.DataFrame(circle_members, columns=[
+            "cutoff", "circle_id", "msisdn", "on_net", "pagerank", "is_influencer"]),
+    }
+
+
+TYPES = {"reason_3": "VARCHAR", "previous_segment_id": "BIGINT", "end_date": "DATE",
+         "customer_id": "VARCHAR", "subscription_id": "VARCHAR"}
 
 
 def write_snapshot(store: SnapshotStore, run_id: str, variant: int = 0) -> Snapshot:

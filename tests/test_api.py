@@ -10,7 +10,18 @@ import pytest
 from api.schema import SDL_PATH, sdl
 
 pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import N_CUSTOMERS, Server, customer_id, data, gql, msisdn  # noqa: E402
+from api_fixtures import (  # noqa: E402
+    CUTOFFS,
+    N_CUSTOMERS,
+    TIERS,
+    Server,
+    circle_of,
+    customer_id,
+    data,
+    gql,
+    msisdn,
+    risk_of,
+)
 
 pytest_plugins = ["api_fixtures"]
 
@@ -143,6 +154,12 @@ def test_customers_paged_to_the_end_with_filter_and_order(api_server: Server) ->
     ('{plan: ["P1"], region: ["Beijing"], customerType: [INDIVIDUAL]}',
      {customer_id(i) for i in range(1, N_CUSTOMERS + 1) if i % 3 == 0 and i % 10 < 8}),
     ('{region: ["Atlantis"]}', set()),
+    ('{tier: ["top"], segment: ["0"], minRisk: 0.2}',
+     {customer_id(i) for i in range(1, N_CUSTOMERS + 1)
+      if i % 5 == 0 and i % 3 == 0 and risk_of(i) >= 0.2}),
+    ('{circle: ["3"], maxRisk: 0.5}',
+     {customer_id(i) for i in range(1, N_CUSTOMERS + 1)
+      if circle_of(i) == 3 and risk_of(i) <= 0.5}),
 ])
 def test_customer_filters(api_server: Server, filter_: str, expected: set[str]) -> None:
     query = (f"{{ customers(first: 100, filter: {filter_}) "
@@ -194,6 +211,8 @@ query($n: Int!) {
   customers(first: $n) {
     edges { node {
       customerId name
+      churnRisk { probability reasons } value { valueTier clv } segment { profile }
+      circle { size influencers { number } }
       subscriptions { msisdn product { name } }
       plans { name }
       bills { arrears lastMonthTotal }
@@ -216,8 +235,9 @@ def test_dataloaders_bound_the_number_of_warehouse_queries(api_server: Server) -
             assert len(page) == n
             assert all(edge["node"]["bills"] is not None for edge in page)
             assert all(edge["node"]["topContacts"]["edges"] for edge in page)
-    # page, subscriptions, products, bills, channels, contacts, contacts' customers
-    assert counts[100] == counts[10] <= 8, counts
+    # page, lines, products, bills, channels, contacts, contacts' customers, churn, value,
+    # segment members, segments, circle memberships, circles, influencers
+    assert counts[100] == counts[10] <= 14, counts
 
 
 def test_metrics_exposes_requests_and_snapshot(api_server: Server) -> None:
@@ -232,3 +252,82 @@ def test_metrics_exposes_requests_and_snapshot(api_server: Server) -> None:
 def test_sdl_file_is_up_to_date() -> None:
     assert SDL_PATH.read_text(encoding="utf-8") == sdl(), (
         "the schema changed: run `python -m api.schema` and commit api/schema.graphql")
+
+
+INSIGHT = """
+query($id: String!) {
+  customer(customerId: $id) {
+    churnRisk { probability riskRank riskDecile reasons modelId cutoff subscriptionId }
+    value { cutoff lines monthlyRevenue clv networkValue valueTier churnRisk }
+    segment { id segmentId profile subscribers }
+    circle { id circleId size density churnRate totalValue dominantPlan
+             influencers { number isInfluencer customer { customerId } } }
+    subscriptions { subscriptionId churnRisk { probability } }
+  }
+}"""
+
+
+def test_customer_insight_fields_come_from_the_latest_cutoff(api_server: Server) -> None:
+    with api_server.client("admin") as client:
+        customer = data(client, INSIGHT, id="C0005")["customer"]
+    risk = customer["churnRisk"]
+    assert risk["probability"] == risk_of(5) and risk["modelId"] == "model-1"
+    assert risk["cutoff"] == str(CUTOFFS[-1]) and risk["subscriptionId"] == "S0005"
+    assert risk["reasons"] == ["falling usage", "friends left"]
+    assert customer["subscriptions"][0]["churnRisk"] == {"probability": risk_of(5)}
+    value = customer["value"]
+    assert value["valueTier"] == TIERS[0] and value["clv"] == 905.0
+    assert customer["segment"]["segmentId"] == "2"
+    assert customer["segment"]["profile"] == "quiet lines"
+    circle = customer["circle"]
+    assert circle["circleId"] == str(circle_of(5)) and circle["size"] == 10
+    assert [m["customer"]["customerId"] for m in circle["influencers"]] == ["C0001"]
+
+
+def test_churn_risks_circles_and_segments(api_server: Server) -> None:
+    churn = """query($after: String) { churnRisks(first: 40, after: $after, minRisk: 0.5) {
+        pageInfo { hasNextPage endCursor }
+        edges { node { probability riskRank customer { customerId } } } } }"""
+    seen, after = [], None
+    with api_server.client("analyst") as client:
+        while True:
+            page = data(client, churn, after=after)["churnRisks"]
+            seen += [edge["node"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        expected = sorted((risk_of(i) for i in range(1, N_CUSTOMERS + 1)
+                           if risk_of(i) >= 0.5), reverse=True)
+        assert [n["probability"] for n in seen] == expected
+        assert [n["riskRank"] for n in seen] == list(range(1, len(expected) + 1))
+
+        circles = """query($after: String) { circles(first: 4, after: $after,
+            orderBy: TOTAL_VALUE) { pageInfo { hasNextPage endCursor }
+            edges { node { id circleId totalValue } } } }"""
+        ids, after = [], None
+        while True:
+            page = data(client, circles, after=after)["circles"]
+            ids += [edge["node"]["circleId"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        assert ids == [str(c) for c in range(15, 0, -1)]
+
+        members = """{ circle(circleId: "2") { id members(first: 4) { totalCount
+            edges { node { number pagerank customer { customerId } } } } } }"""
+        circle = data(client, members)["circle"]
+        assert circle["members"]["totalCount"] == 10
+        pageranks = [e["node"]["pagerank"] for e in circle["members"]["edges"]]
+        assert pageranks == sorted(pageranks, reverse=True)
+        assert all(e["node"]["number"].startswith("+86138****")
+                   for e in circle["members"]["edges"])
+
+        node = data(client, "query($id: ID!) { node(id: $id) { ... on CallCircle { size } } }",
+                    id=circle["id"])["node"]
+        assert node == {"size": 10}
+        segments = data(client, "{ segments { id segmentId profile subscribers } }")["segments"]
+        assert [s["profile"] for s in segments] == ["heavy callers", "data lovers",
+                                                   "quiet lines"]
+        node = data(client, "query($id: ID!) { node(id: $id) { ... on Segment { profile } } }",
+                    id=segments[1]["id"])["node"]
+        assert node == {"profile": "data lovers"}

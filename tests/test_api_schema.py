@@ -142,3 +142,48 @@ def test_slow_requests_time_out_with_504() -> None:
     response = TestClient(app).post("/graphql", json={})
     assert response.status_code == 504
     assert "longer than 0.2 s" in response.json()["errors"][0]["message"]
+
+
+def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> None:
+    """Before the graph and insight stages run, their fields are null or empty."""
+    store = SnapshotStore(tmp_path)
+    building = store.begin("bare")
+    con = duckdb.connect(str(building.warehouse_path))
+    con.execute("""
+        CREATE TABLE customers AS SELECT 'C1' AS customer_id, 'individual' AS customer_type,
+            'Li Na' AS name, 'F' AS gender, NULL::DATE AS birth_date,
+            NULL::VARCHAR AS id_number, NULL::VARCHAR AS address, 'Beijing' AS region,
+            DATE '2020-01-01' AS join_date, false AS do_not_contact;
+        CREATE TABLE subscriptions AS SELECT 'S1' AS subscription_id, 'C1' AS customer_id,
+            '+8613800000001' AS msisdn, 'P1' AS product_id, 'active' AS status,
+            DATE '2020-01-01' AS start_date, NULL::DATE AS end_date""")
+    con.close()
+    current = store.publish(building)
+    snapshot = OpenSnapshot(current, tmp_path)
+    try:
+        context = Context.create(ADMIN, snapshot, Limits())
+        result = asyncio.run(build_schema().execute("""{
+            customer(customerId: "C1") {
+                name churnRisk { probability } value { clv } segment { profile }
+                circle { size } bills { arrears } channelHistory { channel }
+                topContacts { totalCount edges { cursor } }
+                subscriptions { msisdn product { name } churnRisk { probability } }
+            }
+            churnRisks { edges { cursor } } segments { profile }
+            circles { edges { cursor } } circle(circleId: "1") { size }
+            customers(filter: {tier: ["top"]}) { totalCount }
+        }""", context_value=context))
+        assert result.errors is None, result.errors
+        assert result.data == {
+            "customer": {
+                "name": "Li Na", "churnRisk": None, "value": None, "segment": None,
+                "circle": None, "bills": None, "channelHistory": [],
+                "topContacts": {"totalCount": 0, "edges": []},
+                "subscriptions": [{"msisdn": "+8613800000001", "product": None,
+                                   "churnRisk": None}],
+            },
+            "churnRisks": {"edges": []}, "segments": [], "circles": {"edges": []},
+            "circle": None, "customers": {"totalCount": 0},
+        }
+    finally:
+        snapshot.retire()

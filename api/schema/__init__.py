@@ -22,13 +22,15 @@ from strawberry.extensions import (
 )
 
 from api.errors import should_mask
+from api.schema.circles import CallCircle
 from api.schema.customer import Customer
+from api.schema.insight import Segment
 from api.schema.query import Query
 from api.schema.subscription import Product, Subscription
 from api.settings import Limits
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
-TYPES = [Customer, Subscription, Product]
+TYPES = [Customer, Subscription, Product, Segment, CallCircle]
 
 
 def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:

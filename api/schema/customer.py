@@ -15,7 +15,9 @@ from api.schema.relay import Node, to_global_id
 from api.warehouse import Row
 
 if TYPE_CHECKING:
+    from api.schema.circles import CallCircle
     from api.schema.contacts import ContactConnection
+    from api.schema.insight import ChurnRisk, CustomerValue, Segment
     from api.schema.subscription import Product, Subscription
 
 
@@ -64,10 +66,8 @@ class BillsSummary:
 
 @strawberry.type(description="A customer: one party holding one or more lines.")
 class Customer(Node):
-    # Extension points, added as the graph and insight stages publish their tables
-    # (each resolves to null/empty on a snapshot without the table): circle
-    # (`circles`, `circle_members`), graphFeatures (`graph_features`), churnRisk,
-    # value, segment, tags.
+    # Fields from the graph and insight stages (circle, churnRisk, value, segment)
+    # resolve to null on a snapshot without their tables. Still to come: tags.
     customer_id: str
     customer_type: CustomerType
     region: str
@@ -155,6 +155,51 @@ class Customer(Node):
         from api.schema.contacts import ContactConnection
 
         return await ContactConnection.load(info, self.customer_id, first, after)
+
+    @strawberry.field(description="Churn risk of the customer's riskiest line; null "
+                                  "until the insight stage has scored the snapshot.")
+    async def churn_risk(
+        self, info: Info,
+    ) -> Annotated[ChurnRisk, strawberry.lazy("api.schema.insight")] | None:
+        from api.schema.insight import ChurnRisk
+
+        rows = await ctx(info).loaders.churn.load(self.customer_id)
+        return ChurnRisk.from_row(rows[0]) if rows else None
+
+    @strawberry.field(description="ARPU, margin, lifetime value, network value and tier.")
+    async def value(
+        self, info: Info,
+    ) -> Annotated[CustomerValue, strawberry.lazy("api.schema.insight")] | None:
+        from api.schema.insight import CustomerValue
+
+        row = await ctx(info).loaders.value.load(self.customer_id)
+        return None if row is None else CustomerValue.from_row(row)
+
+    @strawberry.field(description="Behavioural segment of the customer's first scored line.")
+    async def segment(
+        self, info: Info,
+    ) -> Annotated[Segment, strawberry.lazy("api.schema.insight")] | None:
+        from api.schema.insight import Segment
+
+        loaders = ctx(info).loaders
+        members = await loaders.segment_members.load(self.customer_id)
+        if not members:
+            return None
+        row = await loaders.segment.load(members[0]["segment_id"])
+        return None if row is None else Segment.from_row(row)
+
+    @strawberry.field(description="Call circle of the customer's most central number.")
+    async def circle(
+        self, info: Info,
+    ) -> Annotated[CallCircle, strawberry.lazy("api.schema.circles")] | None:
+        from api.schema.circles import CallCircle
+
+        loaders = ctx(info).loaders
+        memberships = await loaders.circle_memberships.load(self.customer_id)
+        if not memberships:
+            return None
+        row = await loaders.circle.load(memberships[0]["circle_id"])
+        return None if row is None else CallCircle.from_row(row)
 
     @classmethod
     def of(cls, row: Any, *, subject: bool = False) -> Customer | None:

@@ -20,7 +20,14 @@ class CustomerFilter:
         default=None, description="Product ids of a line that is not terminated.")
     region: list[str] | None = None
     customer_type: list[CustomerType] | None = None
-    # Extension points: segment, tier, tag, risk range, circle — with their tables.
+    segment: list[str] | None = strawberry.field(default=None, description="Segment ids.")
+    tier: list[str] | None = strawberry.field(default=None, description="Value tiers.")
+    circle: list[str] | None = strawberry.field(
+        default=None, description="Call circle ids of one of the customer's numbers.")
+    min_risk: float | None = strawberry.field(
+        default=None, description="Churn risk of the riskiest line at least this.")
+    max_risk: float | None = None
+    # Still to come: tags (with the tags and campaigns issue).
 
     def to_query(self, order: CustomerOrder | None) -> store.CustomerQuery:
         order = order or CustomerOrder()
@@ -29,6 +36,10 @@ class CustomerFilter:
             regions=tuple(self.region) if self.region is not None else None,
             customer_types=(tuple(t.value for t in self.customer_type)
                             if self.customer_type is not None else None),
+            segments=tuple(self.segment) if self.segment is not None else None,
+            tiers=tuple(self.tier) if self.tier is not None else None,
+            circles=tuple(self.circle) if self.circle is not None else None,
+            min_risk=self.min_risk, max_risk=self.max_risk,
             sort=store.CustomerSort[order.field.name],
             descending=order.direction is Direction.DESC,
         )

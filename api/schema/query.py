@@ -5,10 +5,13 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from api import store
 from api.context import ctx
 from api.errors import PublicError
+from api.schema.circles import CallCircle, CallCircleConnection, CircleOrderField
 from api.schema.customer import Customer
 from api.schema.customers import CustomerConnection, CustomerFilter, CustomerOrder
+from api.schema.insight import ChurnRiskConnection, Segment
 from api.schema.relay import Node, from_global_id
 from api.schema.snapshot import SnapshotInfo
 from api.schema.subscription import Product, Subscription
@@ -25,6 +28,12 @@ async def _resolve_node(info: Info, global_id: str) -> Node | None:
     if type_name == "Product":
         row = await loaders.product.load(key)
         return None if row is None else Product.from_row(row)
+    if type_name == "Segment":
+        row = await loaders.segment.load(key)
+        return None if row is None else Segment.from_row(row)
+    if type_name == "CallCircle":
+        row = await loaders.circle.load(key)
+        return None if row is None else CallCircle.from_row(row)
     raise PublicError(f"unknown node type {type_name!r}")
 
 
@@ -59,6 +68,27 @@ class Query:
                         order_by: CustomerOrder | None = None, first: int | None = 20,
                         after: str | None = None) -> CustomerConnection:
         return await CustomerConnection.load(info, filter, order_by, first, after)
+
+    @strawberry.field(description="Lines by descending churn risk (empty until scored).")
+    async def churn_risks(self, info: Info, first: int | None = 20, after: str | None = None,
+                          min_risk: float | None = None,
+                          max_risk: float | None = None) -> ChurnRiskConnection:
+        return await ChurnRiskConnection.load(info, first, after, min_risk, max_risk)
+
+    @strawberry.field(description="Behavioural segments, largest first.")
+    async def segments(self, info: Info) -> list[Segment]:
+        return [Segment.from_row(row) for row in await store.all_segments(ctx(info).db)]
+
+    @strawberry.field(description="One call circle by its id (as in `circleId`).")
+    async def circle(self, info: Info, circle_id: str) -> CallCircle | None:
+        row = await ctx(info).loaders.circle.load(circle_id)
+        return None if row is None else CallCircle.from_row(row)
+
+    @strawberry.field(description="Call circles by a descending measure.")
+    async def circles(self, info: Info, order_by: CircleOrderField = CircleOrderField.SIZE,
+                      min_size: int | None = None, first: int | None = 20,
+                      after: str | None = None) -> CallCircleConnection:
+        return await CallCircleConnection.load(info, order_by, min_size, first, after)
 
     @strawberry.field(description="The snapshot answering this request.")
     def snapshot(self, info: Info) -> SnapshotInfo:

@@ -15,6 +15,7 @@ from api.warehouse import Row
 
 if TYPE_CHECKING:
     from api.schema.customer import Customer
+    from api.schema.insight import ChurnRisk
 
 
 @strawberry.type(description="A tariff plan, bundle or value-added service.")
@@ -68,6 +69,18 @@ class Subscription(Node):
     async def product(self, info: Info) -> Product | None:
         row = await ctx(info).loaders.product.load(self._row["product_id"])
         return None if row is None else Product.from_row(row)
+
+    @strawberry.field(description="This line's churn risk; null until scored.")
+    async def churn_risk(
+        self, info: Info,
+    ) -> Annotated[ChurnRisk, strawberry.lazy("api.schema.insight")] | None:
+        from api.schema.insight import ChurnRisk
+
+        rows = await ctx(info).loaders.churn.load(self._row["customer_id"])
+        for row in rows:
+            if row["subscription_id"] == self.subscription_id:
+                return ChurnRisk.from_row(row)
+        return None
 
     @strawberry.field(description="The holder.")
     async def customer(

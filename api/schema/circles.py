@@ -1,0 +1,171 @@
+"""Call circles: the communities of the call graph, their members and influencers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api import pii, store
+from api.context import ctx
+from api.errors import PublicError
+from api.schema.relay import Node, PageInfo, decode_cursor, encode_cursor, to_global_id
+from api.warehouse import Row
+
+if TYPE_CHECKING:
+    from api.schema.customer import Customer
+
+
+@strawberry.type(description="A number in a call circle.")
+class CircleMember:
+    on_net: bool | None
+    pagerank: float | None = strawberry.field(description="Centrality in the call graph.")
+    is_influencer: bool
+    _row: strawberry.Private[Row]
+
+    @classmethod
+    def from_row(cls, row: Row) -> CircleMember:
+        return cls(on_net=row["on_net"], pagerank=row["pagerank"],
+                   is_influencer=bool(row["is_influencer"]), _row=row)
+
+    @strawberry.field(description="The number, E.164 (PII: in clear for `admin` only).")
+    def number(self, info: Info) -> str:
+        value = self._row["msisdn"]
+        if pii.reveal_person(ctx(info).principal, subject=False):
+            return value
+        return pii.mask_msisdn(value) or ""
+
+    @strawberry.field(description="The on-net customer holding the number, if any.")
+    async def customer(
+        self, info: Info,
+    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
+        from api.schema.customer import Customer
+
+        customer_id = self._row["customer_id"]
+        if customer_id is None:
+            return None
+        return Customer.of(await ctx(info).loaders.customer.load(customer_id))
+
+
+@strawberry.type
+class CircleMemberEdge:
+    cursor: str
+    node: CircleMember
+
+
+@strawberry.type(description="A page of circle members, most central first.")
+class CircleMemberConnection:
+    edges: list[CircleMemberEdge]
+    page_info: PageInfo
+    total_count: int
+
+
+@strawberry.type(description="A call circle (community of the call graph) as of the cut-off.")
+class CallCircle(Node):
+    circle_id: str
+    cutoff: dt.date
+    size: int
+    on_net_members: int | None
+    off_net_share: float | None
+    density: float | None
+    internal_share: float | None = strawberry.field(
+        description="Share of the members' tie strength that stays inside the circle.")
+    churned_members: int | None
+    churn_rate: float | None
+    total_value: float | None
+    mean_value: float | None
+    dominant_plan: str | None
+    dominant_plan_share: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> CallCircle:
+        def opt(name: str) -> object:
+            return row.get(name)
+
+        return cls(
+            id=strawberry.ID(to_global_id("CallCircle", row["circle_id"])),
+            circle_id=row["circle_id"], cutoff=row["cutoff"], size=int(row["size"]),
+            on_net_members=opt("on_net_members"), off_net_share=opt("off_net_share"),
+            density=opt("density"), internal_share=opt("internal_share"),
+            churned_members=opt("churned_members"), churn_rate=opt("churn_rate"),
+            total_value=opt("total_value"), mean_value=opt("mean_value"),
+            dominant_plan=opt("dominant_plan"), dominant_plan_share=opt("dominant_plan_share"),
+        )  # type: ignore[arg-type]
+
+    @strawberry.field(description="The most central subscribers still on the network.")
+    async def influencers(self, info: Info) -> list[CircleMember]:
+        rows = await ctx(info).loaders.influencers.load(self.circle_id)
+        return [CircleMember.from_row(row) for row in rows]
+
+    @strawberry.field(description="Members by descending PageRank.")
+    async def members(self, info: Info, first: int | None = 20,
+                      after: str | None = None) -> CircleMemberConnection:
+        context = ctx(info)
+        size = context.page_size(first)
+        offset = 0
+        if after is not None:
+            position = decode_cursor(after)
+            if not isinstance(position, int) or position < 0:
+                raise PublicError("malformed cursor")
+            offset = position
+        rows = await context.loaders.circle_members.load(
+            (self.circle_id, max(offset + size, 1)))
+        page = [row for row in rows if offset < row["rank"] <= offset + size]
+        total = int(rows[0]["total"]) if rows else 0
+        edges = [CircleMemberEdge(cursor=encode_cursor(int(row["rank"])),
+                                  node=CircleMember.from_row(row)) for row in page]
+        return CircleMemberConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=offset + len(page) < total,
+                               has_previous_page=offset > 0,
+                               start_cursor=edges[0].cursor if edges else None,
+                               end_cursor=edges[-1].cursor if edges else None),
+            total_count=total)
+
+
+@strawberry.enum
+class CircleOrderField(enum.Enum):
+    SIZE = "size"
+    CHURN_RATE = "churn_rate"
+    TOTAL_VALUE = "total_value"
+    DENSITY = "density"
+
+
+@strawberry.type
+class CallCircleEdge:
+    cursor: str
+    node: CallCircle
+
+
+@strawberry.type(description="A page of call circles, largest measure first.")
+class CallCircleConnection:
+    edges: list[CallCircleEdge]
+    page_info: PageInfo
+
+    @classmethod
+    async def load(cls, info: Info, order_by: CircleOrderField, min_size: int | None,
+                   first: int | None, after: str | None) -> CallCircleConnection:
+        context = ctx(info)
+        size = context.page_size(first)
+        sort = store.CircleSort[order_by.name]
+        position = None
+        if after is not None:
+            decoded = decode_cursor(after)
+            if not (isinstance(decoded, list) and len(decoded) == 2
+                    and isinstance(decoded[0], int | float) and isinstance(decoded[1], str)):
+                raise PublicError("malformed cursor")
+            position = (float(decoded[0]), decoded[1])
+        rows = await store.circle_page(context.db, sort, position, size + 1, min_size)
+        page = rows[:size]
+        for row in page:
+            context.loaders.circle.prime(row["circle_id"], row)
+        edges = [CallCircleEdge(
+            cursor=encode_cursor([float(row[sort.value] or 0), row["circle_id"]]),
+            node=CallCircle.from_row(row)) for row in page]
+        return cls(edges=edges, page_info=PageInfo(
+            has_next_page=len(rows) > size, has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None))

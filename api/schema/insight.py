@@ -1,0 +1,131 @@
+"""What the insight stage adds: churn risk with reasons, value, segments.
+
+Each resolves to null (or an empty list) on a snapshot the stage has not scored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api import store
+from api.context import ctx
+from api.errors import PublicError
+from api.schema.relay import Node, PageInfo, decode_cursor, encode_cursor, to_global_id
+from api.warehouse import Row
+
+if TYPE_CHECKING:
+    from api.schema.customer import Customer
+
+
+@strawberry.type(description="A line's churn risk as of the model's cut-off, with reasons.")
+class ChurnRisk:
+    probability: float = strawberry.field(description="Calibrated probability of leaving.")
+    risk_rank: int | None = strawberry.field(description="1 = highest risk of all lines.")
+    risk_decile: int | None
+    reasons: list[str] = strawberry.field(description="Phrases, strongest push first.")
+    model_id: str | None
+    cutoff: dt.date
+    subscription_id: str
+    _customer_id: strawberry.Private[str]
+
+    @classmethod
+    def from_row(cls, row: Row) -> ChurnRisk:
+        reason_columns = sorted(
+            (k for k in row if k.startswith("reason_") and k[len("reason_"):].isdigit()),
+            key=lambda k: int(k[len("reason_"):]))
+        return cls(
+            probability=float(row["churn_risk"]), risk_rank=_int(row.get("risk_rank")),
+            risk_decile=_int(row.get("risk_decile")),
+            reasons=[row[k] for k in reason_columns if row[k]],
+            model_id=row.get("model_id"), cutoff=row["cutoff"],
+            subscription_id=row["subscription_id"], _customer_id=row["customer_id"])
+
+    @strawberry.field(description="The customer holding the line.")
+    async def customer(
+        self, info: Info,
+    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
+        from api.schema.customer import Customer
+
+        return Customer.of(await ctx(info).loaders.customer.load(self._customer_id))
+
+
+@strawberry.type(description="A customer's value as of the cut-off (sums over lines).")
+class CustomerValue:
+    cutoff: dt.date
+    lines: int | None
+    monthly_revenue: float | None = strawberry.field(description="ARPU: revenue per month.")
+    monthly_margin: float | None
+    clv: float | None = strawberry.field(description="Customer lifetime value.")
+    network_value: float | None = strawberry.field(
+        description="Value the customer's circle would lose with them.")
+    tenure_months: float | None
+    value_tier: str | None
+    churn_risk: float | None = strawberry.field(description="Highest risk among the lines.")
+
+    @classmethod
+    def from_row(cls, row: Row) -> CustomerValue:
+        return cls(cutoff=row["cutoff"], lines=_int(row.get("lines")),
+                   monthly_revenue=row.get("monthly_revenue"),
+                   monthly_margin=row.get("monthly_margin"), clv=row.get("clv"),
+                   network_value=row.get("network_value"),
+                   tenure_months=_float(row.get("tenure_months")),
+                   value_tier=row.get("value_tier"), churn_risk=row.get("churn_risk"))
+
+
+@strawberry.type(description="A behavioural segment; ids are stable from run to run.")
+class Segment(Node):
+    segment_id: str
+    cutoff: dt.date
+    subscribers: int | None
+    share: float | None
+    profile: str | None = strawberry.field(description="Readable description of the segment.")
+
+    @classmethod
+    def from_row(cls, row: Row) -> Segment:
+        return cls(id=strawberry.ID(to_global_id("Segment", row["segment_id"])),
+                   segment_id=row["segment_id"], cutoff=row["cutoff"],
+                   subscribers=_int(row.get("subscribers")), share=_float(row.get("share")),
+                   profile=row.get("profile"))
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+@strawberry.type
+class ChurnRiskEdge:
+    cursor: str
+    node: ChurnRisk
+
+
+@strawberry.type(description="Lines by descending churn risk.")
+class ChurnRiskConnection:
+    edges: list[ChurnRiskEdge]
+    page_info: PageInfo
+
+    @classmethod
+    async def load(cls, info: Info, first: int | None, after: str | None,
+                   min_risk: float | None, max_risk: float | None) -> ChurnRiskConnection:
+        context = ctx(info)
+        size = context.page_size(first)
+        after_rank = 0
+        if after is not None:
+            after_rank = decode_cursor(after)
+            if not isinstance(after_rank, int) or after_rank < 0:
+                raise PublicError("malformed cursor")
+        rows = await store.churn_page(context.db, after_rank, size + 1, min_risk, max_risk)
+        page = rows[:size]
+        edges = [ChurnRiskEdge(cursor=encode_cursor(int(row["risk_rank"])),
+                               node=ChurnRisk.from_row(row)) for row in page]
+        return cls(edges=edges, page_info=PageInfo(
+            has_next_page=len(rows) > size, has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None))
