@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingest.synthetic.places import DISTRICTS
 from ingest.synthetic.world import (
     ENTERPRISE_BUNDLE,
     FAMILY_BUNDLE,
@@ -105,8 +106,6 @@ def tell_story(world: World) -> Story:
     start = world.start_day - world.day0  # day index, negative = before the window
 
     # service trouble: coverage is worse in the outer districts
-    from ingest.synthetic.places import DISTRICTS
-
     coverage = np.array([d[3] for d in DISTRICTS])[world.district]
     has_issue = rng.random(n) < 0.10 * coverage * (days + 60) / 150
     onset = np.where(has_issue, rng.integers(-60, days, n), NEVER)

@@ -310,7 +310,7 @@ def _mobile_numbers(rng: np.random.Generator, carrier: np.ndarray) -> np.ndarray
             # 1349 is China Satcom's satellite range, not China Mobile
             suffix = np.where((prefix == 134) & (suffix >= 9 * 10**7), suffix - 10**7, suffix)
             cand = 86 * 10**11 + prefix * 10**8 + suffix
-            got = np.unique(np.concatenate([got, cand]))
+            got = _distinct(np.concatenate([got, cand]))
         out[where] = rng.permutation(got)[:need]
     return out
 
@@ -365,7 +365,7 @@ def _ties(rng: np.random.Generator, settings: Settings, circle: np.ndarray,
     on_count = np.bincount(circle, on_net, len(circle_kind)).astype(np.int64)
     partner = starts[circle[lonely]] + (rng.random(len(lonely)) * on_count[circle[lonely]]
                                         ).astype(np.int64)
-    pairs = np.unique(np.concatenate([pairs, _undirected(lonely, partner, people)]))
+    pairs = _distinct(np.concatenate([pairs, _undirected(lonely, partner, people)]))
     circle_pairs = pairs
     # weak ties from subscribers to anyone
     n = len(sub_person)
@@ -373,7 +373,9 @@ def _ties(rng: np.random.Generator, settings: Settings, circle: np.ndarray,
     wsrc = np.repeat(sub_person.astype(np.int64), weak_n)
     wdst = rng.integers(0, people, len(wsrc))
     ok = wsrc != wdst
-    weak = np.setdiff1d(_undirected(wsrc[ok], wdst[ok], people), circle_pairs)
+    weak = _undirected(wsrc[ok], wdst[ok], people)
+    at = np.minimum(np.searchsorted(circle_pairs, weak), len(circle_pairs) - 1)
+    weak = weak[circle_pairs[at] != weak]  # a circle tie already covers the pair
     a = np.concatenate([circle_pairs // people, weak // people])
     b = np.concatenate([circle_pairs % people, weak % people])
     kind = np.concatenate([kind_of[circle_pairs // people], np.full(len(weak), WEAK, np.int8)])
@@ -400,7 +402,13 @@ def _undirected(src: np.ndarray, dst: np.ndarray, people: int) -> np.ndarray:
     lo = np.minimum(src, dst).astype(np.int64)
     hi = np.maximum(src, dst).astype(np.int64)
     keep = lo != hi
-    return np.unique(lo[keep] * people + hi[keep])
+    return _distinct(lo[keep] * people + hi[keep])
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sorting beats numpy 2's hashing ``unique`` on these sizes)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
 
 
 def _customers(rng: np.random.Generator, circle: np.ndarray, circle_kind: np.ndarray,
