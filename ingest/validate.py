@@ -9,10 +9,13 @@ distinct raw value, kept in ``_phone_lookup`` across runs, and joined back.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
+from typing import Literal
 
 import duckdb
 import phonenumbers
+from phonenumbers.phonemetadata import PhoneMetadata
 
 from ingest.contract import Column, Entity
 from ingest.sources import MALFORMED, TRUNCATED, quote_ident
@@ -139,12 +142,21 @@ def checked_select(entity: Entity, mapped: str, region: str, run_time: datetime)
                           f" || {sql_literal(' is after the run (' + stamp + ')')}"))
     for reason, rule in entity.sql_checks:
         cases.append((f"NOT coalesce(({rule}), TRUE)", reason, sql_literal(rule + " fails")))
-    reason_sql = "CASE " + " ".join(f"WHEN {cond} THEN {sql_literal(r)}"
-                                    for cond, r, _ in cases) + " END"
-    detail_sql = "CASE " + " ".join(f"WHEN {cond} THEN {d}" for cond, _, d in cases) + " END"
+    # the rules are evaluated once per row, giving the number of the first one broken;
+    # reason and detail are only built for the (few) rows that break one
+    code_sql = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in
+                                  enumerate(cases)) + " END"
+    reason_sql = "CASE _code " + " ".join(f"WHEN {i} THEN {sql_literal(r)}" for i, (_, r, _) in
+                                          enumerate(cases)) + " END"
+    detail_sql = "CASE _code " + " ".join(f"WHEN {i} THEN {d}" for i, (_, _, d) in
+                                          enumerate(cases)) + " END"
     columns = ", ".join(quote_ident(c.name) for c in entity.columns)
-    return (f"SELECT {columns}, _file, _line, _part, {reason_sql} AS _reason, "
-            f"{detail_sql} AS _detail FROM (SELECT {inner} FROM {mapped} m{joins})")
+    raws = ", ".join(quote_ident("raw:" + c.name) for c in entity.columns)
+    return (f"SELECT {columns}, _file, _line, _part, "
+            f"CASE WHEN _code IS NOT NULL THEN {reason_sql} END AS _reason, "
+            f"CASE WHEN _code IS NOT NULL THEN {detail_sql} END AS _detail "
+            f"FROM (SELECT {columns}, {raws}, _file, _line, _part, {code_sql} AS _code "
+            f"FROM (SELECT {inner} FROM {mapped} m{joins}))")
 
 
 def _kind_label(column: Column) -> str:
@@ -164,8 +176,9 @@ def ensure_phone_lookup(con: duckdb.DuckDBPyConnection) -> None:
 def normalise_phones(con: duckdb.DuckDBPyConnection, values_sql: str, region: str) -> int:
     """Add the distinct raw numbers of ``values_sql`` not yet normalised to ``_phone_lookup``.
 
-    ``phonenumbers`` runs once per distinct raw value (Python, but per number, not
-    per call record); invalid numbers get a NULL ``e164``. Returns numbers added.
+    ``phonenumbers`` decides, once per distinct written form (never per call record),
+    and the answers stay in the warehouse for later runs; invalid numbers get a NULL
+    ``e164``. Returns how many forms were added.
     """
     ensure_phone_lookup(con)
     fresh = [row[0] for row in con.execute(
@@ -174,7 +187,13 @@ def normalise_phones(con: duckdb.DuckDBPyConnection, values_sql: str, region: st
     ).fetchall()]
     if not fresh:
         return 0
-    e164 = [to_e164(value, region) for value in fresh]
+    decided: dict[str, str | None] = {}
+    e164 = []
+    for value in fresh:
+        bare = _SEPARATORS.sub("", value)
+        if bare not in decided:
+            decided[bare] = to_e164(bare, region)
+        e164.append(decided[bare])
     import pyarrow as pa
 
     batch = pa.table({"region": pa.array([region] * len(fresh), pa.string()),
@@ -187,17 +206,51 @@ def normalise_phones(con: duckdb.DuckDBPyConnection, values_sql: str, region: st
     return len(fresh)
 
 
+_SEPARATORS = re.compile(r"[\s\-().]")
+"""Visual separators, which ``phonenumbers`` drops anyway: "+86 138-0013 8000"."""
+_INTERNATIONAL = re.compile(r"\+[1-9]\d{6,14}")
+
+
 def to_e164(value: str, region: str) -> str | None:
     """E.164 form of a valid number, else None."""
+    if _INTERNATIONAL.fullmatch(value):
+        decided = _international(value)
+        if decided is not False:
+            return decided
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):
         return None
-    if value.startswith("+") and value[1:].isdigit():
-        return value  # already E.164: formatting would return the same digits
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _international(value: str) -> str | Literal[False] | None:
+    """A "+<digits>" number decided without ``phonenumbers.parse`` (its slow part).
+
+    Splits the country code as ``parse`` does (calling codes are prefix-free) and
+    asks ``is_valid_number``; False when ``parse`` could read it differently (a
+    national prefix after the country code), so the caller parses it in full.
+    """
+    for length in (1, 2, 3):
+        code = int(value[1:1 + length])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = value[1 + length:]
+    if national.startswith("0"):
+        return False
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+    if metadata is None:
+        return False
+    prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
+    if prefix and re.match(prefix, national):
+        return False
+    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+    return value if phonenumbers.is_valid_number(number) else None
 
 
 def key_sql(entity: Entity, alias: str = "") -> str:
