@@ -24,7 +24,6 @@ from pathlib import Path
 
 import duckdb
 
-from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT
 from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
@@ -144,6 +143,9 @@ def _statements(have: set[str]) -> list[str]:
         FROM w.interactions GROUP BY customer_id, channel
         ORDER BY customer_id, last_contact_at DESC, channel""")
     if "call_edges" in have:
+        # imported here: the call graph module brings NetworkX and igraph with it
+        from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT
+
         numbers = ("LEFT JOIN w.numbers n ON n.msisdn = a.other" if "numbers" in have else
                    "LEFT JOIN (SELECT NULL::VARCHAR AS msisdn, NULL::BOOLEAN AS on_net, "
                    "NULL::VARCHAR AS operator, NULL::VARCHAR AS customer_id) n ON false")

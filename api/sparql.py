@@ -18,7 +18,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pyoxigraph as ox
-from rdflib.plugins.sparql.parser import parseQuery, parseUpdate
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -46,6 +45,8 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def classify(text: str) -> str:
     """``query`` if ``text`` is a SPARQL query, ``update`` if an update; else ValueError."""
+    from rdflib.plugins.sparql.parser import parseQuery, parseUpdate  # slow import, rare use
+
     try:
         parseQuery(text)
         return "query"
