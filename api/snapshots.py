@@ -84,16 +84,20 @@ class OpenSnapshot:
     def closed(self) -> bool:
         return self._closed
 
-    def knowledge_store(self) -> Any:
-        """The Oxigraph store of this snapshot, opened read-only on first use."""
+    def knowledge_store(self) -> tuple[Any, dict[str, str]]:
+        """The Oxigraph store of this snapshot (read-only, opened on first use) and the
+        project's SPARQL prefixes, from ``graph.knowledge.open_knowledge_graph``."""
         with self._lock:
             if self._kg is None:
-                import pyoxigraph
+                from graph.knowledge import open_knowledge_graph
 
                 path = self.snapshot.knowledge_graph_path
                 if not path.is_dir():
                     raise FileNotFoundError("this snapshot has no knowledge graph")
-                self._kg = pyoxigraph.Store.read_only(str(path))
+                graph = open_knowledge_graph(path, read_only=True)
+                prefixes = {prefix: str(iri) for prefix, iri in graph.namespaces() if prefix}
+                # rows are streamed from Oxigraph itself, to stop at the row and time limits
+                self._kg = (graph.store._store, prefixes)
             return self._kg
 
     def _close(self) -> None:

@@ -74,11 +74,12 @@ def _term(term: Any) -> dict[str, str]:
     return {"type": "triple", "value": str(term)}
 
 
-def run_query(store: Any, text: str, max_rows: int, deadline: float) -> tuple[str, bytes]:
+def run_query(store: Any, text: str, max_rows: int, deadline: float,
+              prefixes: dict[str, str] | None = None) -> tuple[str, bytes]:
     """Execute and serialise, row by row, within the limits (runs in a worker thread)."""
     import json
 
-    result = store.query(text)
+    result = store.query(text, prefixes=prefixes or None)
     if isinstance(result, ox.QueryBoolean):
         return RESULTS_JSON, json.dumps({"head": {}, "boolean": bool(result)}).encode()
     if isinstance(result, ox.QuerySolutions):
@@ -131,7 +132,7 @@ class SparqlEndpoint:
             return _error(503, "no snapshot published yet")
         try:
             try:
-                store = snapshot.knowledge_store()
+                store, prefixes = snapshot.knowledge_store()
             except FileNotFoundError:
                 return _error(404, "this snapshot has no knowledge graph")
             timeout = self.limits.sparql_timeout_s
@@ -139,7 +140,7 @@ class SparqlEndpoint:
             try:
                 media_type, body = await asyncio.wait_for(
                     asyncio.to_thread(run_query, store, text, self.limits.sparql_max_rows,
-                                      deadline),
+                                      deadline, prefixes),
                     timeout,
                 )
             except (TimeoutError, DeadlineExceeded):

@@ -213,6 +213,9 @@ def test_sparql_select_for_analysts(api_server: Server) -> None:
     response = _sparql(api_server, "admin", method="POST", content="ASK { ?s ?p ?o }",
                        headers={"content-type": "application/sparql-query"})
     assert response.json()["boolean"] is True
+    # the project's prefixes (cc:, id:, prov:, …) need no declaration
+    response = _sparql(api_server, "analyst", params={"query": "ASK { ?s cc:nothing ?o }"})
+    assert response.status_code == 200 and response.json()["boolean"] is False
 
 
 def test_sparql_refused_to_apps(api_server: Server) -> None:
