@@ -58,13 +58,26 @@ PHRASES: dict[str, str] = {
     "unresolved_90d": "{v:.0f} unresolved issues in 90 days",
     "cancellation_enquiries_90d": "asked about cancelling {v:.0f} times in 90 days",
     # behaviour
-    "calls_trend": "calls changed by {v:+.0%} over 3 months",
-    "usage_trend": "usage changed by {v:+.0%} over 3 months",
+    "calls_trend": "calls {v:+.0%} last month against the two before",
+    "usage_trend": "data use {v:+.0%} last month against the two before",
+    "contacts": "talked to {v:.0f} people last month",
+    "calls_out": "{v:.0f} outgoing calls last month",
+    "night_calls": "{v:.0f} night calls last month",
+    "days_since_contact_left": "a close contact left {v:.0f} days ago",
+    "recent_churn_pull": "contacts who left recently carry {v:.0%} of their calls",
     "active_days": "active on {v:.0f} days last month",
     "data_mb": "{v:.0f} MB of data last month",
     "minutes_out": "{v:.0f} outgoing minutes last month",
     # plan and tenure
     "tenure_months": "{v:.0f} months with us",
+    "customer_tenure_months": "customer for {v:.0f} months",
+    "lines": "{v:.0f} lines on the account",
+    "plan": "on plan {v}",
+    "plan_type": "{v} product",
+    "age_years": "aged {v:.0f}",
+    "region": "lives in {v}",
+    "topups_90d": "{v:.0f} top-ups in 90 days",
+    "days_since_topup": "last top-up {v:.0f} days ago",
     "monthly_fee": "plan fee ¥{v:.0f}",
     "payment_type": "{v} plan",
     # IBM Telco style columns
@@ -176,7 +189,8 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
             X = X[list(self.feature_names_in_)]
         out = X.copy()
         for column, categories in self.categories_.items():
-            out[column] = pd.Categorical(out[column].astype("string").astype(object),
+            values = out[column].astype("string").astype(object)
+            out[column] = pd.Categorical(values.where(values.isin(categories)),
                                          categories=categories)
         for column in out.columns:
             if column not in self.categories_:

@@ -147,9 +147,8 @@ def evaluate_churn(frames: dict[date, FeatureSet], settings: InsightSettings
     models = {"logistic": logistic_baseline(random_state=settings.seed),
               "boosted": ChurnRiskModel(random_state=settings.seed)}
     last = frames[max(frames)]
-    feature_sets = {"with graph": last.features}
-    if last.graph_features:
-        feature_sets["without graph"] = last.non_graph_features
+    feature_sets = ({"with graph": last.features, "without graph": last.non_graph_features}
+                    if last.graph_features else {"all features": last.features})
     if len(frames) >= 2:
         result = time_split({c: (f.X[last.features], f.y) for c, f in frames.items()}, models,
                             feature_sets=feature_sets)

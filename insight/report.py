@@ -151,7 +151,7 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
              else f"{evaluation.get('folds')}-fold stratified cross-validation")
     roc = {k: (v["fpr"], v["tpr"]) for k, v in curves["roc"].items()}
     lift = curves["lift"]
-    best = "boosted with graph"
+    best = next((k for k in lift if k.startswith("boosted")), "")
     lift_plot = bar_chart([str(d) for d in lift[best]["decile"]], lift[best]["lift"],
                           title="Lift by risk decile (boosted)", y_label="lift",
                           reference=1.0) if best in lift else ""

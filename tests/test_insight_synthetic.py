@@ -50,6 +50,9 @@ def _operator(contagion: bool) -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in CACHE.iterdir():  # operators built by older code
+        if stale != target.parent and stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
     work = Path(tempfile.mkdtemp(prefix="insight-operator-", dir=target.parent))
     try:
         source = work / "source"
