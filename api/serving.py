@@ -221,4 +221,15 @@ def _insight_statements(have: set[str]) -> list[str]:
         out.append("""CREATE TABLE circle_members_by_circle AS
                       SELECT * FROM circle_members_latest
                       ORDER BY circle_id, pagerank DESC, msisdn""")
+    if "prospects" in have:
+        out.append(f"""CREATE TABLE prospects_latest AS
+                       SELECT *, row_number() OVER (ORDER BY score DESC, msisdn) AS rank
+                       {_latest("prospects")} ORDER BY rank""")
+    if "prospect_referrers" in have:
+        holder = ("LEFT JOIN w.numbers n ON n.msisdn = r.referrer_msisdn" if "numbers" in have
+                  else "LEFT JOIN (SELECT NULL::VARCHAR AS customer_id) n ON false")
+        out.append(f"""CREATE TABLE prospect_referrers_latest AS
+                       SELECT r.*, n.customer_id
+                       FROM (SELECT * {_latest("prospect_referrers")}) r {holder}
+                       ORDER BY r.msisdn, r.weight DESC""")
     return out

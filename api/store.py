@@ -369,3 +369,23 @@ async def circle_page(db: Warehouse, sort: CircleSort, after: tuple[float, str] 
     return await db.fetch(
         f"SELECT * FROM circles_latest WHERE {' AND '.join(clauses)} "
         f"ORDER BY coalesce({column}, 0) DESC, circle_id DESC LIMIT ?", params)
+
+
+async def prospect_page(db: Warehouse, after_rank: int, limit: int,
+                        min_customers: int | None) -> list[Row]:
+    """Off-net prospects by descending score (``graph.prospects``), keyset on rank."""
+    if not db.has("prospects_latest"):
+        return []
+    return await db.fetch(
+        "SELECT * FROM prospects_latest WHERE rank > ? "
+        "AND distinct_customers >= coalesce(?, 0) ORDER BY rank LIMIT ?",
+        [after_rank, min_customers, limit])
+
+
+async def referrers_by_prospect(db: Warehouse, msisdns: Sequence[str]) -> dict[str, list[Row]]:
+    if not db.has("prospect_referrers_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM prospect_referrers_latest WHERE {_in('msisdn')} "
+        "ORDER BY msisdn, weight DESC", _keys(msisdns))
+    return _group(rows, "msisdn")

@@ -172,7 +172,18 @@ def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
         for c in range(1, 16):
             circles.append((cutoff, c, 10, 10, 0.0, 20, 0.44, 100.0, 20.0, 0.8, 0.7, c % 3,
                             (c % 3) / 10, 400.0 + c, 40.0 + c / 10, "P2", 0.4))
+    prospects, referrers = [], []
+    for cutoff in CUTOFFS:
+        for i in range(1, 21):
+            prospects.append((cutoff, offnet(i, 0), "China Unicom", 1 + i % 4, 1 + i % 4,
+                              10 * i, 3.5 * i, i, 2.0 * i, 0.5, 100.0 - i))
+            referrers.append((cutoff, offnet(i, 0), msisdn(i), 2.0 * i, i, True))
     return {
+        "prospects": pd.DataFrame(prospects, columns=[
+            "cutoff", "msisdn", "operator", "distinct_customers", "subscribers", "calls",
+            "minutes", "sms", "strength", "reciprocity", "score"]),
+        "prospect_referrers": pd.DataFrame(referrers, columns=[
+            "cutoff", "msisdn", "referrer_msisdn", "weight", "calls", "reciprocal"]),
         "churn_scores": pd.DataFrame(scores, columns=[
             "cutoff", "subscription_id", "customer_id", "msisdn", "churn_risk", "risk_rank",
             "risk_decile", "reason_1", "reason_2", "reason_3", "reason_features", "reasons",

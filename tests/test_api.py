@@ -20,6 +20,7 @@ from api_fixtures import (  # noqa: E402
     data,
     gql,
     msisdn,
+    offnet,
     risk_of,
 )
 
@@ -331,3 +332,26 @@ def test_churn_risks_circles_and_segments(api_server: Server) -> None:
         node = data(client, "query($id: ID!) { node(id: $id) { ... on Segment { profile } } }",
                     id=segments[1]["id"])["node"]
         assert node == {"profile": "data lovers"}
+
+
+def test_prospects_with_referrers(api_server: Server) -> None:
+    query = """query($after: String) { prospects(first: 6, after: $after, minCustomers: 2) {
+        pageInfo { hasNextPage endCursor }
+        edges { node { number operator distinctCustomers score
+                       referrers { number weight customer { customerId } } } } } }"""
+    seen, after = [], None
+    with api_server.client("admin") as client:
+        while True:
+            page = data(client, query, after=after)["prospects"]
+            seen += [edge["node"] for edge in page["edges"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                break
+            after = page["pageInfo"]["endCursor"]
+        masked = data(api_server.client("analyst"), query)["prospects"]["edges"][0]["node"]
+    expected = [i for i in range(1, 21) if 1 + i % 4 >= 2]
+    assert [n["number"] for n in seen] == [offnet(i, 0) for i in expected]
+    assert [n["score"] for n in seen] == [100.0 - i for i in expected]
+    assert seen[0]["referrers"] == [{"number": msisdn(1), "weight": 2.0,
+                                     "customer": {"customerId": "C0001"}}]
+    assert masked["number"] == "+86186****1000"
+    assert masked["referrers"][0]["number"] == "+86138****0001"

@@ -172,6 +172,7 @@ def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> Non
             churnRisks { edges { cursor } } segments { profile }
             circles { edges { cursor } } circle(circleId: "1") { size }
             customers(filter: {tier: ["top"]}) { totalCount }
+            prospects { edges { cursor } }
         }""", context_value=context))
         assert result.errors is None, result.errors
         assert result.data == {
@@ -183,7 +184,7 @@ def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> Non
                                    "churnRisk": None}],
             },
             "churnRisks": {"edges": []}, "segments": [], "circles": {"edges": []},
-            "circle": None, "customers": {"totalCount": 0},
+            "circle": None, "customers": {"totalCount": 0}, "prospects": {"edges": []},
         }
     finally:
         snapshot.retire()

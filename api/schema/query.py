@@ -12,6 +12,7 @@ from api.schema.circles import CallCircle, CallCircleConnection, CircleOrderFiel
 from api.schema.customer import Customer
 from api.schema.customers import CustomerConnection, CustomerFilter, CustomerOrder
 from api.schema.insight import ChurnRiskConnection, Segment
+from api.schema.prospects import ProspectConnection
 from api.schema.relay import Node, from_global_id
 from api.schema.snapshot import SnapshotInfo
 from api.schema.subscription import Product, Subscription
@@ -89,6 +90,11 @@ class Query:
                       min_size: int | None = None, first: int | None = 20,
                       after: str | None = None) -> CallCircleConnection:
         return await CallCircleConnection.load(info, order_by, min_size, first, after)
+
+    @strawberry.field(description="Off-net numbers worth acquiring, best first.")
+    async def prospects(self, info: Info, first: int | None = 20, after: str | None = None,
+                        min_customers: int | None = None) -> ProspectConnection:
+        return await ProspectConnection.load(info, first, after, min_customers)
 
     @strawberry.field(description="The snapshot answering this request.")
     def snapshot(self, info: Info) -> SnapshotInfo:

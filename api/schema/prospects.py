@@ -1,0 +1,112 @@
+"""Acquisition prospects: off-net numbers inside our customers' circles, with referrers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from api import pii, store
+from api.context import ctx
+from api.errors import PublicError
+from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from api.warehouse import Row
+
+if TYPE_CHECKING:
+    from api.schema.customer import Customer
+
+
+def _number(info: Info, value: str) -> str:
+    if pii.reveal_person(ctx(info).principal, subject=False):
+        return value
+    return pii.mask_msisdn(value) or ""
+
+
+@strawberry.type(description="A subscriber with a strong tie to a prospect, who could refer them.")
+class Referrer:
+    weight: float | None
+    calls: int | None
+    reciprocal: bool | None
+    _row: strawberry.Private[Row]
+
+    @strawberry.field(description="The subscriber's number (PII: in clear for `admin` only).")
+    def number(self, info: Info) -> str:
+        return _number(info, self._row["referrer_msisdn"])
+
+    @strawberry.field
+    async def customer(
+        self, info: Info,
+    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
+        from api.schema.customer import Customer
+
+        customer_id = self._row["customer_id"]
+        if customer_id is None:
+            return None
+        return Customer.of(await ctx(info).loaders.customer.load(customer_id))
+
+
+@strawberry.type(description="An off-net number many of our customers talk to.")
+class Prospect:
+    cutoff: dt.date
+    operator: str | None
+    distinct_customers: int = strawberry.field(description="Our customers in touch with it.")
+    subscribers: int | None
+    calls: int | None
+    minutes: float | None
+    sms: int | None
+    strength: float | None
+    reciprocity: float | None
+    score: float
+    _row: strawberry.Private[Row]
+
+    @classmethod
+    def from_row(cls, row: Row) -> Prospect:
+        return cls(cutoff=row["cutoff"], operator=row.get("operator"),
+                   distinct_customers=int(row["distinct_customers"]),
+                   subscribers=row.get("subscribers"), calls=row.get("calls"),
+                   minutes=row.get("minutes"), sms=row.get("sms"),
+                   strength=row.get("strength"), reciprocity=row.get("reciprocity"),
+                   score=float(row["score"]), _row=row)
+
+    @strawberry.field(description="The off-net number (PII: in clear for `admin` only).")
+    def number(self, info: Info) -> str:
+        return _number(info, self._row["msisdn"])
+
+    @strawberry.field(description="Strongest ties first.")
+    async def referrers(self, info: Info) -> list[Referrer]:
+        rows = await ctx(info).loaders.referrers.load(self._row["msisdn"])
+        return [Referrer(weight=r.get("weight"), calls=r.get("calls"),
+                         reciprocal=r.get("reciprocal"), _row=r) for r in rows]
+
+
+@strawberry.type
+class ProspectEdge:
+    cursor: str
+    node: Prospect
+
+
+@strawberry.type(description="Prospects by descending score.")
+class ProspectConnection:
+    edges: list[ProspectEdge]
+    page_info: PageInfo
+
+    @classmethod
+    async def load(cls, info: Info, first: int | None, after: str | None,
+                   min_customers: int | None) -> ProspectConnection:
+        context = ctx(info)
+        size = context.page_size(first)
+        after_rank = 0
+        if after is not None:
+            after_rank = decode_cursor(after)
+            if not isinstance(after_rank, int) or after_rank < 0:
+                raise PublicError("malformed cursor")
+        rows = await store.prospect_page(context.db, after_rank, size + 1, min_customers)
+        page = rows[:size]
+        edges = [ProspectEdge(cursor=encode_cursor(int(row["rank"])),
+                              node=Prospect.from_row(row)) for row in page]
+        return cls(edges=edges, page_info=PageInfo(
+            has_next_page=len(rows) > size, has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None))
