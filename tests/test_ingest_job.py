@@ -1,0 +1,214 @@
+"""The periodic ingest job end to end: real generator, real DuckDB file, real Oxigraph store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from graph.knowledge import open_knowledge_graph
+from graph.snapshot import Snapshot, SnapshotStore
+from ingest.job import IngestFailed, IngestResult, run_ingest
+from ingest.ledger import RunLedger
+from ingest.synthetic import generate_operator
+from ontology import CC
+
+REPO = Path(__file__).parent.parent
+SUBSCRIBERS = 1_000
+MONTHS = 3
+
+
+@pytest.fixture(scope="module")
+def operator_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("operator") / "source"
+    generate_operator(out, subscribers=SUBSCRIBERS, months=MONTHS, seed=5, progress=False)
+    return out
+
+
+def _last_month_files(source: Path) -> list[Path]:
+    months = sorted(p.stem[-len("YYYY-MM"):] for p in source.glob("cdrs-*.csv"))
+    return sorted(source.glob(f"*-{months[-1]}.csv"))
+
+
+def _without_last_month(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    for path in _last_month_files(target):
+        path.unlink()
+    return target
+
+
+def _table_counts(snapshot: Snapshot) -> dict[str, int]:
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        return {
+            table: con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+            for table in ("customers", "subscriptions", "cdrs", "call_edges", "numbers")
+        }
+    finally:
+        con.close()
+
+
+def _sparql_count(snapshot: Snapshot, class_name: str) -> int:
+    graph = open_knowledge_graph(snapshot.knowledge_graph_path, read_only=True)
+    query = (
+        f"PREFIX cc: <{CC}> "
+        f"SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s a cc:{class_name} }}"
+    )
+    (row,) = list(graph.query(query))
+    return int(row[0])
+
+
+@pytest.fixture(scope="module")
+def published(operator_source: Path, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, IngestResult]:
+    """One data directory with the whole operator ingested (later tests add runs to it)."""
+    data = tmp_path_factory.mktemp("published") / "data"
+    return data, run_ingest(operator_source, data_dir=data)
+
+
+def test_ingest_publishes_a_snapshot_matching_the_source(
+    operator_source: Path, published: tuple[Path, IngestResult]
+) -> None:
+    data, result = published
+    assert result.published and result.run.status == "published"
+    snapshot = SnapshotStore(data).current()
+    assert snapshot is not None and snapshot.id == result.snapshot.id
+    customers_in_file = len(
+        (operator_source / "customers.csv").read_text(encoding="utf-8").splitlines()) - 1
+    counts = _table_counts(snapshot)
+    assert counts["customers"] == customers_in_file
+    assert counts["call_edges"] > 0 and counts["numbers"] > counts["subscriptions"] * 0.5
+    assert _sparql_count(snapshot, "Customer") == counts["customers"]
+    manifest = snapshot.manifest
+    assert manifest["run_id"] == result.run.run_id
+    assert manifest["shacl"]["conforms"] is True
+    assert {i["entity"] for i in manifest["inputs"]} >= {"customers", "subscriptions", "cdrs"}
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    months = len(list(operator_source.glob("cdrs-*.csv")))
+    assert len(result.graph_cutoffs) == months
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        cutoffs = con.execute("SELECT count(DISTINCT cutoff) FROM graph_features").fetchone()[0]
+        circles = con.execute("SELECT count(*) FROM circles").fetchone()[0]
+    finally:
+        con.close()
+    assert cutoffs == months and circles > 0
+
+
+def test_rerun_on_same_files_changes_nothing(
+    operator_source: Path, published: tuple[Path, IngestResult]
+) -> None:
+    data, first = published
+    before = _table_counts(first.snapshot)
+    second = run_ingest(operator_source, data_dir=data)
+    assert second.run.status == "unchanged" and not second.published
+    current = SnapshotStore(data).current()
+    assert current is not None and current.id == first.snapshot.id
+    assert _table_counts(current) == before
+    assert RunLedger(SnapshotStore(data).runs_dir).runs()[-1].status == "unchanged"
+
+
+def test_new_month_is_added_incrementally(
+    operator_source: Path, published: tuple[Path, IngestResult], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    partial = _without_last_month(operator_source, tmp_path / "partial")
+    first = run_ingest(partial, data_dir=data)
+    shutil.copytree(operator_source, tmp_path / "full")
+    second = run_ingest(tmp_path / "full", data_dir=data)
+    assert second.published
+    reloaded = {f.file for f in second.stage_report.files if not f.skipped_unchanged}
+    assert reloaded == {p.name for p in _last_month_files(operator_source)}
+    assert _table_counts(second.snapshot)["cdrs"] > _table_counts(first.snapshot)["cdrs"]
+    whole = published[1].snapshot
+    assert _table_counts(second.snapshot) == _table_counts(whole)
+    # Only the new cut-off is built; earlier ones saw no new data.
+    assert len(second.graph_cutoffs) == 1
+    assert second.graph_cutoffs[0] > max(first.graph_cutoffs)
+
+
+def test_unreadable_file_fails_the_run_and_keeps_the_snapshot(
+    operator_source: Path, published: tuple[Path, IngestResult], tmp_path: Path
+) -> None:
+    data, first = published
+    broken = tmp_path / "broken"
+    shutil.copytree(operator_source, broken)
+    (broken / "customers.csv").write_bytes(b"")
+    with pytest.raises(IngestFailed, match=r"customers\.csv"):
+        run_ingest(broken, data_dir=data)
+    store = SnapshotStore(data)
+    assert store.current() == first.snapshot
+    runs = RunLedger(store.runs_dir).runs()
+    assert runs[-1].status == "failed" and "customers.csv" in (runs[-1].error or "")
+    assert not any(p.name.startswith(".building") for p in store.snapshots_dir.iterdir())
+
+
+STAGES = ("stage sources", "aggregate", "knowledge graph", "shacl", "publish")
+
+
+def _newest_run(runs_dir: Path, known: set[str]) -> dict | None:
+    for run_file in sorted(runs_dir.glob("*/run.json")):
+        if run_file.parent.name not in known:
+            try:
+                return json.loads(run_file.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+@pytest.mark.slow
+def test_sigkill_at_any_stage_leaves_the_published_snapshot_intact(
+    operator_source: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    first = run_ingest(_without_last_month(operator_source, tmp_path / "partial"),
+                       data_dir=data)
+    before = _table_counts(first.snapshot)
+    customers_in_kg = _sparql_count(first.snapshot, "Customer")
+    store = SnapshotStore(data)
+    env = {**os.environ, "CALLCIRCLE_NO_PROGRESS": "1"}
+    killed_at = []
+    for stage in STAGES:
+        known = {p.name for p in store.runs_dir.iterdir()}
+        child = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "ingest", str(operator_source),
+             "--data-dir", str(data)],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and child.poll() is None:
+            run = _newest_run(store.runs_dir, known)
+            if run is not None and run.get("stage") == stage:
+                break
+            time.sleep(0.005)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        run = _newest_run(store.runs_dir, known)
+        if child.returncode == -signal.SIGKILL and run is not None:
+            killed_at.append(run["stage"])
+        current = store.current()
+        if current is not None and current.id != first.snapshot.id:
+            # Killed after the atomic switch: the new snapshot must be whole.
+            assert current.manifest["run_id"] == run["run_id"]
+            assert _table_counts(current)["cdrs"] > before["cdrs"]
+            break
+        assert current == first.snapshot, f"killed at {stage}"
+        assert _table_counts(current) == before
+        assert _sparql_count(current, "Customer") == customers_in_kg
+        statuses = {r.run_id: r.effective_status for r in RunLedger(store.runs_dir).runs()}
+        assert statuses[run["run_id"]] == "failed"
+    assert {"stage sources", "aggregate", "knowledge graph"} <= set(killed_at)
+    # The next run seals the killed ones and publishes normally.
+    result = run_ingest(operator_source, data_dir=data)
+    assert result.published
+    runs = RunLedger(store.runs_dir).runs()
+    assert sum(r.status == "failed" for r in runs) >= 3
+    assert not any(p.name.startswith(".building") for p in store.snapshots_dir.iterdir())
