@@ -28,7 +28,7 @@ from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
 
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2
 SERVING_DIR = "serving"
 
 
