@@ -217,6 +217,10 @@ def to_e164(value: str, region: str) -> str | None:
         decided = _international(value)
         if decided is not False:
             return decided
+    elif value.isdigit() and value.isascii():
+        decided = _national(value, region)
+        if decided is not False:
+            return decided
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -224,6 +228,23 @@ def to_e164(value: str, region: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _national(value: str, region: str) -> str | Literal[False] | None:
+    """A plain digit string decided without ``phonenumbers.parse`` when parsing it
+    could only mean "this region's country code + these digits": no international
+    dialling prefix, no leading country code, no national prefix, no leading zero.
+    False otherwise (the caller parses it in full)."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None or value.startswith("0") or value.startswith(str(metadata.country_code)):
+        return False
+    for pattern in (metadata.international_prefix, metadata.national_prefix_for_parsing,
+                    metadata.national_prefix):
+        if pattern and re.match(pattern, value):
+            return False
+    number = phonenumbers.PhoneNumber(country_code=metadata.country_code,
+                                      national_number=int(value))
+    return f"+{metadata.country_code}{value}" if phonenumbers.is_valid_number(number) else None
 
 
 def _international(value: str) -> str | Literal[False] | None:
