@@ -9,7 +9,8 @@
 * :func:`score` — risk and reasons, value and CLV, value tiers, network value and
   segments as of the scoring cut-off, written to ``churn_scores``, ``subscriber_value``,
   ``customer_value``, ``segments`` and ``segment_members`` in a **new** snapshot derived
-  from the current one (warehouse and knowledge graph copied, tables added, published).
+  from the current one (warehouse and knowledge graph copied, tables added, the same
+  values written to the knowledge graph as ``cc:`` terms, published).
 * :func:`write_report` — the self-contained HTML report (``insight.report``).
 """
 
@@ -47,6 +48,7 @@ from insight.features import (
     churn_features,
     export_cutoff,
 )
+from insight.knowledge import write_insight_triples
 from insight.segments import SegmentModel, segment_movement
 from insight.value import (
     CostModel,
@@ -407,8 +409,10 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
         con.close()
     run_id = run_id or f"insight-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
     with store.building(run_id, copy_warehouse_from=current) as building:
+        triples = 0
         if current.knowledge_graph_path.exists():
             shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)
+            triples = write_insight_triples(building.knowledge_graph_path, tables)
         model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
         if model_folder.exists():
             shutil.copytree(model_folder, building.path / MODELS_DIR)
@@ -425,6 +429,7 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
         manifest["insight"] = {
             **tables["summary"], "run_id": run_id, "model_id": trained.metadata["model_id"],
             "model_snapshot": trained.metadata["snapshot"],
+            "knowledge_graph_triples": triples,
             "seconds": round(time.perf_counter() - started, 2),
             "segment_movement": (tables["segment_movement"].to_dict()
                                  if tables["segment_movement"] is not None else None),

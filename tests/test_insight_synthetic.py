@@ -22,6 +22,7 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.base import clone
 
+from graph.knowledge import build_knowledge_graph, open_knowledge_graph
 from graph.snapshot import SnapshotStore
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
@@ -206,6 +207,9 @@ def scored_store(contagion_on: Path, tmp_path_factory: pytest.TempPathFactory
     store = SnapshotStore(tmp_path_factory.mktemp("insight-data"))
     building = store.begin("fixture")
     shutil.copyfile(contagion_on, building.warehouse_path)
+    con = duckdb.connect(str(building.warehouse_path))
+    build_knowledge_graph(con, building.knowledge_graph_path)
+    con.close()
     store.publish(building)
     settings = InsightSettings(segment_k_range=(3, 4, 5, 6), max_train_cutoffs=3)
     trained = train(store, settings=settings)
@@ -232,6 +236,26 @@ def test_scores_and_reasons_for_every_subscriber(scored_store: SnapshotStore) ->
     members = con.execute("SELECT count(*) FROM segment_members").fetchall()[0][0]
     assert members == len(scores_table)
     con.close()
+
+
+def test_scores_are_queryable_by_sparql(scored_store: SnapshotStore) -> None:
+    snapshot = scored_store.current()
+    assert snapshot is not None and snapshot.manifest["insight"]["knowledge_graph_triples"] > 0
+    graph = open_knowledge_graph(snapshot.knowledge_graph_path)
+    rows = list(graph.query("""
+        SELECT ?customer ?risk ?reason ?profile WHERE {
+            ?customer cc:valueTier ?tier ; cc:churnProbability ?risk ; cc:inSegment ?segment .
+            ?tier skos:prefLabel "platinum" .
+            ?segment skos:definition ?profile .
+            ?line cc:heldBy ?customer ; cc:churnReason ?reason .
+        } ORDER BY DESC(?risk) LIMIT 5"""))
+    assert rows and all(0 <= float(r[1]) <= 1 and str(r[2]) and str(r[3]) for r in rows)
+    count = next(iter(graph.query("SELECT (COUNT(?s) AS ?n) WHERE { ?s a cc:Subscription ; "
+                                  "cc:churnProbability ?p }")))[0]
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    scored = con.execute("SELECT count(*) FROM churn_scores").fetchall()[0][0]
+    con.close()
+    assert int(count) == scored
 
 
 def test_segment_ids_are_stable_on_a_rerun(scored_store: SnapshotStore) -> None:

@@ -1,0 +1,116 @@
+"""Scores, reasons, value tiers and segments into the snapshot's knowledge graph.
+
+Written with the ontology's insight terms (``cc:churnProbability``, ``cc:churnReason``,
+``cc:valueTier``, ``cc:lifetimeValue``, ``cc:networkValue``, ``cc:inSegment``) on the IRIs
+``ontology`` builds, so SPARQL can ask "platinum customers whose risk is above 0.3, with
+their reasons". The triples are written as N-Triples text and bulk-loaded into Oxigraph
+(building term objects one by one is 5-10× slower, see DESIGN.md); earlier insight
+values in the copied store are deleted first, as those properties are functional.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import pandas as pd
+import pyoxigraph as ox
+
+from ontology import (
+    CC,
+    customer_iri,
+    segment_iri,
+    segmentation_iri,
+    subscription_iri,
+    value_tier_iri,
+)
+
+__all__ = ["INSIGHT_PREDICATES", "write_insight_triples"]
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+INSIGHT_PREDICATES = ("churnProbability", "churnReason", "valueTier", "currentValue",
+                      "lifetimeValue", "networkValue", "inSegment")
+
+
+def _string(text: str) -> str:
+    return json.dumps(str(text), ensure_ascii=False)
+
+
+def _lines(subjects: Iterable[str], predicate: str, objects: Iterable[str]) -> list[str]:
+    return [f"<{s}> <{predicate}> {o} ." for s, o in zip(subjects, objects, strict=True)]
+
+
+def _double(values: pd.Series) -> list[str]:
+    return [f'"{float(v)!r}"^^<{XSD}double>' for v in values]
+
+
+def _decimal(values: pd.Series) -> list[str]:
+    return [f'"{float(v):.2f}"^^<{XSD}decimal>' for v in values]
+
+
+def insight_ntriples(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The N-Triples lines for one scoring run's tables."""
+    lines: list[str] = []
+    scores = tables["churn_scores"]
+    subs = [str(subscription_iri(s)) for s in scores["subscription_id"]]
+    lines += _lines(subs, str(CC.churnProbability), _double(scores["churn_risk"]))
+    for column in [c for c in scores.columns if c.startswith("reason_") and c[7:].isdigit()]:
+        mask = scores[column].notna()
+        lines += _lines([s for s, m in zip(subs, mask, strict=True) if m],
+                        str(CC.churnReason), [_string(t) for t in scores.loc[mask, column]])
+    customers = tables["customer_value"]
+    cust = [str(customer_iri(c)) for c in customers["customer_id"]]
+    lines += _lines(cust, str(CC.churnProbability), _double(customers["churn_risk"]))
+    lines += _lines(cust, str(CC.valueTier),
+                    [f"<{value_tier_iri(t)}>" for t in customers["value_tier"]])
+    lines += _lines(cust, str(CC.currentValue), _decimal(customers["monthly_revenue"]))
+    lines += _lines(cust, str(CC.lifetimeValue), _decimal(customers["clv"]))
+    lines += _lines(cust, str(CC.networkValue), _decimal(customers["network_value"]))
+    for tier in customers["value_tier"].unique():
+        iri = value_tier_iri(tier)
+        lines += [f"<{iri}> <{RDF_TYPE}> <{CC.ValueTier}> .",
+                  f"<{iri}> <{SKOS}inScheme> <{CC.ValueTiers}> .",
+                  f"<{iri}> <{SKOS}prefLabel> {_string(tier)} ."]
+    segments = tables["segments"]
+    scheme = segmentation_iri(f"behaviour-{segments['cutoff'].iloc[0]}") if len(segments) else None
+    for row in segments.itertuples(index=False):
+        iri = segment_iri(int(row.segment_id))
+        lines += [f"<{iri}> <{RDF_TYPE}> <{CC.Segment}> .",
+                  f"<{iri}> <{SKOS}prefLabel> {_string(f'segment {row.segment_id}')} .",
+                  f"<{iri}> <{SKOS}definition> {_string(row.profile)} .",
+                  f"<{iri}> <{SKOS}inScheme> <{scheme}> ."]
+    if scheme is not None:
+        lines.append(f"<{scheme}> <{RDF_TYPE}> <{CC.Segmentation}> .")
+    members = tables["segment_members"].drop_duplicates(["customer_id", "segment_id"])
+    lines += _lines([str(customer_iri(c)) for c in members["customer_id"]], str(CC.inSegment),
+                    [f"<{segment_iri(int(s))}>" for s in members["segment_id"]])
+    return lines
+
+
+def write_insight_triples(store_path: Path, tables: dict[str, pd.DataFrame]) -> int:
+    """Replace the insight values in the (building snapshot's) Oxigraph store; returns the
+    number of triples loaded."""
+    store_path = Path(store_path)
+    store_path.mkdir(parents=True, exist_ok=True)
+    lines = insight_ntriples(tables)
+    store = ox.Store(str(store_path))
+    try:
+        for name in INSIGHT_PREDICATES:
+            store.update(f"DELETE WHERE {{ ?s <{CC[name]}> ?o }}")
+        store.update(f"DELETE WHERE {{ ?s <{SKOS}definition> ?o . ?s a <{CC.Segment}> }}")
+        with tempfile.NamedTemporaryFile("w", suffix=".nt", encoding="utf-8",
+                                         dir=store_path.parent, delete=False) as handle:
+            handle.write("\n".join(lines) + "\n")
+            nt_path = Path(handle.name)
+        try:
+            store.bulk_load(path=str(nt_path), format=ox.RdfFormat.N_TRIPLES)
+        finally:
+            nt_path.unlink(missing_ok=True)
+        store.flush()
+    finally:
+        del store
+    return len(lines)
