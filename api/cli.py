@@ -97,6 +97,34 @@ def runs_command(
     console.print(ledger.table(limit=limit))
 
 
+@app.command("train")
+def train_command(data_dir: DataDirOption = None) -> None:
+    """Evaluate and fit the churn model on the current snapshot (saved beside it)."""
+    from api.pipeline import train_models
+
+    train_models(SnapshotStore(data_dir), console=console)
+
+
+@app.command("score")
+def score_command(data_dir: DataDirOption = None) -> None:
+    """Score churn risk, value, tiers and segments; publish them as a new snapshot."""
+    from api.pipeline import score_snapshot
+
+    score_snapshot(SnapshotStore(data_dir), console=console)
+
+
+@app.command("report")
+def report_command(
+    data_dir: DataDirOption = None,
+    out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("callcircle-report.html"),
+) -> None:
+    """Write the HTML report of the current scored snapshot."""
+    from insight.pipeline import write_report
+
+    path = write_report(SnapshotStore(data_dir), out)
+    console.print(f"report written to {path.resolve()}")
+
+
 @app.command("demo")
 def demo_command(
     data_dir: DataDirOption = None,

@@ -18,6 +18,7 @@ current, never a half-written one.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -200,6 +201,27 @@ class SnapshotStore:
         return removed
 
     @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the data directory's single-writer lock while building and publishing.
+
+        An advisory ``flock``: the kernel releases it when the holder dies, even by SIGKILL.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock_path = self.root / ".writer.lock"
+        with open(lock_path, "w") as lock:
+            try:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SnapshotStoreBusy(
+                    f"another ingest or scoring run holds {lock_path}; wait for it to finish "
+                    "(see `callcircle runs`)"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    @contextmanager
     def building(self, run_id: str, *, copy_warehouse_from: Snapshot | None = None
                  ) -> Iterator[Snapshot]:
         """A building snapshot that is removed unless published inside the block."""
@@ -209,6 +231,10 @@ class SnapshotStore:
         finally:
             if snapshot.path.exists():
                 shutil.rmtree(snapshot.path, ignore_errors=True)
+
+
+class SnapshotStoreBusy(Exception):
+    """Another process is publishing into the same data directory."""
 
 
 def _run_is_alive(run_file: Path) -> bool:

@@ -9,7 +9,6 @@ directory at a time (an advisory lock, released by the kernel even on SIGKILL).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from rich.table import Table
 
 from graph.callgraph import table_exists
 from graph.knowledge import build_knowledge_graph, provenance_turtle, validate_knowledge_graph
-from graph.snapshot import Snapshot, SnapshotStore
+from graph.snapshot import Snapshot, SnapshotStore, SnapshotStoreBusy
 from graph.stage import build_graph_stage
 from ingest.aggregate import AggregateReport, build_aggregates
 from ingest.ledger import RunLedger, RunRecord, utc_now
@@ -104,24 +103,6 @@ class IngestResult:
         return table
 
 
-@contextmanager
-def _exclusive(data_dir: Path) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = data_dir / ".ingest.lock"
-    with open(lock_path, "w") as lock:
-        try:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IngestFailed(
-                f"another ingest is running on {data_dir} (lock {lock_path}); "
-                "wait for it to finish, or check `callcircle runs`"
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
 class _Stages:
     """Times stages, records them in the ledger and shows progress."""
 
@@ -163,32 +144,40 @@ def run_ingest(
     if not source_dir.is_dir():
         raise IngestFailed(f"{source_dir} is not a folder; pass the folder that holds the exports")
     store.ensure()
-    with _exclusive(store.root):
-        ledger = RunLedger(store.runs_dir)
-        run = ledger.start(source_dir.resolve())
-        show = console is not None and os.environ.get("CALLCIRCLE_NO_PROGRESS") != "1"
-        progress = (
-            Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                     TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                     console=console, transient=False)
-            if show else None
-        )
-        try:
-            if progress is not None:
-                with progress:
-                    return _run(store, ledger, run, source_dir, mapping, encoding, progress)
-            return _run(store, ledger, run, source_dir, mapping, encoding, None)
-        except SourceError as error:
-            ledger.finish(run, "failed", error=str(error))
-            raise IngestFailed(str(error)) from error
-        except IngestFailed as error:
-            ledger.finish(run, "failed", error=str(error))
-            raise
-        except Exception as error:
-            message = f"{type(error).__name__}: {error}"
-            ledger.finish(run, "failed", error=message)
-            raise IngestFailed(f"run {run.run_id} failed in stage {run.stage!r}: {message}"
-                               ) from error
+    try:
+        with store.writer_lock():
+            return _locked_run(store, source_dir, mapping, encoding, console)
+    except SnapshotStoreBusy as error:
+        raise IngestFailed(str(error)) from None
+
+
+def _locked_run(store: SnapshotStore, source_dir: Path, mapping: Path | None,
+                encoding: str | None, console: Console | None) -> IngestResult:
+    ledger = RunLedger(store.runs_dir)
+    run = ledger.start(source_dir.resolve())
+    show = console is not None and os.environ.get("CALLCIRCLE_NO_PROGRESS") != "1"
+    progress = (
+        Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                 console=console, transient=False)
+        if show else None
+    )
+    try:
+        if progress is not None:
+            with progress:
+                return _run(store, ledger, run, source_dir, mapping, encoding, progress)
+        return _run(store, ledger, run, source_dir, mapping, encoding, None)
+    except SourceError as error:
+        ledger.finish(run, "failed", error=str(error))
+        raise IngestFailed(str(error)) from error
+    except IngestFailed as error:
+        ledger.finish(run, "failed", error=str(error))
+        raise
+    except Exception as error:
+        message = f"{type(error).__name__}: {error}"
+        ledger.finish(run, "failed", error=message)
+        raise IngestFailed(f"run {run.run_id} failed in stage {run.stage!r}: {message}"
+                           ) from error
 
 
 def _run(

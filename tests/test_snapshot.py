@@ -39,3 +39,17 @@ def test_abandoned_build_is_discarded_and_current_kept(tmp_path: Path) -> None:
     assert store.current() == first
     assert store.discard_abandoned() == [abandoned.path.name]
     assert not abandoned.path.exists()
+
+
+def test_writer_lock_admits_one_writer(tmp_path: Path) -> None:
+    from graph.snapshot import SnapshotStoreBusy
+
+    store = SnapshotStore(tmp_path)
+    with (
+        store.writer_lock(),
+        pytest.raises(SnapshotStoreBusy, match="wait for it"),
+        store.writer_lock(),
+    ):
+        pass
+    with store.writer_lock():
+        pass
