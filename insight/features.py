@@ -30,6 +30,8 @@ ID_COLUMNS = ["subscription_id", "customer_id", "msisdn"]
 LABEL = "churned"
 
 CATEGORICAL = ["plan", "payment_type", "plan_type", "customer_type", "region"]
+# graph_features columns that are identifiers or row filters, not signals
+GRAPH_NOT_FEATURES = ("churned_before_cutoff", "tenure_days")
 BEHAVIOUR_EXTRA = ["percent_nocturnal", "entropy_of_contacts_normalized",
                    "percent_out_of_network_contacts", "percent_initiated_calls",
                    "interevent_seconds_mean"]
@@ -279,7 +281,8 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
     if with_graph and _has_rows(con, "graph_features"):
         table = con.execute(f"SELECT * FROM graph_features WHERE cutoff = {c}").df()
         numeric = [col for col in table.columns
-                   if col not in ("cutoff", "msisdn") and col not in frame.columns
+                   if col not in ("cutoff", "msisdn", *GRAPH_NOT_FEATURES)
+                   and not col.endswith("_id") and col not in frame.columns
                    and pd.api.types.is_numeric_dtype(table[col])]
         if len(table) and numeric:
             frame = frame.merge(table[["msisdn", *numeric]], on="msisdn", how="left")

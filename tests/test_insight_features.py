@@ -111,12 +111,14 @@ def test_circle_churn_exposure(warehouse: duckdb.DuckDBPyConnection) -> None:
 
 def test_graph_features_table_is_joined(warehouse: duckdb.DuckDBPyConnection) -> None:
     warehouse.execute(f"""CREATE TABLE graph_features AS SELECT * FROM (VALUES
-        (DATE '2026-04-01', '{A}', 0.5, 3), (DATE '2026-03-01', '{A}', 0.9, 9))
-        t(cutoff, msisdn, pagerank, degree)""")
+        (DATE '2026-04-01', '{A}', 0.5, 3, 17, FALSE),
+        (DATE '2026-03-01', '{A}', 0.9, 9, 17, FALSE))
+        t(cutoff, msisdn, pagerank, degree, circle_id, churned_before_cutoff)""")
     fs = churn_features(warehouse, CUTOFF)
     s1 = fs.frame.set_index("subscription_id").loc["S1"]
     assert s1["pagerank"] == pytest.approx(0.5) and s1["degree"] == 3
     assert {"pagerank", "degree"} <= set(fs.graph_features)
+    assert "circle_id" not in fs.features and "churned_before_cutoff" not in fs.features
 
 
 def test_available_cutoffs(warehouse: duckdb.DuckDBPyConnection) -> None:
