@@ -1,7 +1,7 @@
 """The insight models' figures: the metrics table of docs/models.md, and scoring speed.
 
     python -m bench.models                       # IBM Telco, CDNOW, synthetic 20k
-    python -m bench.models --subscribers 100000 --months 9
+    python -m bench.models --subscribers 100000 --months 9 --graph-stage
     python -m bench.models --score-rows 1000000  # time to score 1M subscribers
 
 Prints:
@@ -83,7 +83,9 @@ def cdnow() -> None:
     print(table.round(4).to_string(), f"\nlog-likelihood {bg.log_likelihood_:.2f}\n")
 
 
-def synthetic(subscribers: int, months: int, seed: int, workdir: Path) -> None:
+def synthetic(subscribers: int, months: int, seed: int, workdir: Path,
+              graph_stage: bool = False) -> None:
+    from graph.stage import build_graph_stage
     from ingest.aggregate import build_aggregates
     from ingest.load import stage_sources
     from ingest.synthetic import generate_operator
@@ -97,6 +99,12 @@ def synthetic(subscribers: int, months: int, seed: int, workdir: Path) -> None:
         stage_sources(con, source, run_id="bench")
         build_aggregates(con)
         built = time.perf_counter() - started
+        if graph_stage:  # the graph stage's features (PageRank, circles, churn activation…)
+            started = time.perf_counter()
+            for cutoff in available_cutoffs(con):
+                build_graph_stage(con, cutoff=cutoff)
+            print(f"graph stage on {len(available_cutoffs(con))} cut-offs: "
+                  f"{time.perf_counter() - started:.0f}s")
         frames = {c: churn_features(con, c) for c in available_cutoffs(con)}
         last = frames[max(frames)]
         started = time.perf_counter()
@@ -152,6 +160,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--score-rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=None)
+    parser.add_argument("--graph-stage", action="store_true",
+                        help="also run the graph stage, so graph_features joins the features")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["ibm", "cdnow", "synthetic", "speed"])
     args = parser.parse_args()
@@ -162,7 +172,7 @@ def main() -> None:
     if "synthetic" not in args.skip:
         workdir = args.dir or Path(tempfile.mkdtemp(prefix="bench-models-"))
         try:
-            synthetic(args.subscribers, args.months, args.seed, workdir)
+            synthetic(args.subscribers, args.months, args.seed, workdir, args.graph_stage)
         finally:
             if args.dir is None:
                 shutil.rmtree(workdir, ignore_errors=True)
