@@ -140,7 +140,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
             entity_todo = [u for u in todo if u.entity == entity_name]
             if not entity_todo:
                 continue
-            _forget_replaced(con, entity, entity_todo, present, previous, layout)
+            _forget_replaced(con, entity, entity_todo, present, previous)
             for unit in entity_todo:
                 if progress is not None:
                     progress(f"{entity_name} {', '.join(unit.names)}", done, total)
@@ -156,7 +156,11 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
 
 def _unchanged(unit: Unit, sources: dict[str, SourceFile],
                previous: dict[tuple[str, str], str]) -> bool:
-    return all(previous.get((unit.entity, n)) == sources[n].sha256 for n in unit.names)
+    if not all(previous.get((unit.entity, n)) == sources[n].sha256 for n in unit.names):
+        return False
+    # an entity built from several files as a whole also changes when one of them is gone
+    return unit.mapping.per_file or {f for (e, f) in previous if e == unit.entity} == set(
+        unit.names)
 
 
 def _check_header(source: SourceFile, options: CsvOptions, columns: dict[str, str] | None,
@@ -173,8 +177,8 @@ def _check_header(source: SourceFile, options: CsvOptions, columns: dict[str, st
 
 
 def _forget_replaced(con: duckdb.DuckDBPyConnection, entity: Entity, todo: list[Unit],
-                     present: set[tuple[str, str]], previous: dict[tuple[str, str], str],
-                     layout: Mapping) -> None:
+                     present: set[tuple[str, str]], previous: dict[tuple[str, str], str]
+                     ) -> None:
     """Delete the rows about to be reloaded, and those of files a new one replaces.
 
     A changed file's rows go; so do the rows of a vanished file of a non-monthly
@@ -182,7 +186,7 @@ def _forget_replaced(con: duckdb.DuckDBPyConnection, entity: Entity, todo: list[
     keeps its rows: months arrive one at a time.
     """
     names = {n for u in todo for n in u.names}
-    if not entity.monthly or not layout.contract_layout:
+    if not (entity.monthly and all(u.mapping.per_file for u in todo)):
         names |= {f for (e, f) in previous if e == entity.name and (e, f) not in present}
     if not names:
         return

@@ -128,6 +128,9 @@ def _csv_options(spec: dict[str, Any], where: str, base: CsvOptions) -> CsvOptio
 def _part(entity: str, spec: dict[str, Any], where: str, defaults: CsvOptions) -> Part:
     if "files" not in spec:
         raise SourceError(where, f"{entity}: a part has no `files:` glob", "see docs/mapping.md")
+    if "columns" not in spec:  # the file already has the contract's column names
+        return Part(str(spec["files"]), _csv_options(spec.get("csv") or {}, where, defaults),
+                    None, spec.get("where"))
     columns = {}
     for column, expression in (spec.get("columns") or {}).items():
         try:

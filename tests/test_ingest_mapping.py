@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from ingest_fixtures import ROWS, csv_text, write_source
 
 from ingest.aggregate import build_aggregates
 from ingest.load import SourceError, stage_sources
@@ -150,3 +151,23 @@ def test_mapping_naming_an_unknown_column_is_refused(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     with pytest.raises(SourceError, match="customers has no column 'surname'"):
         stage_sources(duckdb.connect(), tmp_path / "src", run_id="m", mapping=mapping)
+
+
+def test_mapping_reads_monthly_files_incrementally(tmp_path: Path) -> None:
+    source = write_source(tmp_path / "src", only=("customers", "products", "subscriptions"))
+    (source / "switch").mkdir()
+    (source / "switch" / "calls-01.csv").write_text(csv_text("cdrs", ROWS["cdrs-2026-01"]))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("entities:\n  customers: {files: customers.csv}\n"
+                       "  products: {files: products.csv}\n"
+                       "  subscriptions: {files: subscriptions.csv}\n"
+                       "  cdrs: {files: 'switch/calls-*.csv'}\n", encoding="utf-8")
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    stage_sources(con, source, run_id="m1", mapping=mapping)
+    (source / "switch" / "calls-01.csv").unlink()
+    february = [{**r, "record_id": f"{r['record_id']}b"} for r in ROWS["cdrs-2026-01"]]
+    (source / "switch" / "calls-02.csv").write_text(csv_text("cdrs", february))
+    report = stage_sources(con, source, run_id="m2", mapping=mapping)
+    assert [f.file for f in report.files if not f.skipped_unchanged] == ["switch/calls-02.csv"]
+    assert con.execute("SELECT _source_file, count(*) FROM cdrs GROUP BY 1 ORDER BY 1"
+                       ).fetchall() == [("switch/calls-01.csv", 4), ("switch/calls-02.csv", 4)]
