@@ -233,10 +233,22 @@ def to_e164(value: str, region: str) -> str | None:
 def _national(value: str, region: str) -> str | Literal[False] | None:
     """A plain digit string decided without ``phonenumbers.parse`` when parsing it
     could only mean "this region's country code + these digits": no international
-    dialling prefix, no leading country code, no national prefix, no leading zero.
-    False otherwise (the caller parses it in full)."""
+    dialling prefix, no national prefix, no leading zero, and a leading country
+    code only where the whole is too long for a national number. False otherwise
+    (the caller parses it in full)."""
     metadata = PhoneMetadata.metadata_for_region(region)
-    if metadata is None or value.startswith("0") or value.startswith(str(metadata.country_code)):
+    if metadata is None:
+        return False
+    code = str(metadata.country_code)
+    if value.startswith(code):
+        # "8613800138000": parse reads the country code when the whole is too long
+        # to be a national number; anything less clear-cut is left to parse
+        if len(value) <= max(metadata.general_desc.possible_length or (99,)):
+            return False
+        value = value[len(code):]
+        if value.startswith(code):
+            return False
+    if value.startswith("0"):
         return False
     for pattern in (metadata.international_prefix, metadata.national_prefix_for_parsing,
                     metadata.national_prefix):
@@ -244,7 +256,7 @@ def _national(value: str, region: str) -> str | Literal[False] | None:
             return False
     number = phonenumbers.PhoneNumber(country_code=metadata.country_code,
                                       national_number=int(value))
-    return f"+{metadata.country_code}{value}" if phonenumbers.is_valid_number(number) else None
+    return f"+{code}{value}" if phonenumbers.is_valid_number(number) else None
 
 
 def _international(value: str) -> str | Literal[False] | None:
