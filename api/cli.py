@@ -97,6 +97,47 @@ def runs_command(
     console.print(ledger.table(limit=limit))
 
 
+@app.command("quarantine")
+def quarantine_command(
+    run_id: Annotated[str | None, typer.Argument(help="Run id (default: the latest run).")] = None,
+    data_dir: DataDirOption = None,
+    limit: Annotated[int, typer.Option(help="Rows to show.")] = 20,
+) -> None:
+    """Rows a run rejected: counts per reason, then file, line, reason and detail."""
+    import csv
+
+    from rich.table import Table
+
+    from ingest.job import QUARANTINE_FILE
+    from ingest.ledger import RunLedger
+
+    ledger = RunLedger(SnapshotStore(data_dir).runs_dir)
+    runs = [r for r in ledger.runs() if run_id is None or r.run_id == run_id]
+    if not runs:
+        console.print(f"no run {run_id!r} in {ledger.runs_dir}" if run_id else "no runs yet")
+        raise typer.Exit(1)
+    run = runs[-1]
+    if not run.quarantine_by_reason:
+        console.print(f"run {run.run_id} quarantined nothing")
+        return
+    counts = Table(title=f"run {run.run_id}: quarantined rows by reason", title_justify="left")
+    counts.add_column("reason")
+    counts.add_column("rows", justify="right")
+    for reason, count in sorted(run.quarantine_by_reason.items(), key=lambda kv: -kv[1]):
+        counts.add_row(reason, f"{count:,}")
+    console.print(counts)
+    path = ledger.runs_dir / run.run_id / QUARANTINE_FILE
+    rows = Table(title=f"first {limit} rows (all in {path})", title_justify="left")
+    for column in ("file:line", "reason", "detail"):
+        rows.add_column(column)
+    with open(path, encoding="utf-8", newline="") as handle:
+        for i, row in enumerate(csv.DictReader(handle)):
+            if i >= limit:
+                break
+            rows.add_row(f"{row['source_file']}:{row['line']}", row["reason"], row["detail"])
+    console.print(rows)
+
+
 @app.command("train")
 def train_command(data_dir: DataDirOption = None) -> None:
     """Evaluate and fit the churn model on the current snapshot (saved beside it)."""

@@ -37,6 +37,10 @@ pySHACL checks about a thousand triples a second, so full validation is for smal
 SHACL_SAMPLE_PER_CLASS = 25
 
 
+QUARANTINE_FILE = "quarantine.csv"
+"""Each run's rejected rows, beside its ledger record, so they survive a failed run."""
+
+
 class IngestFailed(Exception):
     """A run that did not publish; the message says why and what to do."""
 
@@ -207,6 +211,8 @@ def _run(
                 for f in stage_report.files
             ]
             run.quarantine_by_reason = stage_report.quarantine_by_reason()
+            if run.quarantine_by_reason:
+                export_quarantine(con, run.run_id, ledger.runs_dir / run.run_id / QUARANTINE_FILE)
             result = IngestResult(run, None, stage_report, stage_seconds=stages.seconds)
             if previous is not None and not stage_report.changed:
                 ledger.finish(run, "unchanged")
@@ -263,6 +269,19 @@ def _run(
         run.snapshot_id = result.snapshot.id
         ledger.finish(run, "published")
         return result
+
+
+def export_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:
+    """Write this run's quarantined rows (file, line, reason, detail, raw) to a CSV file."""
+    import pyarrow.csv as pacsv
+
+    table = con.sql(
+        "SELECT entity, source_file, line, reason, detail, raw FROM quarantine "
+        "WHERE run_id = ? ORDER BY source_file, line", params=[run_id]
+    ).to_arrow_table()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(table, path)
+    return table.num_rows
 
 
 def _month_start(day: date, months_later: int = 0) -> date:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
+from api.cli import app
 from graph.knowledge import open_knowledge_graph
 from graph.snapshot import Snapshot, SnapshotStore
 from ingest.job import IngestFailed, IngestResult, run_ingest
@@ -30,6 +32,12 @@ MONTHS = 3
 def operator_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("operator") / "source"
     generate_operator(out, subscribers=SUBSCRIBERS, months=MONTHS, seed=5, progress=False)
+    # One export line a switch mangled: it must be quarantined with its line, the rest loaded.
+    first_month = sorted(out.glob("cdrs-*.csv"))[0]
+    lines = first_month.read_text(encoding="utf-8").splitlines(keepends=True)
+    record_id, _caller, rest = lines[3].split(",", 2)
+    lines.insert(4, f"{record_id}9,12345,{rest}")
+    first_month.write_text("".join(lines), encoding="utf-8")
     return out
 
 
@@ -92,6 +100,15 @@ def test_ingest_publishes_a_snapshot_matching_the_source(
     assert manifest["shacl"]["conforms"] is True
     assert {i["entity"] for i in manifest["inputs"]} >= {"customers", "subscriptions", "cdrs"}
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
+    assert result.stage_report.quarantine_by_reason() == {"unparsable phone number": 1}
+    runs_dir = SnapshotStore(data).runs_dir
+    cli = CliRunner().invoke(app, ["quarantine", "--data-dir", str(data)],
+                             env={"COLUMNS": "200"})
+    assert cli.exit_code == 0
+    first_month = sorted(operator_source.glob("cdrs-*.csv"))[0].name
+    assert f"{first_month}:5" in cli.output and "12345" in cli.output
+    assert (runs_dir / result.run.run_id / "quarantine.csv").read_text(
+        encoding="utf-8").count("unparsable phone number") == 1
     months = len(list(operator_source.glob("cdrs-*.csv")))
     assert len(result.graph_cutoffs) == months
     con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
