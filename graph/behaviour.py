@@ -97,29 +97,29 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
         ),
         e AS (
             SELECT *, event_type = 'voice' AS is_call,
-                   (hour(start_time) >= 22 OR hour(start_time) < 6) AS nocturnal,
-                   epoch(start_time - lag(start_time) OVER (
-                       PARTITION BY msisdn, month ORDER BY start_time)) AS gap_s
+                   (hour(start_time) >= 22 OR hour(start_time) < 6) AS nocturnal
             FROM ev
             WHERE month + INTERVAL 1 MONTH <= {sql_date(cutoff)} {since_cond}
         ),
         per_contact AS (
-            SELECT msisdn, month, contact, count(*) AS n FROM e GROUP BY ALL
+            SELECT msisdn, month, contact, count(*) AS n,
+                   count(*) FILTER (is_call) AS calls, count(*) FILTER (NOT is_call) AS texts,
+                   bool_or(NOT contact_on_net) AS off_net
+            FROM e GROUP BY ALL
         ),
-        entropy AS (
-            SELECT msisdn, month,
-                   -sum(n / total * ln(n / total)) AS h, count(*) AS k
-            FROM (SELECT *, sum(n) OVER (PARTITION BY msisdn, month) AS total
-                  FROM per_contact)
-            GROUP BY ALL
+        by_contact AS (
+            -- entropy H = ln N − Σ n ln n / N over the contacts' interaction counts n
+            SELECT msisdn, month, count(*) AS contacts,
+                   count(*) FILTER (calls > 0) AS call_contacts,
+                   count(*) FILTER (texts > 0) AS sms_contacts,
+                   count(*) FILTER (off_net) AS off_net_contacts,
+                   ln(sum(n)) - sum(n * ln(n)) / sum(n) AS h
+            FROM per_contact GROUP BY ALL
         ),
         agg AS (
             SELECT msisdn, month,
                 count(DISTINCT start_time::DATE) AS active_days,
                 count(*) AS interactions,
-                count(DISTINCT contact) AS contacts,
-                count(DISTINCT contact) FILTER (is_call) AS call_contacts,
-                count(DISTINCT contact) FILTER (NOT is_call) AS sms_contacts,
                 count(*) FILTER (is_call) AS calls,
                 count(*) FILTER (is_call AND initiated) AS calls_out,
                 count(*) FILTER (is_call AND NOT initiated) AS calls_in,
@@ -130,31 +130,29 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
                 avg(nocturnal::INT) AS percent_nocturnal,
                 avg(initiated::INT) AS percent_initiated_interactions,
                 avg(initiated::INT) FILTER (is_call) AS percent_initiated_calls,
-                count(*) / count(DISTINCT contact) AS interactions_per_contact,
-                avg(gap_s) AS interevent_seconds_mean,
+                -- the mean gap between consecutive interactions telescopes to this
+                epoch(max(start_time) - min(start_time)) / nullif(count(*) - 1, 0)
+                    AS interevent_seconds_mean,
                 avg((NOT contact_on_net)::INT) FILTER (is_call)
                     AS percent_out_of_network_calls,
-                count(DISTINCT contact) FILTER (NOT contact_on_net) / count(DISTINCT contact)
-                    AS percent_out_of_network_contacts,
                 sum(duration_s) FILTER (is_call AND NOT contact_on_net)
                     / nullif(sum(duration_s) FILTER (is_call), 0)
-                    AS percent_out_of_network_minutes_raw,
+                    AS percent_out_of_network_minutes,
                 avg(roaming::INT) FILTER (initiated) AS roaming_share
             FROM e GROUP BY ALL
         )
-        SELECT a.msisdn, a.month, a.active_days, a.interactions, a.contacts, a.call_contacts,
-               a.sms_contacts, a.calls, a.calls_out, a.calls_in, a.call_seconds_total,
+        SELECT a.msisdn, a.month, a.active_days, a.interactions, k.contacts, k.call_contacts,
+               k.sms_contacts, a.calls, a.calls_out, a.calls_in, a.call_seconds_total,
                a.call_seconds_mean, a.sms_out, a.sms_in, a.percent_nocturnal,
                a.percent_initiated_interactions, a.percent_initiated_calls,
-               a.interactions_per_contact,
-               coalesce(en.h, 0.0) AS entropy_of_contacts,
-               CASE WHEN en.k > 1 THEN en.h / ln(en.k) ELSE 0.0 END
+               a.interactions / k.contacts AS interactions_per_contact,
+               greatest(k.h, 0.0) AS entropy_of_contacts,
+               CASE WHEN k.contacts > 1 THEN greatest(k.h, 0.0) / ln(k.contacts) ELSE 0.0 END
                    AS entropy_of_contacts_normalized,
                a.interevent_seconds_mean, a.percent_out_of_network_calls,
-               a.percent_out_of_network_contacts,
-               a.percent_out_of_network_minutes_raw AS percent_out_of_network_minutes,
-               a.roaming_share, {data_col} AS data_mb
-        FROM agg a JOIN entropy en USING (msisdn, month) {data}
+               k.off_net_contacts / k.contacts AS percent_out_of_network_contacts,
+               a.percent_out_of_network_minutes, a.roaming_share, {data_col} AS data_mb
+        FROM agg a JOIN by_contact k USING (msisdn, month) {data}
     """
 
 

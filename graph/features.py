@@ -31,7 +31,7 @@ class FeatureSettings:
     """Knobs of the feature computation; defaults are what the graph stage uses."""
 
     #: sampled sources for approximate betweenness (seeded by ``seed``)
-    betweenness_samples: int = 32
+    betweenness_samples: int = 16
     #: a churned neighbour's pull halves every this many days before the cut-off
     churn_half_life_days: float = 90.0
     #: churners of the last this many days seed spreading activation
