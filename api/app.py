@@ -42,7 +42,8 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await asyncio.to_thread(_first_load, holder)
+        # The first snapshot is opened by the watcher, in the background: /healthz answers
+        # at once, /readyz once the snapshot (and its serving copy) is open.
         watcher = asyncio.create_task(holder.watch(settings.snapshot_poll_s))
         try:
             yield
@@ -73,8 +74,3 @@ def create_app(settings: Settings) -> Starlette:
     app.state.metrics = metrics
     return app
 
-
-def _first_load(holder: SnapshotHolder) -> None:
-    """Open the current snapshot before accepting requests, if there is one."""
-    with contextlib.suppress(Exception):  # the watcher logs and retries
-        holder.refresh()

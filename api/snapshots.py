@@ -43,12 +43,25 @@ class OpenSnapshot:
         #: tables of the serving copy (unqualified in SQL) and of the warehouse (``w.``)
         self.serving_tables: frozenset[str] = frozenset(n for c, n in rows if c != "w")
         self.tables: frozenset[str] = frozenset(n for c, n in rows if c == "w")
+        self.products = self._small_table("products", "product_id")
         self.loaded_at = time.time()
         self._leases = 0
         self._retired = False
         self._closed = False
         self._lock = threading.Lock()
         self._kg: Any = None
+
+    def _small_table(self, table: str, key: str,
+                     max_rows: int = 10_000) -> dict[str, dict[str, Any]] | None:
+        """A catalogue-sized serving table held in memory (no query per request)."""
+        if table not in self.serving_tables:
+            return None
+        result = self.warehouse.execute(f"SELECT * FROM {table} LIMIT {max_rows + 1}")
+        names = [column[0] for column in result.description]
+        rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        if len(rows) > max_rows:
+            return None
+        return {row[key]: row for row in rows}
 
     def has_table(self, name: str) -> bool:
         """A table of the serving copy (see ``api.serving``)."""

@@ -35,26 +35,44 @@ def _group(rows: list[Row], key: str) -> dict[Any, list[Row]]:
     return grouped
 
 
+class _KeyFilter:
+    """``col = ?`` for one key (the customer-360 case, cheapest to plan), else
+    ``col BETWEEN ? AND ? AND list_contains(?, col)``: the range lets the zone maps of
+    the sorted serving tables skip row groups, the list picks the keys."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.values = list(dict.fromkeys(keys))
+
+    def sql(self, column: str) -> str:
+        if len(self.values) == 1:
+            return f"{column} = ?"
+        return f"{column} BETWEEN ? AND ? AND list_contains(?, {column})"
+
+    def params(self) -> list[Any]:
+        if len(self.values) == 1:
+            return [self.values[0]]
+        return [min(self.values), max(self.values), self.values]
+
+
+def _in(column: str, keys: Sequence[str]) -> str:
+    return _KeyFilter(keys).sql(column)
+
+
 def _keys(keys: Sequence[str]) -> list[Any]:
-    """Parameters for ``col BETWEEN ? AND ? AND list_contains(?, col)``."""
-    values = list(keys)
-    return [min(values), max(values), values]
-
-
-def _in(column: str) -> str:
-    return f"{column} BETWEEN ? AND ? AND list_contains(?, {column})"
+    return _KeyFilter(keys).params()
 
 
 async def customers_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     rows = await db.fetch(
-        f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {_in('customer_id')}", _keys(ids))
+        f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {_in('customer_id', ids)}", _keys(ids))
     return _by_key(rows, "customer_id")
 
 
 async def customer_ids_by_msisdn(db: Warehouse, msisdns: Sequence[str]) -> dict[str, str]:
     """The holder of each number: the line not terminated first, else the latest."""
     rows = await db.fetch(
-        f"SELECT msisdn, customer_id FROM line_holders WHERE {_in('msisdn')}", _keys(msisdns))
+        f"SELECT msisdn, customer_id FROM line_holders WHERE {_in('msisdn', msisdns)}",
+        _keys(msisdns))
     return {row["msisdn"]: row["customer_id"] for row in rows}
 
 
@@ -66,7 +84,7 @@ SUBSCRIPTION_COLUMNS = (
 async def subscriptions_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list[Row]]:
     """All lines of each customer, active first (the serving table's order)."""
     rows = await db.fetch(
-        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {_in('customer_id')} "
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, status <> 'active', start_date, subscription_id",
         _keys(ids),
     )
@@ -76,18 +94,21 @@ async def subscriptions_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[s
 async def subscriptions_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     rows = await db.fetch(
         f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions_by_id "
-        f"WHERE {_in('subscription_id')}", _keys(ids))
+        f"WHERE {_in('subscription_id', ids)}", _keys(ids))
     return _by_key(rows, "subscription_id")
 
 
 async def products_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
+    """From memory when the catalogue is small (see ``OpenSnapshot.products``)."""
     if not db.has("products"):
         return {}
+    if db.snapshot.products is not None:
+        return {key: db.snapshot.products[key] for key in ids if key in db.snapshot.products}
     rows = await db.fetch(
         f"""
         SELECT product_id, name, product_type, payment_type, monthly_fee, included_minutes,
                included_sms, included_data_mb, price_per_minute, price_per_mb
-        FROM products WHERE {_in('product_id')}
+        FROM products WHERE {_in('product_id', ids)}
         """,
         _keys(ids),
     )
@@ -100,7 +121,7 @@ async def channel_history_by_customer(db: Warehouse,
     if not db.has("channel_history"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM channel_history WHERE {_in('customer_id')} "
+        f"SELECT * FROM channel_history WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, last_contact_at DESC, channel",
         _keys(ids),
     )
@@ -112,7 +133,7 @@ async def bills_summary_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[s
     if not db.has("bills_summary"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM bills_summary WHERE {_in('customer_id')}", _keys(ids))
+        f"SELECT * FROM bills_summary WHERE {_in('customer_id', ids)}", _keys(ids))
     return _by_key(rows, "customer_id")
 
 
@@ -132,7 +153,7 @@ async def top_contacts_by_customer(db: Warehouse, ids: Sequence[str],
             SELECT *, row_number() OVER (PARTITION BY customer_id
                                          ORDER BY weight DESC, other) AS rank,
                    count(*) OVER (PARTITION BY customer_id) AS total
-            FROM contacts WHERE {_in('customer_id')}
+            FROM contacts WHERE {_in('customer_id', ids)}
         ) WHERE rank <= ? ORDER BY customer_id, rank
         """,
         [*_keys(ids), limit],
@@ -253,7 +274,7 @@ async def churn_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list
     if not db.has("churn_latest"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM churn_latest WHERE {_in('customer_id')} "
+        f"SELECT * FROM churn_latest WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, churn_risk DESC", _keys(ids))
     return _group(rows, "customer_id")
 
@@ -274,7 +295,7 @@ async def churn_page(db: Warehouse, after_rank: int, limit: int, min_risk: float
 async def value_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     if not db.has("value_latest"):
         return {}
-    rows = await db.fetch(f"SELECT * FROM value_latest WHERE {_in('customer_id')}", _keys(ids))
+    rows = await db.fetch(f"SELECT * FROM value_latest WHERE {_in('customer_id', ids)}", _keys(ids))
     return _by_key(rows, "customer_id")
 
 
@@ -283,7 +304,7 @@ async def segment_members_by_customer(db: Warehouse,
     if not db.has("segment_members_latest"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM segment_members_latest WHERE {_in('customer_id')} "
+        f"SELECT * FROM segment_members_latest WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, subscription_id", _keys(ids))
     return _group(rows, "customer_id")
 
@@ -292,7 +313,7 @@ async def segments_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     if not db.has("segments_latest"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM segments_latest WHERE {_in('segment_id')}", _keys(ids))
+        f"SELECT * FROM segments_latest WHERE {_in('segment_id', ids)}", _keys(ids))
     return _by_key(rows, "segment_id")
 
 
@@ -308,7 +329,7 @@ async def circle_memberships_by_customer(db: Warehouse,
     if not db.has("circle_members_latest"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM circle_members_latest WHERE {_in('customer_id')} "
+        f"SELECT * FROM circle_members_latest WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, pagerank DESC", _keys(ids))
     return _group(rows, "customer_id")
 
@@ -316,7 +337,7 @@ async def circle_memberships_by_customer(db: Warehouse,
 async def circles_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     if not db.has("circles_latest"):
         return {}
-    rows = await db.fetch(f"SELECT * FROM circles_latest WHERE {_in('circle_id')}", _keys(ids))
+    rows = await db.fetch(f"SELECT * FROM circles_latest WHERE {_in('circle_id', ids)}", _keys(ids))
     return _by_key(rows, "circle_id")
 
 
@@ -331,7 +352,7 @@ async def circle_members(db: Warehouse, circle_ids: Sequence[str],
             SELECT *, row_number() OVER (PARTITION BY circle_id
                                          ORDER BY pagerank DESC, msisdn) AS rank,
                    count(*) OVER (PARTITION BY circle_id) AS total
-            FROM circle_members_by_circle WHERE {_in('circle_id')}
+            FROM circle_members_by_circle WHERE {_in('circle_id', circle_ids)}
         ) WHERE rank <= ? ORDER BY circle_id, rank
         """,
         [*_keys(circle_ids), limit],
@@ -343,8 +364,8 @@ async def influencers(db: Warehouse, circle_ids: Sequence[str]) -> dict[str, lis
     if not db.has("circle_members_by_circle"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM circle_members_by_circle WHERE {_in('circle_id')} AND is_influencer "
-        "ORDER BY circle_id, pagerank DESC", _keys(circle_ids))
+        f"SELECT * FROM circle_members_by_circle WHERE {_in('circle_id', circle_ids)} "
+        "AND is_influencer ORDER BY circle_id, pagerank DESC", _keys(circle_ids))
     return _group(rows, "circle_id")
 
 
@@ -386,6 +407,6 @@ async def referrers_by_prospect(db: Warehouse, msisdns: Sequence[str]) -> dict[s
     if not db.has("prospect_referrers_latest"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM prospect_referrers_latest WHERE {_in('msisdn')} "
+        f"SELECT * FROM prospect_referrers_latest WHERE {_in('msisdn', msisdns)} "
         "ORDER BY msisdn, weight DESC", _keys(msisdns))
     return _group(rows, "msisdn")

@@ -142,8 +142,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_up(url: str, process: subprocess.Popen[bytes], path: str = "/healthz") -> None:
-    deadline = time.monotonic() + 60
+def wait_up(url: str, process: subprocess.Popen[bytes], path: str = "/healthz",
+            timeout_s: float = 900) -> None:
+    """Wait for the server (readiness includes building the snapshot's serving copy)."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise SystemExit(f"server exited with {process.returncode}")
@@ -311,7 +313,10 @@ def main() -> None:
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             api_url, bare_url = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
+            started = time.perf_counter()
             wait_up(api_url, api, "/readyz")
+            print(f"server ready (serving copy built or reused) in "
+                  f"{time.perf_counter() - started:.1f} s")
             wait_up_bare(bare_url, bare)
             ids = _sample_ids(data_dir)
             rng = random.Random(7)

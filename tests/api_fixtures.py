@@ -269,7 +269,9 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
-def start_server(data_dir: Path, config: Path, log_path: Path) -> Server:
+def start_server(data_dir: Path, config: Path, log_path: Path, *,
+                 ready: bool = True) -> Server:
+    """Start ``callcircle serve``; wait for /readyz (or only /healthz if not ``ready``)."""
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("CALLCIRCLE_API_KEYS", None)
@@ -285,7 +287,8 @@ def start_server(data_dir: Path, config: Path, log_path: Path) -> Server:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')}")
         try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/readyz" if ready else f"{url}/healthz",
+                         timeout=1).status_code == 200:
                 return Server(url, data_dir, process)
         except httpx.TransportError:
             time.sleep(0.1)

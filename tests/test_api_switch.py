@@ -35,7 +35,8 @@ def _wait_for(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-unty
 def test_readyz_then_switch_during_a_stream_of_requests(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    server = start_server(data_dir, write_config(tmp_path / "api.yaml"), tmp_path / "server.log")
+    server = start_server(data_dir, write_config(tmp_path / "api.yaml"), tmp_path / "server.log",
+                          ready=False)
     headers = {"X-API-Key": KEYS["admin"]}
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
