@@ -117,7 +117,6 @@ def stage_call_edges(
                      {isolated})
         SELECT (row_number() OVER (ORDER BY msisdn) - 1)::BIGINT AS vid, msisdn, {columns}
         FROM ids {attrs}
-        ORDER BY vid
     """)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {EDGES_TABLE} AS
@@ -130,7 +129,6 @@ def stage_call_edges(
         FROM _graph_pairs p
         JOIN {NODES_TABLE} na ON na.msisdn = p.a
         JOIN {NODES_TABLE} nb ON nb.msisdn = p.b
-        ORDER BY u, v
     """)
     con.execute("DROP TABLE _graph_pairs")
     n = con.execute(f"SELECT count(*) FROM {NODES_TABLE}").fetchall()[0][0]
