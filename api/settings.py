@@ -71,6 +71,7 @@ class Limits:
     max_depth: int = 10
     max_tokens: int = 2000
     max_aliases: int = 15
+    max_cost: int = 50000
     max_page_size: int = 100
     max_body_bytes: int = 65536
     request_timeout_s: float = 10.0

@@ -155,6 +155,15 @@ def test_token_bomb_is_rejected(api_server: Server) -> None:
     assert "more than 1500 tokens" in body["errors"][0]["message"]
 
 
+def test_paging_amplification_is_rejected(api_server: Server) -> None:
+    query = """{ customers(first: 100) { edges { node { topContacts(first: 100) {
+        edges { node { customer { customerId name region } } } } } } } }"""
+    with api_server.client("admin") as client:
+        body = gql(client, query)
+    assert body["data"] is None
+    assert "Query too costly" in body["errors"][0]["message"]
+
+
 def test_huge_page_is_rejected(api_server: Server) -> None:
     with api_server.client("admin") as client:
         body = gql(client, "{ customers(first: 100000) { edges { node { customerId } } } }")

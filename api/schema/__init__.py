@@ -11,6 +11,7 @@ from pathlib import Path
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaskErrors,
     MaxAliasesLimiter,
@@ -21,6 +22,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from api.complexity import cost_limit_rule
 from api.errors import should_mask
 from api.schema.circles import CallCircle
 from api.schema.customer import Customer
@@ -41,6 +43,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         lambda: ParserCache(maxsize=512),
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: AddValidationRules([cost_limit_rule(limits.max_cost, limits.max_page_size)]),
         lambda: ValidationCache(maxsize=512),
         lambda: MaskErrors(should_mask_error=should_mask,
                            error_message="Internal error; it has been logged."),
