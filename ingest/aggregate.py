@@ -39,10 +39,10 @@ def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
         QUALIFY row_number() OVER (PARTITION BY msisdn
                                    ORDER BY status = 'terminated', start_date DESC) = 1
     """)
-    _build_numbers(con)
     _build_call_edges(con)
+    _build_numbers(con)
     _build_usage(con)
-    con.execute("DROP TABLE _on_net")
+    con.execute("DROP TABLE _on_net; DROP TABLE _edges")
     numbers, on_net = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE on_net) FROM numbers").fetchone()
     edges = con.execute("SELECT count(*) FROM call_edges").fetchone()[0]
@@ -53,9 +53,13 @@ def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
 def _build_numbers(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _seen AS
-        SELECT msisdn, min(start_time) AS first_seen, max(start_time) AS last_seen
-        FROM (SELECT caller AS msisdn, start_time FROM cdrs
-              UNION ALL SELECT callee, start_time FROM cdrs)
+        SELECT msisdn, min(first_seen) AS first_seen, max(last_seen) AS last_seen
+        FROM (SELECT a AS msisdn, first_contact AS first_seen, last_contact AS last_seen
+              FROM _edges
+              UNION ALL
+              SELECT b, first_contact, last_contact FROM _edges
+              UNION ALL
+              SELECT caller, start_time, start_time FROM cdrs WHERE caller = callee)
         GROUP BY msisdn
     """)
     _lookup_operators(con)
@@ -107,8 +111,13 @@ def operator_of(msisdn: str) -> str | None:
 
 
 def _build_call_edges(con: duckdb.DuckDBPyConnection) -> None:
+    """The one pass over the CDRs: per month and pair, plus the days each pair was in touch.
+
+    ``_days`` (bit d-1 set for day d of the month) lets monthly usage count active
+    days from the edges instead of reading the CDRs again.
+    """
     con.execute(f"""
-        CREATE OR REPLACE TABLE call_edges AS
+        CREATE OR REPLACE TEMP TABLE _edges AS
         SELECT CAST(date_trunc('month', start_time) AS DATE) AS month,
                least(caller, callee) AS a,
                greatest(caller, callee) AS b,
@@ -123,36 +132,40 @@ def _build_call_edges(con: duckdb.DuckDBPyConnection) -> None:
                count(*) FILTER (WHERE event_type = 'voice' AND {NIGHT}) AS night_calls,
                count(*) FILTER (WHERE event_type = 'voice' AND roaming) AS roaming_calls,
                min(start_time) AS first_contact,
-               max(start_time) AS last_contact
+               max(start_time) AS last_contact,
+               bit_or(CAST(1 AS INTEGER) << (day(start_time) - 1)) AS _days
         FROM cdrs
         WHERE caller <> callee
         GROUP BY ALL
     """)
+    con.execute("CREATE OR REPLACE TABLE call_edges AS "
+                "SELECT * EXCLUDE (_days) FROM _edges")
 
 
 def _build_usage(con: duckdb.DuckDBPyConnection) -> None:
-    """Per on-net number and month, mostly from ``call_edges`` (far fewer rows than CDRs).
+    """Per on-net number and month, from the edges (far fewer rows than CDRs).
 
-    Only active days and roaming calls (made while roaming: the A party's flag)
-    need the CDRs themselves. Calls to oneself are not counted.
+    Roaming calls (made while roaming: the A party's flag) are the only figure that
+    reads the CDRs again, and only their roaming rows. Calls to oneself are not
+    counted.
     """
     con.execute("""
         CREATE OR REPLACE TABLE usage_monthly AS
         WITH sides AS (
             SELECT a AS msisdn, month, calls_ab AS calls_out, calls_ba AS calls_in,
                    seconds_ab AS seconds_out, seconds_ba AS seconds_in, sms_ab AS sms_out,
-                   sms_ba AS sms_in, night_calls
-            FROM call_edges WHERE a IN (SELECT msisdn FROM _on_net)
+                   sms_ba AS sms_in, night_calls, _days
+            FROM _edges WHERE a IN (SELECT msisdn FROM _on_net)
             UNION ALL
             SELECT b, month, calls_ba, calls_ab, seconds_ba, seconds_ab, sms_ba, sms_ab,
-                   night_calls
-            FROM call_edges WHERE b IN (SELECT msisdn FROM _on_net)
+                   night_calls, _days
+            FROM _edges WHERE b IN (SELECT msisdn FROM _on_net)
         ),
         calls AS (
             SELECT msisdn, month, sum(calls_out) AS calls_out, sum(calls_in) AS calls_in,
                    sum(seconds_out) AS seconds_out, sum(seconds_in) AS seconds_in,
                    sum(sms_out) AS sms_out, sum(sms_in) AS sms_in, count(*) AS contacts,
-                   sum(night_calls) AS night_calls
+                   sum(night_calls) AS night_calls, bit_or(_days) AS _days
             FROM sides GROUP BY ALL
         ),
         roaming AS (
@@ -163,33 +176,26 @@ def _build_usage(con: duckdb.DuckDBPyConnection) -> None:
         ),
         data AS (
             SELECT msisdn, CAST(date_trunc('month', usage_date) AS DATE) AS month,
-                   sum(megabytes) AS data_mb
+                   sum(megabytes) AS data_mb,
+                   bit_or(CASE WHEN megabytes > 0
+                               THEN CAST(1 AS INTEGER) << (day(usage_date) - 1) ELSE 0 END)
+                       AS _days
             FROM data_usage WHERE msisdn IN (SELECT msisdn FROM _on_net)
             GROUP BY ALL
-        ),
-        days AS (
-            SELECT msisdn, CAST(date_trunc('month', day) AS DATE) AS month,
-                   count(*) AS active_days
-            FROM (SELECT caller AS msisdn, CAST(start_time AS DATE) AS day FROM cdrs
-                  UNION
-                  SELECT callee, CAST(start_time AS DATE) FROM cdrs
-                  UNION
-                  SELECT msisdn, usage_date FROM data_usage WHERE megabytes > 0)
-            WHERE msisdn IN (SELECT msisdn FROM _on_net)
-            GROUP BY ALL
         )
-        SELECT d.msisdn, d.month,
+        SELECT msisdn, month,
                coalesce(c.calls_out, 0) AS calls_out, coalesce(c.calls_in, 0) AS calls_in,
                coalesce(c.seconds_out, 0) AS seconds_out,
                coalesce(c.seconds_in, 0) AS seconds_in,
                coalesce(c.sms_out, 0) AS sms_out, coalesce(c.sms_in, 0) AS sms_in,
-               coalesce(c.contacts, 0) AS contacts, d.active_days,
+               coalesce(c.contacts, 0) AS contacts,
+               CAST(bit_count(coalesce(c._days, 0) | coalesce(u._days, 0)) AS BIGINT)
+                   AS active_days,
                coalesce(c.night_calls, 0) AS night_calls,
                coalesce(r.roaming_calls, 0) AS roaming_calls,
                coalesce(u.data_mb, 0) AS data_mb
-        FROM days d
-        LEFT JOIN calls c USING (msisdn, month)
+        FROM calls c
+        FULL JOIN data u USING (msisdn, month)
         LEFT JOIN roaming r USING (msisdn, month)
-        LEFT JOIN data u USING (msisdn, month)
-        ORDER BY d.msisdn, d.month
+        ORDER BY msisdn, month
     """)
