@@ -135,14 +135,14 @@ def tell_story(world: World) -> Story:
                            day_of(np.where(delinquent, first_bad + 2, 0), rng.integers(19, 27, n)),
                            NEVER)
 
-    offers = rng.gamma(2.0, 0.5, (months, 2))
+    offers = rng.gamma(6.0, 1 / 6, (months, 2))  # mean 1: a promotion now and then
 
     # hazard multipliers and per-cause scales that meet the monthly targets
     tenure = -start / 365.0
     mult = (np.where(tenure < 1, 1.6, np.where(tenure < 3, 1.1, np.where(tenure > 6, 0.6, 1.0)))
             * np.where(prepaid, 1.3, 1.0) * np.where(ctype > 0, 0.35, 1.0)
             * np.where(shared, 0.7, 1.0))
-    raw_plan = np.maximum(0.0, world.mismatch - 0.1)
+    raw_plan = np.clip(world.mismatch - 0.1, 0.0, 1.0)
     raw_service = np.mean([_severity(onset, issue_end, severity, t)
                            for t in np.linspace(0, days - 1, 5).astype(int)], axis=0)
     raw_comp = world.share_competitor @ offers.mean(axis=0)
@@ -166,6 +166,7 @@ def tell_story(world: World) -> Story:
     protected_from = np.full(n, NEVER)
     reduction = np.zeros(n)
     lag = settings.contagion_lag_days
+    fade = 0.5 ** (1 / settings.contagion_half_life_days)
     indptr, nbr, w = world.circle_indptr, world.circle_nbr, world.circle_w
 
     for t in range(days):
@@ -179,6 +180,7 @@ def tell_story(world: World) -> Story:
                     treated = campaign.subs[campaign.treated]
                     protected_from[treated] = campaign.contact_day[campaign.treated]
                     reduction[treated] = campaign.churn_reduction
+        exposure *= fade  # the pull of a departure fades (half-life contagion_half_life_days)
         if lag <= t:
             src = np.flatnonzero(churn_day == t - lag)
             if len(src):

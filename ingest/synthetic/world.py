@@ -76,12 +76,13 @@ class Settings:
     weak_ties_per_subscriber: float = 2.0
     new_activations_per_month: float = 0.013
     monthly_churn_targets: tuple[tuple[str, float], ...] = (
-        ("price_plan_mismatch", 0.006), ("service_complaints", 0.005),
-        ("competitor_offer", 0.006))
+        ("price_plan_mismatch", 0.0065), ("service_complaints", 0.0055),
+        ("competitor_offer", 0.0065))
     delinquency_per_month: float = 0.006
-    contagion_strength: float = 0.30
+    contagion_strength: float = 0.2
     """Monthly churn hazard a subscriber would face if all its circle ties had left."""
     contagion_lag_days: int = 7
+    contagion_half_life_days: float = 20.0
     mismatch_share: float = 0.22
     cdr_format_shares: tuple[float, float, float, float] = (0.55, 0.25, 0.10, 0.10)
     """E.164, national, 86-prefixed, spaced international."""
