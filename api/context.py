@@ -1,11 +1,16 @@
-"""What every resolver gets: the caller, the snapshot of this request, its loaders."""
+"""What every resolver gets: the caller, the snapshot of this request, its loaders.
+
+One :class:`Context` per request, created with a lease on the snapshot the request
+started on (``api.graphql_app``), so its dataloaders never outlive the request.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from api.auth import Principal, Role
+from api.auth import Principal
 from api.errors import PublicError
 from api.loaders import Loaders
 from api.settings import Limits
@@ -23,15 +28,13 @@ class Context:
     limits: Limits
     db: Warehouse
     loaders: Loaders
-    request: Any = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, principal: Principal, snapshot: OpenSnapshot, limits: Limits,
-               on_query: Any = None, request: Any = None) -> Context:
+               on_query: Callable[[], None] | None = None) -> Context:
         db = Warehouse(snapshot, on_query=on_query)
         return cls(principal=principal, snapshot=snapshot, limits=limits, db=db,
-                   loaders=Loaders(db), request=request)
+                   loaders=Loaders(db))
 
     def page_size(self, first: int | None, default: int = 20) -> int:
         """``first`` checked against the configured maximum page size."""
@@ -40,10 +43,6 @@ class Context:
         if size < 0 or size > maximum:
             raise PublicError(f"`first` must be between 0 and {maximum}, got {size}")
         return size
-
-    def require(self, role: Role) -> None:
-        if not self.principal.role.at_least(role):
-            raise PublicError(f"this field needs the {role.value} role")
 
 
 def ctx(info: Info) -> Context:
