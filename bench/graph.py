@@ -193,7 +193,7 @@ def _run_bare(path: str, leiden_iterations: int, queue: Any,
     weights = arrays.weight.tolist()
     seconds["igraph build"] = time.perf_counter() - t
     t = time.perf_counter()
-    g.pagerank(weights=weights, directed=False, implementation="arpack")
+    g.pagerank(weights=weights, directed=False)  # PRPACK, igraph's default
     seconds["pagerank"] = time.perf_counter() - t
     t = time.perf_counter()
     with seeded_igraph(0):

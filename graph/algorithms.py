@@ -67,15 +67,25 @@ def seeded_igraph(seed: int) -> Iterator[None]:
 
 # --- PageRank -------------------------------------------------------------------------
 
+#: graphs with fewer edges use ARPACK for PageRank, larger ones PRPACK (see ``pagerank_ig``)
+ARPACK_MAX_EDGES = 1_000_000
+
+
 def pagerank_ig(g: igraph.Graph, weights: Sequence[float] | np.ndarray | None = None,
-                alpha: float = 0.85) -> np.ndarray:
+                alpha: float = 0.85, implementation: str | None = None) -> np.ndarray:
     """Weighted PageRank in vertex order (sums to 1; uniform teleport, like NetworkX)."""
     if g.vcount() == 0:
         return np.zeros(0)
     w = weight_list(weights) if g.ecount() else None
-    # ARPACK: as exact as PRPACK (1e-13 from NetworkX's fixed point) and several times
-    # faster with weights, where PRPACK copies the weighted matrix first.
-    # Its start vector is random: a fixed seed makes reruns bit-identical.
+    # Both solvers agree with NetworkX's fixed point to 1e-13. Weighted PRPACK has a fixed
+    # set-up cost (0.2 s at 4k edges, where ARPACK takes 0.02 s) but is 2.3x faster at
+    # 9M edges (38 s against 90 s here); ARPACK's random start vector is seeded so reruns
+    # are bit-identical.
+    if implementation is None:
+        implementation = "prpack" if g.ecount() >= ARPACK_MAX_EDGES else "arpack"
+    if implementation == "prpack":
+        return np.asarray(g.pagerank(directed=g.is_directed(), damping=alpha, weights=w,
+                                     implementation="prpack"))
     with seeded_igraph(0):
         return np.asarray(g.pagerank(directed=g.is_directed(), damping=alpha, weights=w,
                                      implementation="arpack"))
