@@ -39,7 +39,8 @@ def cdr_lines(*extra: str, at: int = 3) -> str:
 
 
 def with_cdrs(tmp_path: Path, text: str | bytes) -> Path:
-    source = write_source(tmp_path / "src")
+    """A source of the master files and this CDR file (other entities do not matter)."""
+    source = write_source(tmp_path / "src", only=("customers", "products", "subscriptions"))
     target = source / "cdrs-2026-01.csv"
     if isinstance(text, bytes):
         target.write_bytes(text)
