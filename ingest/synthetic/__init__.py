@@ -14,6 +14,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -64,10 +65,12 @@ class GenerationReport:
 
 def generate_operator(out_dir: Path, *, subscribers: int, months: int, seed: int,
                       start_month: str = "2026-01", contagion: bool = True,
-                      progress: bool = True) -> GenerationReport:
+                      progress: bool = True, **knobs: Any) -> GenerationReport:
     """Write ``subscribers`` lines' exports for ``months`` months into ``out_dir``.
 
-    Existing contract files and the ground-truth folder in ``out_dir`` are replaced.
+    ``knobs`` are further ``Settings`` fields (churn targets, contagion strength, ...).
+    Existing contract files and the ground-truth folder in ``out_dir`` are replaced;
+    ``ground-truth/params.json`` is written last, so its presence marks a complete run.
     """
     if subscribers < 50:
         raise ValueError("subscribers must be at least 50")
@@ -85,7 +88,7 @@ def generate_operator(out_dir: Path, *, subscribers: int, months: int, seed: int
             old.unlink()
     report = GenerationReport(out_dir=out_dir)
     settings = Settings(subscribers=subscribers, months=months, seed=seed,
-                        start_month=start_month, contagion=contagion)
+                        start_month=start_month, contagion=contagion, **knobs)
     first = np.datetime64(start_month, "M")
     day0 = int(first.astype("datetime64[D]").astype(np.int64))
     days = int((first + months).astype("datetime64[D]").astype(np.int64)) - day0
