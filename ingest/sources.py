@@ -344,6 +344,8 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
                 if error_type == "UNQUOTED VALUE":
                     runaway = line
                     reason, detail = MALFORMED, "unterminated quote"
+                    # DuckDB's copy of this line is not reliable far into a file
+                    text = line_texts(source, [line]).get(line, text)
                 elif line == source.lines and not source.ends_with_newline:
                     reason, detail = TRUNCATED, message
                 else:
