@@ -21,7 +21,7 @@ CUTOFF = date(2026, 4, 1)
 
 def test_circles_recover_the_planted_circles(tmp_path: Path) -> None:
     source = tmp_path / "source"
-    generate_operator(source, subscribers=500, months=3, seed=3, progress=False)
+    generate_operator(source, subscribers=300, months=3, seed=3, progress=False)
     path = tmp_path / "warehouse.duckdb"
     con = duckdb.connect(str(path))
     stage_sources(con, source, run_id="run-1", now=datetime(2026, 5, 1))
@@ -53,7 +53,7 @@ def test_circles_recover_the_planted_circles(tmp_path: Path) -> None:
             igraph.set_random_number_generator(random)
         direct.append(normalized_mutual_info_score(
             [planted[m] for m in common], [part.membership[index[m]] for m in common]))
-    print(f"synthetic operator, 500 subscribers: {report.nodes} numbers, {report.edges} ties, "
+    print(f"synthetic operator, 300 subscribers: {report.nodes} numbers, {report.edges} ties, "
           f"{report.circles} circles, modularity {report.modularity:.4f}, NMI {ours:.4f} "
           f"(igraph Leiden directly {max(direct):.4f})")
     assert ours >= max(direct) - 0.01
