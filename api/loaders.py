@@ -59,6 +59,8 @@ class Loaders:
         self.circle_members: DataLoader[tuple[str, int], list[Row]] = DataLoader(
             load_fn=self._load_circle_members)
         self.referrers: DataLoader[str, list[Row]] = _one(db, store.referrers_by_prospect, list)
+        self.graph_features: DataLoader[str, list[Row]] = _one(
+            db, store.graph_features_by_customer, list)
 
     async def _load_top_contacts(self, keys: list[tuple[str, int]]) -> list[list[Row]]:
         """Keys are (customer id, rows wanted); one query with the largest window."""

@@ -28,7 +28,7 @@ from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
 
-LAYOUT_VERSION = 2
+LAYOUT_VERSION = 3
 SERVING_DIR = "serving"
 
 
@@ -221,6 +221,9 @@ def _insight_statements(have: set[str]) -> list[str]:
         out.append("""CREATE TABLE circle_members_by_circle AS
                       SELECT * FROM circle_members_latest
                       ORDER BY circle_id, pagerank DESC, msisdn""")
+    if "graph_features" in have:
+        out.append(f"""CREATE TABLE graph_features_latest AS
+                       SELECT * {_latest("graph_features")} ORDER BY customer_id, msisdn""")
     if "prospects" in have:
         out.append(f"""CREATE TABLE prospects_latest AS
                        SELECT *, row_number() OVER (ORDER BY score DESC, msisdn) AS rank

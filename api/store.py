@@ -410,3 +410,14 @@ async def referrers_by_prospect(db: Warehouse, msisdns: Sequence[str]) -> dict[s
         f"SELECT * FROM prospect_referrers_latest WHERE {_in('msisdn', msisdns)} "
         "ORDER BY msisdn, weight DESC", _keys(msisdns))
     return _group(rows, "msisdn")
+
+
+async def graph_features_by_customer(db: Warehouse,
+                                     ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Graph features (``graph.features``) of each customer's numbers."""
+    if not db.has("graph_features_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM graph_features_latest WHERE {_in('customer_id', ids)} "
+        "ORDER BY customer_id, msisdn", _keys(ids))
+    return _group(rows, "customer_id")

@@ -172,6 +172,10 @@ def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
         for c in range(1, 16):
             circles.append((cutoff, c, 10, 10, 0.0, 20, 0.44, 100.0, 20.0, 0.8, 0.7, c % 3,
                             (c % 3) / 10, 400.0 + c, 40.0 + c / 10, "P2", 0.4))
+    features = [(cutoff, sub[2], sub[1], sub[0], 3.0 + int(sub[1][1:]) % 4,
+                 1.0 / (1 + int(sub[1][1:]) % 10), 0.01 * int(sub[1][1:]) if cutoff == CUTOFFS[-1]
+                 else 0.0, circle_of(int(sub[1][1:])))
+                for cutoff in CUTOFFS for sub in active]
     prospects, referrers = [], []
     for cutoff in CUTOFFS:
         for i in range(1, 21):
@@ -179,6 +183,9 @@ def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
                               10 * i, 3.5 * i, i, 2.0 * i, 0.5, 100.0 - i))
             referrers.append((cutoff, offnet(i, 0), msisdn(i), 2.0 * i, i, True))
     return {
+        "graph_features": pd.DataFrame(features, columns=[
+            "cutoff", "msisdn", "customer_id", "subscription_id", "degree", "pagerank",
+            "churn_activation", "circle_id"]),
         "prospects": pd.DataFrame(prospects, columns=[
             "cutoff", "msisdn", "operator", "distinct_customers", "subscribers", "calls",
             "minutes", "sms", "strength", "reciprocity", "score"]),

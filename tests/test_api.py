@@ -263,7 +263,8 @@ query($id: String!) {
     segment { id segmentId profile subscribers }
     circle { id circleId size density churnRate totalValue dominantPlan
              influencers { number isInfluencer customer { customerId } } }
-    subscriptions { subscriptionId churnRisk { probability } }
+    subscriptions { subscriptionId churnRisk { probability } graphFeatures { degree } }
+    graphFeatures { cutoff degree pagerank churnActivation circleId betweenness }
   }
 }"""
 
@@ -276,6 +277,10 @@ def test_customer_insight_fields_come_from_the_latest_cutoff(api_server: Server)
     assert risk["cutoff"] == str(CUTOFFS[-1]) and risk["subscriptionId"] == "S0005"
     assert risk["reasons"] == ["falling usage", "friends left"]
     assert customer["subscriptions"][0]["churnRisk"] == {"probability": risk_of(5)}
+    assert customer["subscriptions"][0]["graphFeatures"] == {"degree": 4.0}
+    assert customer["graphFeatures"] == {
+        "cutoff": str(CUTOFFS[-1]), "degree": 4.0, "pagerank": 1 / 6,
+        "churnActivation": 0.05, "circleId": "1", "betweenness": None}
     value = customer["value"]
     assert value["valueTier"] == TIERS[0] and value["clv"] == 905.0
     assert customer["segment"]["segmentId"] == "2"

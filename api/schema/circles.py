@@ -169,3 +169,41 @@ class CallCircleConnection:
             has_next_page=len(rows) > size, has_previous_page=after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None))
+
+
+_FEATURES = ("degree", "in_degree", "out_degree", "strength", "reciprocity", "clustering",
+             "pagerank", "core_number", "betweenness", "onnet_contact_share",
+             "offnet_contact_share", "churned_neighbours", "churned_neighbour_share",
+             "churned_tie_share", "churn_activation", "neighbour_mean_arpu")
+
+
+@strawberry.type(description="A number's place in the call graph as of the cut-off "
+                             "(graph.features; see docs/graph-features.md).")
+class GraphFeatures:
+    cutoff: dt.date
+    circle_id: str | None
+    degree: float | None
+    in_degree: float | None
+    out_degree: float | None
+    strength: float | None
+    reciprocity: float | None
+    clustering: float | None
+    pagerank: float | None
+    core_number: float | None
+    betweenness: float | None
+    onnet_contact_share: float | None
+    offnet_contact_share: float | None
+    churned_neighbours: float | None
+    churned_neighbour_share: float | None
+    churned_tie_share: float | None
+    churn_activation: float | None = strawberry.field(
+        description="Pull of recent churners, by spreading activation.")
+    neighbour_mean_arpu: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> GraphFeatures:
+        values = {name: (None if row.get(name) is None else float(row[name]))
+                  for name in _FEATURES}
+        circle = row.get("circle_id")
+        return cls(cutoff=row["cutoff"], circle_id=None if circle is None else str(circle),
+                   **values)

@@ -15,7 +15,7 @@ from api.schema.relay import Node, to_global_id
 from api.warehouse import Row
 
 if TYPE_CHECKING:
-    from api.schema.circles import CallCircle
+    from api.schema.circles import CallCircle, GraphFeatures
     from api.schema.contacts import ContactConnection
     from api.schema.insight import ChurnRisk, CustomerValue, Segment
     from api.schema.subscription import Product, Subscription
@@ -66,7 +66,8 @@ class BillsSummary:
 
 @strawberry.type(description="A customer: one party holding one or more lines.")
 class Customer(Node):
-    # Fields from the graph and insight stages (circle, churnRisk, value, segment)
+    # Fields from the graph and insight stages (circle, graphFeatures, churnRisk, value,
+    # segment)
     # resolve to null on a snapshot without their tables. Still to come: tags.
     customer_id: str
     customer_type: CustomerType
@@ -200,6 +201,17 @@ class Customer(Node):
             return None
         row = await loaders.circle.load(memberships[0]["circle_id"])
         return None if row is None else CallCircle.from_row(row)
+
+    @strawberry.field(description="Graph features of the customer's most central number.")
+    async def graph_features(
+        self, info: Info,
+    ) -> Annotated[GraphFeatures, strawberry.lazy("api.schema.circles")] | None:
+        from api.schema.circles import GraphFeatures
+
+        rows = await ctx(info).loaders.graph_features.load(self.customer_id)
+        if not rows:
+            return None
+        return GraphFeatures.from_row(max(rows, key=lambda r: r.get("pagerank") or 0.0))
 
     @classmethod
     def of(cls, row: Any, *, subject: bool = False) -> Customer | None:

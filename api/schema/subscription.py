@@ -14,6 +14,7 @@ from api.schema.relay import Node, to_global_id
 from api.warehouse import Row
 
 if TYPE_CHECKING:
+    from api.schema.circles import GraphFeatures
     from api.schema.customer import Customer
     from api.schema.insight import ChurnRisk
 
@@ -80,6 +81,18 @@ class Subscription(Node):
         for row in rows:
             if row["subscription_id"] == self.subscription_id:
                 return ChurnRisk.from_row(row)
+        return None
+
+    @strawberry.field(description="This number's graph features; null until computed.")
+    async def graph_features(
+        self, info: Info,
+    ) -> Annotated[GraphFeatures, strawberry.lazy("api.schema.circles")] | None:
+        from api.schema.circles import GraphFeatures
+
+        rows = await ctx(info).loaders.graph_features.load(self._row["customer_id"])
+        for row in rows:
+            if row["msisdn"] == self._row["msisdn"]:
+                return GraphFeatures.from_row(row)
         return None
 
     @strawberry.field(description="The holder.")
