@@ -44,8 +44,6 @@ SQL_TYPES = {
     "phone": "VARCHAR", "date": "DATE", "month": "DATE", "timestamp": "TIMESTAMP",
     "int": "BIGINT", "decimal": "DOUBLE", "bool": "BOOLEAN",
 }
-TRUE_WORDS = ("true", "t", "1", "yes", "y")
-FALSE_WORDS = ("false", "f", "0", "no", "n")
 
 
 def sql_literal(value: str) -> str:
@@ -88,8 +86,8 @@ def typed(column: Column, raw: str) -> str:
         return (f"CASE WHEN isfinite(TRY_CAST({raw} AS DOUBLE)) "
                 f"THEN TRY_CAST({raw} AS DOUBLE) END")
     if kind == "bool":
-        return (f"CASE WHEN lower({raw}) IN ({_in_list(TRUE_WORDS)}) THEN TRUE "
-                f"WHEN lower({raw}) IN ({_in_list(FALSE_WORDS)}) THEN FALSE END")
+        # DuckDB reads true/false, t/f, yes/no, y/n and 1/0 in any case
+        return f"TRY_CAST({raw} AS BOOLEAN)"
     if kind == "phone":
         return f"_phone_{column.name}.e164"
     raise ValueError(kind)
