@@ -6,6 +6,7 @@ parse fails the read), then checked with SQL.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import duckdb
 import phonenumbers
 import pytest
 from phonenumbers import carrier
+from rich.console import Console
 
 from ingest.contract import ENTITIES, GROUND_TRUTH_DIR
 from ingest.synthetic import generate_operator
@@ -169,16 +171,20 @@ def _digest(folder: Path) -> dict[str, bytes]:
 
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:
-    runs = []
+    runs, reports = [], []
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
-        generate_operator(tmp_path / name, subscribers=300, months=1, seed=seed,
-                          progress=False)
+        reports.append(generate_operator(tmp_path / name, subscribers=300, months=1, seed=seed,
+                                         progress=False))
         runs.append(_digest(tmp_path / name))
     assert runs[0] == runs[1]
     assert runs[0].keys() == runs[2].keys()
     assert runs[0]["cdrs-2026-01.csv"] != runs[2]["cdrs-2026-01.csv"]
     params = json.loads((tmp_path / "a" / GROUND_TRUTH_DIR / "params.json").read_text())
     assert params["seed"] == 3 and params["subscribers"] == 300
+    for name, content in runs[0].items():
+        if name.endswith(".csv"):
+            assert reports[0].rows[name] == content.count(b"\n") - 1, name
+    Console(file=io.StringIO()).print(reports[0].summary())
 
 
 # -- realism ------------------------------------------------------------------------------
@@ -328,6 +334,8 @@ def test_without_contagion_no_line_leaves_by_contagion(tmp_path: Path) -> None:
     causes = con.execute(f"""SELECT cause, count(*) FROM read_csv(
         '{tmp_path / GROUND_TRUTH_DIR / "churn_causes.csv"}') GROUP BY ALL""").fetchall()
     assert causes and "contagion" not in dict(causes)
+    params = json.loads((tmp_path / GROUND_TRUTH_DIR / "params.json").read_text())
+    assert params["contagion"] is False
 
 
 def test_customers_look_like_a_chinese_operators(db: duckdb.DuckDBPyConnection) -> None:

@@ -74,7 +74,7 @@ HOURS = np.array([
 ])
 HOUR_CDF = np.cumsum(HOURS / HOURS.sum(axis=2, keepdims=True), axis=2)
 
-ROAMING_OPERATOR = {0: places.COMPETITORS[0], 1: places.COMPETITORS[1]}
+PORT_OUT_RECIPIENTS = np.asarray(places.COMPETITORS, dtype=object)  # story.recipient 0, 1
 PAY_METHODS = ("cash", "card", "bank_transfer", "wechat", "alipay", "voucher", "direct_debit")
 METHOD_SHARES = {
     "postpaid": (0.05, 0.10, 0.05, 0.30, 0.30, 0.0, 0.20),
@@ -492,7 +492,7 @@ class MonthWriter:
         rows = np.flatnonzero((s.churn_day >= first) & (s.churn_day < last))
         rows = rows[np.lexsort((rows, s.churn_day[rows]))]
         types = np.asarray(("port_out", "termination", "non_payment"), dtype=object)
-        recipient = np.asarray(list(ROAMING_OPERATOR.values()), dtype=object)[
+        recipient = PORT_OUT_RECIPIENTS[
             np.maximum(s.recipient[rows], 0)]
         with CsvSink.for_entity(self.out_dir, "churn_events", period) as sink:
             sink.write({
