@@ -120,8 +120,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
     todo = [u for u in units if not _unchanged(u, sources, previous)]
     for unit in todo:  # headers and required columns, before any row moves
         for part, name in unit.files:
-            _check_header(sources[name], part.csv, part.columns, unit.entity,
-                          layout.contract_layout)
+            _check_header(sources[name], part.csv, part.columns, unit.entity)
 
     reports: list[FileReport] = []
     for unit in units:
@@ -164,11 +163,11 @@ def _unchanged(unit: Unit, sources: dict[str, SourceFile],
 
 
 def _check_header(source: SourceFile, options: CsvOptions, columns: dict[str, str] | None,
-                  entity: str, contract_layout: bool) -> None:
-    """Fail early on a file that cannot be the entity it is named after."""
+                  entity: str) -> None:
+    """Fail early on a file that cannot be read, or lacks a required contract column."""
     header = read_header(source, options)
-    if not contract_layout or source.kind != "csv":
-        return
+    if columns is not None or source.kind != "csv":
+        return  # mapped columns are checked by their SQL
     missing = [c.name for c in ENTITIES[entity].columns if c.required and c.name not in header]
     if missing:
         raise SourceError(source.name, f"misses required column(s) {', '.join(missing)}",
