@@ -72,8 +72,12 @@ GROUPINGS = ("cube", "rollup", "sets", "plain")
 
 def _sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """SQL for the optional inputs, or empty stand-ins when a table is absent."""
-    def has(*tables: str) -> bool:
-        return all(table_exists(con, t) for t in tables)
+    def has(*tables: str, column: str | None = None) -> bool:
+        if not all(table_exists(con, t) for t in tables):
+            return False
+        return column is None or bool(con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+            [tables[0], column]).fetchall()[0][0])
 
     latest = ("SELECT m.month, x.customer_id, {value} AS v FROM months m JOIN {table} x ON "
               "x.cutoff = coalesce((SELECT max(cutoff) FROM {table} WHERE cutoff <= "
@@ -88,7 +92,7 @@ def _sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         if has("customer_value") else none,
         "circle": (f"SELECT month, customer_id, max(v) AS v FROM ("
                    f"{latest.format(value='x.circle_size', table='graph_features')}) "
-                   "GROUP BY ALL") if has("graph_features") else
+                   "GROUP BY ALL") if has("graph_features", column="circle_size") else
         none.replace("NULL::VARCHAR AS v", "NULL::BIGINT AS v"),
         "channel": ("SELECT m.month, i.customer_id, mode(i.channel) AS v FROM months m JOIN "
                     "interactions i ON i.occurred_at < m.month + INTERVAL 1 MONTH GROUP BY ALL"
@@ -299,4 +303,6 @@ def kpis(con: duckdb.DuckDBPyConnection, measures: Sequence[str],
     frame = con.execute(sql, params).df()
     if "month" in frame:
         frame["month"] = pd.to_datetime(frame["month"]).dt.date
+    if "rolled_up" in frame:
+        frame["rolled_up"] = frame["rolled_up"].map(list)
     return frame

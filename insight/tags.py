@@ -315,6 +315,22 @@ class RuleLibrary:
         return replace(self, tags={k: v for k, v in self.tags.items() if k != tag},
                        version=self.version + 1)
 
+    def successor(self, new: RuleLibrary) -> RuleLibrary:
+        """``new`` as the next version of this library: a tag keeps its version if its rule
+        and the features it uses are unchanged, else goes one up."""
+        tags = {}
+        for name, rule in new.tags.items():
+            old = self.tags.get(name)
+            if old is None:
+                tags[name] = rule
+                continue
+            same = (old.expression, old.label, old.scheme) == (rule.expression, rule.label,
+                                                               rule.scheme) and all(
+                self.features.get(f) == new.features.get(f)
+                for f in set(self.features_of(name)) | set(new.features_of(name)))
+            tags[name] = replace(rule, version=old.version if same else old.version + 1)
+        return RuleLibrary(dict(new.features), tags, new.name, self.version + 1)
+
     def features_of(self, tag: str) -> list[str]:
         """Business features a tag uses, directly or through other tags (sorted)."""
         seen: set[str] = set()
