@@ -174,6 +174,10 @@ def _term(kind: str, expr: str) -> str:
         return _typed(_decimal(expr, 6), XSD.decimal)
     if kind == "boolean":
         return _typed(f"CASE WHEN {expr} THEN 'true' ELSE 'false' END", XSD.boolean)
+    if kind == "double":
+        value = f"CAST({expr} AS DOUBLE)"
+        return _typed(f"CASE WHEN isfinite({value}) THEN CAST({value} AS VARCHAR) END",
+                      XSD.double)
     if kind == "number":
         return _number_iri(expr)
     if kind == "operator":
@@ -426,6 +430,47 @@ def _ties_sql() -> str:
             f"FROM (SELECT {subject} AS s, * FROM ({ties}))")
 
 
+def _circles_sql() -> str:
+    """The call circles of the latest cut-off, with their figures."""
+    lines = [
+        _triple(RDF.type, _iri_const(str(CC.CallCircle))),
+        _triple(DCTERMS.identifier, _string("circle_id")),
+        _triple(CC.asOf, _term("date", "cutoff")),
+        _triple(CC.circleSize, _term("integer", "size")),
+        _triple(CC.circleDensity, _term("double", "density")),
+        _triple(CC.internalCallShare, _term("double", "internal_call_share")),
+        _triple(CC.circleChurnRate, _term("double", "churn_rate")),
+        _triple(CC.onNetShare, _term("double", "1 - off_net_share")),
+        _triple(CC.circleValue, _term("double", "total_value")),
+        _triple(CC.dominantPlan, _term("iri:product", "dominant_plan")),
+    ]
+    return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
+            f"FROM (SELECT {_id_iri('circle', 'circle_id')} AS s, * FROM circles "
+            "WHERE cutoff = (SELECT max(cutoff) FROM circles))")
+
+
+def _circle_members_sql(with_features: bool) -> str:
+    """Membership of the latest circles, with each member's influence and churn exposure."""
+    lines = [
+        _triple(CC.inCircle, _id_iri("circle", "circle_id")),
+        _triple(CC.influenceScore, _term("double", "pagerank")),
+        _triple(CC.influencer, _term("boolean", "is_influencer")),
+    ]
+    features = ""
+    if with_features:
+        lines += [
+            _triple(CC.churnedNeighbours, _term("integer", "churned_neighbours")),
+            _triple(CC.churnActivation, _term("double", "churn_activation")),
+        ]
+        features = (", g.churned_neighbours, g.churn_activation FROM circle_members m "
+                    "LEFT JOIN graph_features g ON g.cutoff = m.cutoff AND g.msisdn = m.msisdn")
+    else:
+        features = " FROM circle_members m"
+    return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
+            f"FROM (SELECT {_number_iri('m.msisdn')} AS s, m.*{features} "
+            "WHERE m.cutoff = (SELECT max(cutoff) FROM circle_members))")
+
+
 def _operators_sql(sources: list[tuple[str, str]]) -> str:
     names = " UNION ".join(
         f"SELECT NULLIF(trim({column}), '') AS name FROM {table}" for table, column in sources
@@ -518,6 +563,16 @@ def build_knowledge_graph(
         if ties:
             selects.append(_ties_sql())
             classes["CallTie"] = ties
+    if {"cutoff", "circle_id"} <= tables.get("circles", set()):
+        circles = _count(con, "SELECT count(*) FROM circles "
+                              "WHERE cutoff = (SELECT max(cutoff) FROM circles)")
+        if circles:
+            selects.append(_circles_sql())
+            classes["CallCircle"] = circles
+            if {"cutoff", "msisdn"} <= tables.get("circle_members", set()):
+                selects.append(_circle_members_sql(
+                    {"churned_neighbours", "churn_activation"}
+                    <= tables.get("graph_features", set())))
     operator_sources = [
         (table, column)
         for table, column in (("numbers", "operator"), ("churn_events", "recipient_operator"))

@@ -118,6 +118,21 @@ def test_ingest_publishes_a_snapshot_matching_the_source(
     finally:
         con.close()
     assert cutoffs == months and circles > 0
+    # The latest call circles are in the knowledge graph, each with all its members.
+    graph = open_knowledge_graph(snapshot.knowledge_graph_path, read_only=True)
+    sizes = graph.query(
+        f"PREFIX cc: <{CC}> SELECT ?circle ?size (COUNT(?member) AS ?members) WHERE {{ "
+        "?circle a cc:CallCircle ; cc:circleSize ?size . ?member cc:inCircle ?circle } "
+        "GROUP BY ?circle ?size"
+    )
+    rows = [(int(size), int(members)) for _, size, members in sizes]
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        latest = con.execute("SELECT count(*) FROM circles WHERE cutoff = "
+                             "(SELECT max(cutoff) FROM circles)").fetchone()[0]
+    finally:
+        con.close()
+    assert len(rows) == latest and all(size == members for size, members in rows)
 
 
 def test_rerun_on_same_files_changes_nothing(

@@ -140,10 +140,10 @@ def test_enumerations_match_the_contract(vocabulary: Graph, shapes: Graph) -> No
 
 
 def test_source_columns_exist_in_the_contract(shapes: Graph) -> None:
-    aggregates = {"numbers", "call_edges"}
+    derived = {"numbers", "call_edges", "circles"}  # warehouse tables, not source files
     for ref in shapes.objects(None, CC.sourceColumn):
         entity, column = str(ref).split(".")
-        if entity in aggregates:
+        if entity in derived:
             continue
         ENTITIES[entity].column(column)  # raises KeyError if the contract has no such column
 
