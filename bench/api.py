@@ -338,7 +338,12 @@ def main() -> None:
         finally:
             for process in (api, bare):
                 process.terminate()
-                process.wait(timeout=15)
+            for process in (api, bare):
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def wait_up_bare(url: str, process: subprocess.Popen[bytes]) -> None:
