@@ -186,11 +186,14 @@ def normalise_phones(con: duckdb.DuckDBPyConnection, values_sql: str, region: st
     if not fresh:
         return 0
     decided: dict[str, str | None] = {}
+    # numbers already known valid (in any written form) need no second validity check
+    valid = {row[0]: True for row in con.execute(
+        "SELECT DISTINCT e164 FROM _phone_lookup WHERE e164 IS NOT NULL").fetchall()}
     e164 = []
     for value in fresh:
         bare = _SEPARATORS.sub("", value)
         if bare not in decided:
-            decided[bare] = to_e164(bare, region)
+            decided[bare] = to_e164(bare, region, valid)
         e164.append(decided[bare])
     import pyarrow as pa
 
@@ -209,14 +212,19 @@ _SEPARATORS = re.compile(r"[\s\-().]")
 _INTERNATIONAL = re.compile(r"\+[1-9]\d{6,14}")
 
 
-def to_e164(value: str, region: str) -> str | None:
-    """E.164 form of a valid number, else None."""
+def to_e164(value: str, region: str, valid: dict[str, bool] | None = None) -> str | None:
+    """E.164 form of a valid number, else None.
+
+    ``valid`` remembers which E.164 numbers ``is_valid_number`` has judged, so the
+    several written forms of one number are checked once.
+    """
+    known = {} if valid is None else valid
     if _INTERNATIONAL.fullmatch(value):
-        decided = _international(value)
+        decided = _international(value, known)
         if decided is not False:
             return decided
     elif value.isdigit() and value.isascii():
-        decided = _national(value, region)
+        decided = _national(value, region, known)
         if decided is not False:
             return decided
     try:
@@ -228,7 +236,7 @@ def to_e164(value: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _national(value: str, region: str) -> str | Literal[False] | None:
+def _national(value: str, region: str, known: dict[str, bool]) -> str | Literal[False] | None:
     """A plain digit string decided without ``phonenumbers.parse`` when parsing it
     could only mean "this region's country code + these digits": no international
     dialling prefix, no national prefix, no leading zero, and a leading country
@@ -252,12 +260,10 @@ def _national(value: str, region: str) -> str | Literal[False] | None:
                     metadata.national_prefix):
         if pattern and re.match(pattern, value):
             return False
-    number = phonenumbers.PhoneNumber(country_code=metadata.country_code,
-                                      national_number=int(value))
-    return f"+{code}{value}" if phonenumbers.is_valid_number(number) else None
+    return _checked_valid(f"+{code}{value}", metadata.country_code, value, known)
 
 
-def _international(value: str) -> str | Literal[False] | None:
+def _international(value: str, known: dict[str, bool]) -> str | Literal[False] | None:
     """A "+<digits>" number decided without ``phonenumbers.parse`` (its slow part).
 
     Splits the country code as ``parse`` does (calling codes are prefix-free) and
@@ -280,8 +286,15 @@ def _international(value: str) -> str | Literal[False] | None:
     prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
     if prefix and re.match(prefix, national):
         return False
-    number = phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
-    return value if phonenumbers.is_valid_number(number) else None
+    return _checked_valid(value, code, national, known)
+
+
+def _checked_valid(e164: str, code: int, national: str, known: dict[str, bool]) -> str | None:
+    """``e164`` if ``phonenumbers.is_valid_number`` accepts it (asked once per number)."""
+    if e164 not in known:
+        known[e164] = phonenumbers.is_valid_number(
+            phonenumbers.PhoneNumber(country_code=code, national_number=int(national)))
+    return e164 if known[e164] else None
 
 
 def key_sql(entity: Entity, alias: str = "") -> str:
