@@ -102,57 +102,64 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
             WHERE month + INTERVAL 1 MONTH <= {sql_date(cutoff)} {since_cond}
         ),
         per_contact AS (
+            -- one pass over the events; everything else rolls up from here
             SELECT msisdn, month, contact, count(*) AS n,
-                   count(*) FILTER (is_call) AS calls, count(*) FILTER (NOT is_call) AS texts,
-                   bool_or(NOT contact_on_net) AS off_net
+                   count(*) FILTER (is_call) AS calls,
+                   count(*) FILTER (is_call AND initiated) AS calls_out,
+                   count(*) FILTER (NOT is_call AND initiated) AS sms_out,
+                   count(*) FILTER (NOT is_call AND NOT initiated) AS sms_in,
+                   coalesce(sum(duration_s) FILTER (is_call), 0) AS call_seconds,
+                   count(*) FILTER (nocturnal) AS nocturnal,
+                   count(*) FILTER (initiated) AS initiated,
+                   count(*) FILTER (initiated AND roaming) AS roaming,
+                   bool_or(NOT contact_on_net) AS off_net,
+                   min(start_time) AS first_time, max(start_time) AS last_time
             FROM e GROUP BY ALL
         ),
-        by_contact AS (
-            -- entropy H = ln N − Σ n ln n / N over the contacts' interaction counts n
-            SELECT msisdn, month, count(*) AS contacts,
-                   count(*) FILTER (calls > 0) AS call_contacts,
-                   count(*) FILTER (texts > 0) AS sms_contacts,
-                   count(*) FILTER (off_net) AS off_net_contacts,
-                   ln(sum(n)) - sum(n * ln(n)) / sum(n) AS h
-            FROM per_contact GROUP BY ALL
+        days AS (
+            SELECT msisdn, month, count(*) AS active_days
+            FROM (SELECT msisdn, month, start_time::DATE AS day FROM e GROUP BY ALL)
+            GROUP BY ALL
         ),
-        agg AS (
+        per_subscriber AS (
             SELECT msisdn, month,
-                count(DISTINCT start_time::DATE) AS active_days,
-                count(*) AS interactions,
-                count(*) FILTER (is_call) AS calls,
-                count(*) FILTER (is_call AND initiated) AS calls_out,
-                count(*) FILTER (is_call AND NOT initiated) AS calls_in,
-                coalesce(sum(duration_s) FILTER (is_call), 0) AS call_seconds_total,
-                avg(duration_s) FILTER (is_call) AS call_seconds_mean,
-                count(*) FILTER (NOT is_call AND initiated) AS sms_out,
-                count(*) FILTER (NOT is_call AND NOT initiated) AS sms_in,
-                avg(nocturnal::INT) AS percent_nocturnal,
-                avg(initiated::INT) AS percent_initiated_interactions,
-                avg(initiated::INT) FILTER (is_call) AS percent_initiated_calls,
+                sum(n) AS interactions,
+                count(*) AS contacts,
+                count(*) FILTER (calls > 0) AS call_contacts,
+                count(*) FILTER (n > calls) AS sms_contacts,
+                count(*) FILTER (off_net) AS off_net_contacts,
+                -- entropy H = ln N − Σ n ln n / N over the contacts' interaction counts n
+                ln(sum(n)) - sum(n * ln(n)) / sum(n) AS h,
+                sum(calls) AS calls, sum(calls_out) AS calls_out,
+                sum(calls) - sum(calls_out) AS calls_in,
+                sum(call_seconds) AS call_seconds_total,
+                sum(call_seconds) / nullif(sum(calls), 0) AS call_seconds_mean,
+                sum(sms_out) AS sms_out, sum(sms_in) AS sms_in,
+                sum(nocturnal) / sum(n) AS percent_nocturnal,
+                sum(initiated) / sum(n) AS percent_initiated_interactions,
+                sum(calls_out) / nullif(sum(calls), 0) AS percent_initiated_calls,
                 -- the mean gap between consecutive interactions telescopes to this
-                epoch(max(start_time) - min(start_time)) / nullif(count(*) - 1, 0)
+                epoch(max(last_time) - min(first_time)) / nullif(sum(n) - 1, 0)
                     AS interevent_seconds_mean,
-                avg((NOT contact_on_net)::INT) FILTER (is_call)
+                coalesce(sum(calls) FILTER (off_net), 0) / nullif(sum(calls), 0)
                     AS percent_out_of_network_calls,
-                sum(duration_s) FILTER (is_call AND NOT contact_on_net)
-                    / nullif(sum(duration_s) FILTER (is_call), 0)
-                    AS percent_out_of_network_minutes,
-                avg(roaming::INT) FILTER (initiated) AS roaming_share
-            FROM e GROUP BY ALL
+                coalesce(sum(call_seconds) FILTER (off_net), 0)
+                    / nullif(sum(call_seconds), 0) AS percent_out_of_network_minutes,
+                sum(roaming) / nullif(sum(initiated), 0) AS roaming_share
+            FROM per_contact GROUP BY ALL
         )
-        SELECT a.msisdn, a.month, a.active_days, a.interactions, k.contacts, k.call_contacts,
-               k.sms_contacts, a.calls, a.calls_out, a.calls_in, a.call_seconds_total,
+        SELECT a.msisdn, a.month, d.active_days, a.interactions, a.contacts, a.call_contacts,
+               a.sms_contacts, a.calls, a.calls_out, a.calls_in, a.call_seconds_total,
                a.call_seconds_mean, a.sms_out, a.sms_in, a.percent_nocturnal,
                a.percent_initiated_interactions, a.percent_initiated_calls,
-               a.interactions / k.contacts AS interactions_per_contact,
-               greatest(k.h, 0.0) AS entropy_of_contacts,
-               CASE WHEN k.contacts > 1 THEN greatest(k.h, 0.0) / ln(k.contacts) ELSE 0.0 END
+               a.interactions / a.contacts AS interactions_per_contact,
+               greatest(a.h, 0.0) AS entropy_of_contacts,
+               CASE WHEN a.contacts > 1 THEN greatest(a.h, 0.0) / ln(a.contacts) ELSE 0.0 END
                    AS entropy_of_contacts_normalized,
                a.interevent_seconds_mean, a.percent_out_of_network_calls,
-               k.off_net_contacts / k.contacts AS percent_out_of_network_contacts,
+               a.off_net_contacts / a.contacts AS percent_out_of_network_contacts,
                a.percent_out_of_network_minutes, a.roaming_share, {data_col} AS data_mb
-        FROM agg a JOIN by_contact k USING (msisdn, month) {data}
+        FROM per_subscriber a JOIN days d USING (msisdn, month) {data}
     """
 
 

@@ -65,6 +65,9 @@ def test_behaviour_indicators(tmp_path: Path) -> None:
     assert a["roaming_share"] == pytest.approx(1 / 3)  # of A's initiated interactions
     assert a["data_mb"] == pytest.approx(150.5)
     assert (A, date(2026, 4, 1)) not in got  # April is not complete before the cut-off
+    b_march = got[(B, date(2026, 3, 1))]
+    assert b_march["percent_out_of_network_minutes"] == 0.0  # none, not unknown
+    assert b_march["percent_out_of_network_calls"] == 0.0
     b = got[(B, date(2026, 2, 1))]
     assert (b["calls_in"], b["calls_out"], b["data_mb"]) == (1, 0, 0.0)
     assert OFF not in {k[0] for k in got}  # off-net numbers are contacts, not subscribers
