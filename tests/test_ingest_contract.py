@@ -162,3 +162,23 @@ def test_new_customer_file_replaces_the_old_one(tmp_path: Path) -> None:
         ("C1", "Zhang Wei", "customers.parquet")]
     assert con.execute("SELECT source_file FROM ingested_files WHERE entity = 'customers'"
                        ).fetchall() == [("customers.parquet",)]
+
+
+def test_parquet_rows_are_checked_like_csv_lines(tmp_path: Path) -> None:
+    source = write_source(tmp_path / "src", only=("customers", "products", "subscriptions"))
+    scratch = duckdb.connect()
+    scratch.execute(
+        "CREATE TABLE c AS SELECT * FROM (VALUES "
+        "('R1', '+8613800138001', '+8613800138002', TIMESTAMP '2026-01-03 09:15:00', 60, 'voice'),"
+        "('R2', '+8613800138002', '+8613800138001', TIMESTAMP '2026-01-03 09:20:00', -5, 'voice'),"
+        "('R3', '+8613800138001', '+8613900139000', TIMESTAMP '2026-01-04 10:00:00', 0, 'sms')"
+        ") t(record_id, caller, callee, start_time, duration_s, event_type)")
+    scratch.execute(f"COPY c TO '{source / 'cdrs-2026-01.parquet'}' (FORMAT parquet)")
+    con = connect(tmp_path)
+    report = stage_sources(con, source, run_id="run-1", now=RUN_TIME)
+    assert report.quarantine_by_reason() == {"below minimum": 1}
+    line, raw = con.execute("SELECT line, raw FROM quarantine").fetchone()
+    assert line == 2 and '"duration_s":"-5"' in raw
+    assert con.execute("SELECT record_id, start_time, _source_line FROM cdrs ORDER BY 1"
+                       ).fetchall() == [("R1", datetime(2026, 1, 3, 9, 15), 1),
+                                        ("R3", datetime(2026, 1, 4, 10, 0), 3)]
