@@ -243,6 +243,7 @@ class _Loader:
         self.raw.clear()
 
     def load(self, entity: Entity, unit: Unit) -> list[FileReport]:
+        """Map, check, stage and quarantine one unit; record its files in ``ingested_files``."""
         con = self.con
         mapped, kind, raws = self._mapped(entity, unit)
         phones = [quote_ident(c.name) for c in entity.columns if c.kind == "phone"]
@@ -267,6 +268,17 @@ class _Loader:
         fresh = self._unreported(raws)
         self._quarantine(entity, raws, fresh)
         self.reported.update(raw.file.name for raw in raws)
+        reports = self._file_reports(entity, unit, raws, fresh)
+        con.execute("DROP TABLE _checked")
+        con.execute(f"DROP {kind} {mapped}")
+        if self.layout.contract_layout:
+            self.drop_raw()  # contract files feed one entity each
+        return reports
+
+    def _file_reports(self, entity: Entity, unit: Unit, raws: list[RawTable],
+                      fresh: list[RawTable]) -> list[FileReport]:
+        """Counts per file, also written to ``ingested_files``."""
+        con = self.con
         loaded = dict(con.execute(
             "SELECT _file, count(*) FROM _checked WHERE _reason IS NULL GROUP BY 1").fetchall())
         bad: dict[str, Counter[str]] = {n: Counter() for n in unit.names}
@@ -289,10 +301,6 @@ class _Loader:
                         [entity.name, name, report.sha256, report.rows_in, report.rows_loaded,
                          sum(report.quarantined.values()), self.run_id, self.run_time])
             reports.append(report)
-        con.execute("DROP TABLE _checked")
-        con.execute(f"DROP {kind} {mapped}")
-        if self.layout.contract_layout:
-            self.drop_raw()  # contract files feed one entity each
         return reports
 
     def _mapped(self, entity: Entity, unit: Unit) -> tuple[str, str, list[RawTable]]:
