@@ -253,3 +253,14 @@ def test_sparql_limits_and_bad_queries(api_server: Server) -> None:
     assert too_many.status_code == 422 and "more than 20 results" in too_many.json()["error"]
     bad = _sparql(api_server, "analyst", params={"query": "SELECT WHERE {"})
     assert bad.status_code == 400 and "not a valid" in bad.json()["error"]
+
+
+def test_mutations_check_the_role_over_http(api_server: Server) -> None:
+    with api_server.client("analyst") as client:
+        body = gql(client, 'mutation { saveTagRule(tag: "x", expression: "y") { version } }')
+    assert "needs the admin role" in body["errors"][0]["message"]
+    with api_server.client("app") as client:
+        body = gql(client, 'mutation { recordCampaignResponses(responses: []) { recorded } }')
+        assert "needs the analyst or admin role" in body["errors"][0]["message"]
+        via_get = client.get("/graphql", params={"query": "{ snapshot { id } }"})
+        assert via_get.status_code in (400, 405)  # no queries (nor mutations) via GET

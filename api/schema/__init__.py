@@ -1,5 +1,8 @@
 """The GraphQL schema: types per domain in this package, assembled here.
 
+Queries of the customer, circle and insight types (``query.py``) are merged with the
+tag, campaign and KPI queries and mutations (``tags.py``, ``campaigns.py``, ``kpis.py``).
+
 ``python -m api.schema`` rewrites ``api/schema.graphql`` (the exported SDL that
 clients and the schema test read).
 """
@@ -21,14 +24,18 @@ from strawberry.extensions import (
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.tools import merge_types
 
 from api.complexity import cost_limit_rule
 from api.errors import should_mask
+from api.schema.campaigns import CampaignMutation, CampaignQuery
 from api.schema.circles import CallCircle
 from api.schema.customer import Customer
 from api.schema.insight import Segment
+from api.schema.kpis import KpiQuery
 from api.schema.query import Query
 from api.schema.subscription import Product, Subscription
+from api.schema.tags import TagMutation, TagQuery
 from api.settings import Limits
 
 SDL_PATH = Path(__file__).resolve().parent.parent / "schema.graphql"
@@ -50,7 +57,10 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, types=TYPES, extensions=extensions)
+    return strawberry.Schema(
+        query=merge_types("Query", (Query, TagQuery, CampaignQuery, KpiQuery)),
+        mutation=merge_types("Mutation", (TagMutation, CampaignMutation)),
+        types=TYPES, extensions=extensions)
 
 
 def sdl() -> str:
