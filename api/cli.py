@@ -172,8 +172,8 @@ def demo_command(
     source_dir: Annotated[Path, typer.Option(help="Where to write the demo source.")] = Path(
         "demo-source"
     ),
-    subscribers: Annotated[int, typer.Option(help="Number of on-net subscriptions.")] = 20_000,
-    months: Annotated[int, typer.Option(help="Months of activity.")] = 4,
+    subscribers: Annotated[int, typer.Option(help="Number of on-net subscriptions.")] = 10_000,
+    months: Annotated[int, typer.Option(help="Months of activity (≥ 5 for a time split).")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """The main job on demo data: generate a synthetic operator, ingest it, report."""

@@ -32,8 +32,8 @@ def run_demo(
     source_dir: Path,
     *,
     data_dir: Path | None = None,
-    subscribers: int = 20_000,
-    months: int = 4,
+    subscribers: int = 10_000,
+    months: int = 6,
     seed: int = 7,
     console: Console | None = None,
 ) -> None:
