@@ -15,6 +15,7 @@ import phonenumbers
 from phonenumbers import carrier
 
 from ingest.load import ensure_tables
+from ingest.validate import e164_number
 
 NIGHT = "(hour(start_time) >= 22 OR hour(start_time) < 6)"
 """Night calls: 22:00 to 06:00 local time."""
@@ -104,8 +105,8 @@ def _lookup_operators(con: duckdb.DuckDBPyConnection) -> None:
 def operator_of(msisdn: str) -> str | None:
     """Original carrier of a mobile number's range (English name), None if unknown."""
     try:
-        name = carrier.name_for_number(phonenumbers.parse(msisdn, None), "en")
-    except phonenumbers.NumberParseException:
+        name = carrier.name_for_number(e164_number(msisdn), "en")
+    except (phonenumbers.NumberParseException, ValueError):
         return None
     return name or None
 

@@ -289,6 +289,19 @@ def _international(value: str, known: dict[str, bool]) -> str | Literal[False] |
     return _checked_valid(value, code, national, known)
 
 
+def e164_number(e164: str) -> phonenumbers.PhoneNumber:
+    """The ``PhoneNumber`` of a normalised E.164 string, without a full parse."""
+    for length in (1, 2, 3):
+        code = int(e164[1:1 + length])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            national = e164[1 + length:]
+            if national and not national.startswith("0"):
+                return phonenumbers.PhoneNumber(country_code=code,
+                                                national_number=int(national))
+            break
+    return phonenumbers.parse(e164, None)
+
+
 def _checked_valid(e164: str, code: int, national: str, known: dict[str, bool]) -> str | None:
     """``e164`` if ``phonenumbers.is_valid_number`` accepts it (asked once per number)."""
     if e164 not in known:
