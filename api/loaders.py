@@ -59,6 +59,7 @@ class Loaders:
         self.circle_members: DataLoader[tuple[str, int], list[Row]] = DataLoader(
             load_fn=self._load_circle_members)
         self.referrers: DataLoader[str, list[Row]] = _one(db, store.referrers_by_prospect, list)
+        self.tags: DataLoader[str, list[Row]] = _one(db, store.tags_by_customer, list)
         self.graph_features: DataLoader[str, list[Row]] = _one(
             db, store.graph_features_by_customer, list)
 

@@ -28,7 +28,7 @@ from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
 
-LAYOUT_VERSION = 3
+LAYOUT_VERSION = 4
 SERVING_DIR = "serving"
 
 
@@ -224,6 +224,10 @@ def _insight_statements(have: set[str]) -> list[str]:
     if "graph_features" in have:
         out.append(f"""CREATE TABLE graph_features_latest AS
                        SELECT * {_latest("graph_features")} ORDER BY customer_id, msisdn""")
+    if "tag_assignments" in have:
+        out.append(f"""CREATE TABLE tags_latest AS
+                       SELECT customer_id, tag_id, rule_id, period
+                       {_latest("tag_assignments")} ORDER BY customer_id, tag_id""")
     if "prospects" in have:
         out.append(f"""CREATE TABLE prospects_latest AS
                        SELECT *, row_number() OVER (ORDER BY score DESC, msisdn) AS rank

@@ -190,6 +190,7 @@ class CustomerQuery:
     segments: tuple[str, ...] | None = None
     tiers: tuple[str, ...] | None = None
     circles: tuple[str, ...] | None = None
+    tags: tuple[str, ...] | None = None
     min_risk: float | None = None
     max_risk: float | None = None
     sort: CustomerSort = CustomerSort.CUSTOMER_ID
@@ -218,6 +219,9 @@ class CustomerQuery:
             stage("circle_members_latest",
                   "customer_id IN (SELECT customer_id FROM circle_members_latest "
                   "WHERE list_contains(?, circle_id))", list(self.circles))
+        if self.tags is not None:
+            stage("tags_latest", "customer_id IN (SELECT customer_id FROM tags_latest "
+                  "WHERE list_contains(?, tag_id))", list(self.tags))
         if self.min_risk is not None or self.max_risk is not None:
             stage("value_latest", "customer_id IN (SELECT customer_id FROM value_latest "
                   "WHERE churn_risk BETWEEN coalesce(?, 0) AND coalesce(?, 1))",
@@ -420,4 +424,14 @@ async def graph_features_by_customer(db: Warehouse,
     rows = await db.fetch(
         f"SELECT * FROM graph_features_latest WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, msisdn", _keys(ids))
+    return _group(rows, "customer_id")
+
+
+async def tags_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list[Row]]:
+    """Tag ids of each customer in the latest tagged period (``insight.tags``)."""
+    if not db.has("tags_latest"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM tags_latest WHERE {_in('customer_id', ids)} "
+        "ORDER BY customer_id, tag_id", _keys(ids))
     return _group(rows, "customer_id")

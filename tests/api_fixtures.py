@@ -217,12 +217,35 @@ TYPES = {"reason_3": "VARCHAR", "previous_segment_id": "BIGINT", "end_date": "DA
          "customer_id": "VARCHAR", "subscription_id": "VARCHAR"}
 
 
-def write_snapshot(store: SnapshotStore, run_id: str, variant: int = 0) -> Snapshot:
-    """Build and publish a snapshot of the test operator; returns the published snapshot."""
+def tag_assignments() -> pd.DataFrame:
+    """Tags as ``insight.tags`` writes them: `even` (even customers) and `at_risk`
+    (risk ≥ 0.5) in the latest period, `old` in the earlier one."""
+    frame = []
+    for i in range(1, N_CUSTOMERS + 1):
+        tags = [(CUTOFFS[0], "old", "old.v1")]
+        if i % 2 == 0:
+            tags.append((CUTOFFS[-1], "even", "even.v1"))
+        if risk_of(i) >= 0.5:
+            tags.append((CUTOFFS[-1], "at_risk", "at_risk.v2"))
+        for cutoff, tag, rule in tags:
+            frame.append((cutoff, cutoff - dt.timedelta(days=31), customer_id(i), tag, rule,
+                          int(rule[-1]), 1, "tag-run"))
+    return pd.DataFrame(frame, columns=["cutoff", "period", "customer_id", "tag_id", "rule_id",
+                                        "rule_version", "library_version", "run_id"])
+
+
+def write_snapshot(store: SnapshotStore, run_id: str, variant: int = 0, *,
+                   tags: bool = False) -> Snapshot:
+    """Build and publish a snapshot of the test operator; returns the published snapshot.
+
+    ``tags``: include a ``tag_assignments`` table (the tag tests write their own)."""
     building = store.begin(run_id)
     con = duckdb.connect(str(building.warehouse_path))
+    tables = _tables(variant)
+    if tags:
+        tables["tag_assignments"] = tag_assignments()
     try:
-        for name, frame in _tables(variant).items():
+        for name, frame in tables.items():
             con.register("frame", frame)
             casts = ", ".join(
                 f"CAST({column} AS {TYPES[column]}) AS {column}" if column in TYPES
@@ -336,7 +359,7 @@ def data(client: httpx.Client, query: str, **variables: Any) -> dict[str, Any]:
 def api_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server over one published test snapshot."""
     root = tmp_path_factory.mktemp("api")
-    write_snapshot(SnapshotStore(root / "data"), "api-test")
+    write_snapshot(SnapshotStore(root / "data"), "api-test", tags=True)
     config = write_config(root / "api.yaml")
     server = start_server(root / "data", config, root / "server.log")
     yield server

@@ -158,6 +158,10 @@ def test_customers_paged_to_the_end_with_filter_and_order(api_server: Server) ->
     ('{tier: ["top"], segment: ["0"], minRisk: 0.2}',
      {customer_id(i) for i in range(1, N_CUSTOMERS + 1)
       if i % 5 == 0 and i % 3 == 0 and risk_of(i) >= 0.2}),
+    ('{tag: ["even", "old"], region: ["Beijing"]}',
+     {customer_id(i) for i in range(1, N_CUSTOMERS + 1) if i % 2 == 0 and i % 3 == 0}),
+    ('{tag: ["at_risk"]}',
+     {customer_id(i) for i in range(1, N_CUSTOMERS + 1) if risk_of(i) >= 0.5}),
     ('{circle: ["3"], maxRisk: 0.5}',
      {customer_id(i) for i in range(1, N_CUSTOMERS + 1)
       if circle_of(i) == 3 and risk_of(i) <= 0.5}),
@@ -265,6 +269,7 @@ query($id: String!) {
              influencers { number isInfluencer customer { customerId } } }
     subscriptions { subscriptionId churnRisk { probability } graphFeatures { degree } }
     graphFeatures { cutoff degree pagerank churnActivation circleId betweenness }
+    tags
   }
 }"""
 
@@ -278,6 +283,7 @@ def test_customer_insight_fields_come_from_the_latest_cutoff(api_server: Server)
     assert risk["reasons"] == ["falling usage", "friends left"]
     assert customer["subscriptions"][0]["churnRisk"] == {"probability": risk_of(5)}
     assert customer["subscriptions"][0]["graphFeatures"] == {"degree": 4.0}
+    assert customer["tags"] == (["at_risk"] if risk_of(5) >= 0.5 else [])  # latest period
     assert customer["graphFeatures"] == {
         "cutoff": str(CUTOFFS[-1]), "degree": 4.0, "pagerank": 1 / 6,
         "churnActivation": 0.05, "circleId": "1", "betweenness": None}

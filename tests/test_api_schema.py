@@ -165,7 +165,7 @@ def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> Non
         result = asyncio.run(build_schema().execute("""{
             customer(customerId: "C1") {
                 name churnRisk { probability } value { clv } segment { profile }
-                graphFeatures { degree }
+                graphFeatures { degree } tags
                 circle { size } bills { arrears } channelHistory { channel }
                 topContacts { totalCount edges { cursor } }
                 subscriptions { msisdn product { name } churnRisk { probability } }
@@ -179,7 +179,7 @@ def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> Non
         assert result.data == {
             "customer": {
                 "name": "Li Na", "churnRisk": None, "value": None, "segment": None,
-                "graphFeatures": None,
+                "graphFeatures": None, "tags": [],
                 "circle": None, "bills": None, "channelHistory": [],
                 "topContacts": {"totalCount": 0, "edges": []},
                 "subscriptions": [{"msisdn": "+8613800000001", "product": None,

@@ -67,8 +67,8 @@ class BillsSummary:
 @strawberry.type(description="A customer: one party holding one or more lines.")
 class Customer(Node):
     # Fields from the graph and insight stages (circle, graphFeatures, churnRisk, value,
-    # segment)
-    # resolve to null on a snapshot without their tables. Still to come: tags.
+    # segment, tags)
+    # resolve to null on a snapshot without their tables.
     customer_id: str
     customer_type: CustomerType
     region: str
@@ -212,6 +212,12 @@ class Customer(Node):
         if not rows:
             return None
         return GraphFeatures.from_row(max(rows, key=lambda r: r.get("pagerank") or 0.0))
+
+    @strawberry.field(description="Tags of the latest tagged period; `customerTags` "
+                                  "gives each with its rule and evidence.")
+    async def tags(self, info: Info) -> list[str]:
+        rows = await ctx(info).loaders.tags.load(self.customer_id)
+        return [row["tag_id"] for row in rows]
 
     @classmethod
     def of(cls, row: Any, *, subject: bool = False) -> Customer | None:

@@ -27,7 +27,8 @@ class CustomerFilter:
     min_risk: float | None = strawberry.field(
         default=None, description="Churn risk of the riskiest line at least this.")
     max_risk: float | None = None
-    # Still to come: tags (with the tags and campaigns issue).
+    tag: list[str] | None = strawberry.field(
+        default=None, description="Tag ids of the latest tagged period.")
 
     def to_query(self, order: CustomerOrder | None) -> store.CustomerQuery:
         order = order or CustomerOrder()
@@ -39,6 +40,7 @@ class CustomerFilter:
             segments=tuple(self.segment) if self.segment is not None else None,
             tiers=tuple(self.tier) if self.tier is not None else None,
             circles=tuple(self.circle) if self.circle is not None else None,
+            tags=tuple(self.tag) if self.tag is not None else None,
             min_risk=self.min_risk, max_risk=self.max_risk,
             sort=store.CustomerSort[order.field.name],
             descending=order.direction is Direction.DESC,
