@@ -446,17 +446,36 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, table: str
 
 
 def line_texts(source: SourceFile, wanted: Iterable[int]) -> dict[int, str]:
-    """The original text of the given physical lines (for quarantine's ``raw``)."""
-    remaining = set(wanted)
+    """The original text of the given physical lines (for quarantine's ``raw``).
+
+    Newlines are counted a chunk at a time in C; only chunks holding a wanted line
+    are split, so a few bad rows deep in a large file cost one fast pass.
+    """
+    remaining = sorted(set(wanted))
     found: dict[int, str] = {}
     if not remaining or source.kind != "csv":
         return found
-    last = max(remaining)
-    encoding = "utf-8-sig" if source.encoding in ("utf-8", "utf-8-sig") else source.encoding
-    with open(source.path, encoding=encoding, errors="replace", newline="") as handle:
-        for number, text in enumerate(handle, start=1):
-            if number in remaining:
-                found[number] = text.rstrip("\r\n")
-            if number >= last:
-                break
+    encoding = "utf-8" if source.encoding in ("utf-8", "utf-8-sig") else source.encoding
+
+    def text(number: int, raw: bytes) -> str:
+        decoded = raw.rstrip(b"\r").decode(encoding, errors="replace")
+        return decoded.lstrip("\ufeff") if number == 1 else decoded
+
+    first = 1  # number of the line that starts `carry`
+    carry = b""
+    position = 0
+    with open(source.path, "rb") as handle:
+        while position < len(remaining) and (chunk := handle.read(CHUNK)):
+            data = carry + chunk
+            complete = data.count(b"\n")
+            if remaining[position] < first + complete:
+                lines = data.split(b"\n")
+                while position < len(remaining) and remaining[position] < first + complete:
+                    number = remaining[position]
+                    found[number] = text(number, lines[number - first])
+                    position += 1
+            carry = data[data.rfind(b"\n") + 1:]
+            first += complete
+    if position < len(remaining) and remaining[position] == first and carry:
+        found[first] = text(first, carry)
     return found
