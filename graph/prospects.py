@@ -21,23 +21,28 @@ REFERRERS_TABLE = "prospect_referrers"
 REFERRERS_PER_PROSPECT = 5
 
 
-def _ties_sql() -> str:
-    """Each tie between an on-net and an off-net number, oriented subscriber → prospect."""
-    return f"""
-        SELECT o.msisdn AS prospect, o.operator, s.msisdn AS referrer,
-               coalesce(s.customer_id, s.msisdn) AS customer,
-               CASE WHEN e.u = o.vid THEN e.calls_ba ELSE e.calls_ab END AS calls_to,
-               CASE WHEN e.u = o.vid THEN e.calls_ab ELSE e.calls_ba END AS calls_from,
+TIES_TABLE = "graph_prospect_ties"  # temporary: subscriber–prospect ties of the cut-off
+
+
+def stage_ties(con: duckdb.DuckDBPyConnection) -> None:
+    """Each tie between an on-net and an off-net number, oriented subscriber → prospect,
+    into the temporary ``graph_prospect_ties`` (read twice: prospects and referrers)."""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE {TIES_TABLE} AS
+        SELECT CASE WHEN nu.on_net THEN nv.msisdn ELSE nu.msisdn END AS prospect,
+               CASE WHEN nu.on_net THEN nv.operator ELSE nu.operator END AS operator,
+               CASE WHEN nu.on_net THEN nu.msisdn ELSE nv.msisdn END AS referrer,
+               coalesce(CASE WHEN nu.on_net THEN nu.customer_id ELSE nv.customer_id END,
+                        CASE WHEN nu.on_net THEN nu.msisdn ELSE nv.msisdn END) AS customer,
                e.calls_ab + e.calls_ba AS calls,
                (e.seconds_ab + e.seconds_ba) / 60.0 AS minutes,
-               e.sms_ab + e.sms_ba AS sms, e.weight, e.weight_ab, e.weight_ba
+               e.sms_ab + e.sms_ba AS sms, e.weight,
+               e.weight_ab > 0 AND e.weight_ba > 0 AS reciprocal
         FROM {EDGES_TABLE} e
         JOIN {NODES_TABLE} nu ON nu.vid = e.u
         JOIN {NODES_TABLE} nv ON nv.vid = e.v
-        JOIN {NODES_TABLE} o ON o.vid = CASE WHEN nu.on_net THEN e.v ELSE e.u END
-        JOIN {NODES_TABLE} s ON s.vid = CASE WHEN nu.on_net THEN e.u ELSE e.v END
         WHERE nu.on_net <> nv.on_net
-    """
+    """)
 
 
 def prospects_sql(cutoff: date, min_customers: int = 1) -> str:
@@ -45,34 +50,33 @@ def prospects_sql(cutoff: date, min_customers: int = 1) -> str:
     + SMS): breadth first (many customers know them), then strength and two-way ties.
 
     ``reciprocity`` is the share of the prospect's subscriber contacts with whom it talks
-    both ways.
+    both ways. Reads the ties staged by :func:`stage_ties`.
     """
     return f"""
-        WITH t AS ({_ties_sql()})
         SELECT {sql_date(cutoff)} AS cutoff, prospect AS msisdn, any_value(operator) AS operator,
                count(DISTINCT customer)::BIGINT AS distinct_customers,
                count(*)::BIGINT AS subscribers,
                sum(calls)::BIGINT AS calls, sum(minutes)::DOUBLE AS minutes,
                sum(sms)::BIGINT AS sms, sum(weight)::DOUBLE AS strength,
-               avg((weight_ab > 0 AND weight_ba > 0)::INT)::DOUBLE AS reciprocity,
-               (count(DISTINCT customer)
-                * (0.5 + 0.5 * avg((weight_ab > 0 AND weight_ba > 0)::INT))
+               avg(reciprocal::INT)::DOUBLE AS reciprocity,
+               (count(DISTINCT customer) * (0.5 + 0.5 * avg(reciprocal::INT))
                 * ln(1 + sum(calls) + sum(sms)))::DOUBLE AS score
-        FROM t GROUP BY prospect
+        FROM {TIES_TABLE} GROUP BY prospect
         HAVING count(DISTINCT customer) >= {int(min_customers)}
         ORDER BY score DESC, msisdn
     """
 
 
 def referrers_sql(cutoff: date, per_prospect: int = REFERRERS_PER_PROSPECT) -> str:
-    """The subscribers with the strongest ties to each prospect."""
+    """The subscribers with the strongest ties to each prospect (of this cut-off's
+    ``prospects`` rows)."""
     return f"""
-        WITH t AS ({_ties_sql()})
-        SELECT {sql_date(cutoff)} AS cutoff, prospect AS msisdn, referrer AS referrer_msisdn,
-               weight::DOUBLE AS weight, calls::BIGINT AS calls,
-               (weight_ab > 0 AND weight_ba > 0) AS reciprocal
-        FROM t
-        QUALIFY row_number() OVER (PARTITION BY prospect ORDER BY weight DESC, referrer)
+        SELECT {sql_date(cutoff)} AS cutoff, t.prospect AS msisdn, t.referrer AS referrer_msisdn,
+               t.weight::DOUBLE AS weight, t.calls::BIGINT AS calls, t.reciprocal
+        FROM {TIES_TABLE} t
+        SEMI JOIN (SELECT msisdn FROM {PROSPECTS_TABLE} WHERE cutoff = {sql_date(cutoff)}) p
+            ON p.msisdn = t.prospect
+        QUALIFY row_number() OVER (PARTITION BY t.prospect ORDER BY t.weight DESC, t.referrer)
                 <= {int(per_prospect)}
         ORDER BY msisdn, weight DESC
     """
@@ -81,11 +85,10 @@ def referrers_sql(cutoff: date, per_prospect: int = REFERRERS_PER_PROSPECT) -> s
 def write_prospects(con: duckdb.DuckDBPyConnection, *, cutoff: date, min_customers: int = 1,
                     per_prospect: int = REFERRERS_PER_PROSPECT) -> tuple[int, int]:
     """Replace this cut-off's rows of ``prospects`` and ``prospect_referrers``."""
+    stage_ties(con)
     prospects = replace_cutoff_rows(con, PROSPECTS_TABLE, cutoff,
                                     prospects_sql(cutoff, min_customers))
-    referrers = replace_cutoff_rows(
-        con, REFERRERS_TABLE, cutoff,
-        f"SELECT r.* FROM ({referrers_sql(cutoff, per_prospect)}) r "
-        f"SEMI JOIN (SELECT msisdn FROM {PROSPECTS_TABLE} WHERE cutoff = {sql_date(cutoff)}) p "
-        "USING (msisdn)")
+    referrers = replace_cutoff_rows(con, REFERRERS_TABLE, cutoff,
+                                    referrers_sql(cutoff, per_prospect))
+    con.execute(f"DROP TABLE {TIES_TABLE}")
     return prospects, referrers
