@@ -41,7 +41,7 @@ from insight.tags import derive_snapshot
 
 __all__ = [
     "CHANNELS", "Campaign", "TargetDefinition", "campaign_from_dict", "evaluate",
-    "evaluate_campaign", "newcombe_interval", "plan_campaign", "record_contacts",
+    "evaluate_all", "evaluate_campaign", "newcombe_interval", "plan_campaign", "record_contacts",
     "record_responses", "record_snapshot_responses", "store_targets", "target",
     "wald_interval", "wilson_interval",
 ]
@@ -532,6 +532,14 @@ def evaluate(con: duckdb.DuckDBPyConnection, campaign_id: str, *,
     if len(by_segment):
         by_segment.insert(0, "campaign_id", campaign_id)
     return {"overall": overall, "by_channel": by_channel, "by_segment": by_segment}
+
+
+def evaluate_all(con: duckdb.DuckDBPyConnection, *, confidence: float = 0.95) -> pd.DataFrame:
+    """One ``overall`` row per campaign with contacts (ingested or executed): for reports."""
+    ids = [r[0] for r in con.execute(
+        f"SELECT DISTINCT campaign_id FROM ({_contacts_sql(con)}) ORDER BY 1").fetchall()]
+    frames = [evaluate(con, c, confidence=confidence)["overall"] for c in ids]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 # ---------------------------------------------------------------------------

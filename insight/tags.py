@@ -82,8 +82,9 @@ _SOURCES: dict[str, dict[str, str]] = {
                      "key": "i.customer_id", "table": "interactions"},
     "calls_out": {"from": "cdrs c JOIN subscriptions s ON s.msisdn = c.caller",
                   "date": "c.start_time", "key": _SUB, "table": "cdrs"},
-    "calls_any": {"from": "cdrs c JOIN subscriptions s ON s.msisdn = c.caller "
-                          "OR s.msisdn = c.callee",
+    "calls_any": {"from": "(SELECT caller AS me, callee AS other, start_time FROM cdrs "
+                          "UNION ALL SELECT callee, caller, start_time FROM cdrs) c "
+                          "JOIN subscriptions s ON s.msisdn = c.me",
                   "date": "c.start_time", "key": _SUB, "table": "cdrs"},
     "responses": {"from": "campaign_responses r JOIN campaign_contacts k "
                           "ON k.contact_id = r.contact_id",
@@ -182,7 +183,7 @@ MEASURES: dict[str, Measure] = {m.name: m for m in [
        filters={"numbers": "c.callee"}),
     _m("contact_days", NUMBER, "calls_any", "count(DISTINCT CAST(c.start_time AS DATE))",
        "Days with a call or SMS to or from the listed numbers.",
-       filters={"numbers": "CASE WHEN c.caller = s.msisdn THEN c.callee ELSE c.caller END"}),
+       filters={"numbers": "c.other"}),
     _m("accepted_offers", NUMBER, "responses",
        "count(*) FILTER (WHERE r.response = 'accepted')",
        "Campaign offers accepted (optionally of the listed campaigns).",

@@ -19,7 +19,7 @@ import pytest
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
 from ingest.synthetic import generate_operator
-from insight.campaigns import evaluate
+from insight.campaigns import evaluate, evaluate_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSCRIBERS, MONTHS, SEED = 3000, 4, 11
@@ -84,5 +84,7 @@ def test_synthetic_campaigns_recover_the_planted_uplift() -> None:
                     row["realised_treatment_retention"], abs=1e-3)
                 assert overall["control_retention"] == pytest.approx(
                     row["realised_control_retention"], abs=1e-3)
+        summary = evaluate_all(con)
+        assert list(summary["campaign_id"]) == sorted(planted.index)
     finally:
         con.close()
