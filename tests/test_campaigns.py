@@ -189,3 +189,34 @@ def test_uplift_on_a_constructed_case(tmp_path: Path) -> None:
     assert by_channel.loc["app", "response_uplift"] == pytest.approx(0.075 - 0.04)
     assert by_channel.loc["app", "control"] == 250  # each channel against the whole control
     assert by_channel["cost"].sum() == pytest.approx(2000)
+
+
+def test_network_aware_ranking_segments_and_circles(tmp_path: Path) -> None:
+    con = _customers(tmp_path / "w.duckdb", 60)
+    con.execute("""CREATE TABLE numbers AS SELECT msisdn, true AS on_net, subscription_id,
+        customer_id FROM subscriptions""")
+    # circles of ten: circle 1 lost 30 % of its members, the others none
+    con.execute("""CREATE TABLE circles AS SELECT DATE '2026-05-01' AS cutoff, c AS circle_id,
+        10 AS size, CASE WHEN c = 1 THEN 0.3 ELSE 0.0 END AS churn_rate FROM range(6) t(c)""")
+    con.execute("""CREATE TABLE circle_members AS SELECT DATE '2026-05-01' AS cutoff,
+        i // 10 AS circle_id, printf('+86138%08d', i) AS msisdn, true AS on_net,
+        1.0 AS pagerank, i % 10 = 7 AS is_influencer FROM range(60) t(i)""")
+    con.execute("""CREATE TABLE segment_members AS SELECT DATE '2026-05-01' AS cutoff,
+        printf('S%05d', i) AS subscription_id, printf('C%05d', i) AS customer_id,
+        i % 3 AS segment_id FROM range(60) t(i)""")
+    plain = target(con, Campaign("N1", "plain", start_date=START, target=TargetDefinition(
+        churn_risk_min=0.0)))
+    aware = target(con, Campaign("N1", "aware", start_date=START, target=TargetDefinition(
+        churn_risk_min=0.0, prefer_influencers_of_at_risk_circles=True)))
+    assert aware.iloc[0]["customer_id"] == "C00017"  # circle 1's influencer comes first
+    assert bool(aware.iloc[0]["influencer_of_at_risk_circle"])
+    assert aware["influencer_of_at_risk_circle"].sum() == 1
+    assert plain.iloc[0]["customer_id"] != "C00017"
+    # the same customers, and the same control group, whatever the ranking
+    assert set(plain["customer_id"]) == set(aware["customer_id"])
+    assert plain.set_index("customer_id")["contact_group"].sort_index().equals(
+        aware.set_index("customer_id")["contact_group"].sort_index())
+    in_circle = target(con, Campaign("N2", "circle 2", start_date=START,
+                                     target=TargetDefinition(circles=[2], segments=[1])))
+    ids = sorted(int(c[1:]) for c in in_circle["customer_id"])
+    assert ids == [i for i in range(20, 30) if i % 3 == 1 and i % 40 != 1 and i % 50 != 0]
