@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api import explorer
 from api.graphql_app import GraphQLApp
 from api.metrics import Metrics
 from api.middleware import AuthMiddleware, BodyLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *explorer.routes(settings),
         ],
         middleware=[
             Middleware(MetricsMiddleware, metrics=metrics),

@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import explorer
 from api.auth import AuthError, authenticate
 from api.metrics import Metrics
 from api.settings import Settings
@@ -73,7 +74,8 @@ class AuthMiddleware:
         self.public = PUBLIC_PATHS | ({"/metrics"} if settings.metrics_public else set())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in self.public:
+        if (scope["type"] != "http" or scope["path"] in self.public
+                or explorer.is_public(scope["path"])):
             await self.app(scope, receive, send)
             return
         if (self.settings.graphiql and scope["path"] == "/graphql"
@@ -88,8 +90,11 @@ class AuthMiddleware:
         except AuthError as error:
             await self._refuse(send, str(error))
             return
+        if principal is None:  # the explorer page's session (api/explorer.py)
+            principal = explorer.session_principal(scope, self.settings)
         if principal is None:
-            await self._refuse(send, "authentication required: X-API-Key or bearer token")
+            if not await explorer.redirect_to_login(scope, send):
+                await self._refuse(send, "authentication required: X-API-Key or bearer token")
             return
         scope[PRINCIPAL] = principal
         await self.app(scope, receive, send)

@@ -29,6 +29,7 @@ from strawberry.tools import merge_types
 from api.complexity import cost_limit_rule
 from api.errors import should_mask
 from api.schema.campaigns import CampaignMutation, CampaignQuery
+from api.schema.circle_graph import CircleGraphQuery
 from api.schema.circles import CallCircle
 from api.schema.customer import Customer
 from api.schema.insight import Segment
@@ -58,7 +59,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     if not introspection:
         extensions.append(DisableIntrospection)
     return strawberry.Schema(
-        query=merge_types("Query", (Query, TagQuery, CampaignQuery, KpiQuery)),
+        query=merge_types("Query", (Query, TagQuery, CampaignQuery, KpiQuery, CircleGraphQuery)),
         mutation=merge_types("Mutation", (TagMutation, CampaignMutation)),
         types=TYPES, extensions=extensions)
 
