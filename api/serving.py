@@ -28,8 +28,15 @@ from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
 
-LAYOUT_VERSION = 4
+LAYOUT_VERSION = 5
 SERVING_DIR = "serving"
+
+
+#: One row per key: an ART index makes ``key = ?`` a lookup rather than a row-group scan
+#: (tables with many rows per key — contacts, lines, channels — are read in key order).
+UNIQUE_KEYS = (("customers", "customer_id"), ("subscriptions_by_id", "subscription_id"),
+               ("line_holders", "msisdn"), ("bills_summary", "customer_id"),
+               ("value_latest", "customer_id"), ("circles_latest", "circle_id"))
 
 
 def serving_path(data_dir: Path, snapshot_id: str) -> Path:
@@ -86,6 +93,12 @@ def _build(warehouse: Path, out: Path) -> None:
         ).fetchall()}
         for statement in _statements(have):
             con.execute(statement)
+        built = {name for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog <> 'w'").fetchall()}
+        for table, column in UNIQUE_KEYS:
+            if table in built:
+                con.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
         con.execute("CHECKPOINT")
     finally:
         con.close()

@@ -78,7 +78,7 @@ def test_readyz_then_switch_during_a_stream_of_requests(tmp_path: Path) -> None:
         for thread in threads:
             thread.start()
         try:
-            for variant in (1, 2, 3):
+            for variant in (1, 2):
                 time.sleep(0.4)
                 published.append(write_snapshot(store, f"run-{variant}", variant=variant))
                 target = published[-1].id
@@ -95,7 +95,7 @@ def test_readyz_then_switch_during_a_stream_of_requests(tmp_path: Path) -> None:
         assert len(outcomes) > 50
         with httpx.Client(base_url=server.url, timeout=30) as client:
             metrics = client.get("/metrics").text
-            assert "callcircle_snapshot_switches_total 4.0" in metrics
+            assert "callcircle_snapshot_switches_total 3.0" in metrics
             assert client.get("/readyz").json()["snapshot"] == published[-1].id
         # older snapshots were pruned from disk while the server ran
         assert [s.id for s in store.published()] == [s.id for s in published[-2:]]
