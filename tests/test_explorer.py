@@ -41,8 +41,8 @@ def synthetic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     stop_server(server)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def launch_chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright (never a downloaded browser); skip without it."""
     playwright_api = pytest.importorskip("playwright.sync_api")
     executable = shutil.which("chromium")
     if executable is None:
@@ -51,6 +51,11 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from launch_chromium()
 
 
 class Page:

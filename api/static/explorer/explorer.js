@@ -32,24 +32,33 @@ function riskColor(risk) {
   return risk < 0.5 ? mix("#2e9e57", "#f0c419", risk * 2) : mix("#f0c419", "#d7263d", (risk - 0.5) * 2);
 }
 
-function nodeAttributes(node, maxClv) {
+function nodeAttributes(node) {
   const c = node.customer;
   const risk = c?.churnRisk?.probability ?? null;
   const clv = c?.value?.clv ?? null;
   const offNet = node.onNet === false;
   const color = node.churned ? COLORS.churned : offNet ? COLORS.offnet : riskColor(risk);
-  const size = offNet ? 3 : 4 + 12 * Math.sqrt(Math.max(clv ?? 0, 0) / (maxClv || 1));
   return {
     label: (node.isInfluencer ? "★ " : "") + (node.churned ? "✕ " : "") + node.number,
     number: node.number, customer: c?.customerId ?? null, risk, clv,
     tier: c?.value?.valueTier ?? null, tags: c?.tags ?? [], onNet: !offNet,
     churned: node.churned, influencer: node.isInfluencer, circle: node.circleId,
-    operator: node.operator, color, size, forceLabel: node.isInfluencer,
+    operator: node.operator, color, size: 3, forceLabel: node.isInfluencer,
   };
 }
 
-function edgeSize(weight, maxWeight) {
-  return 0.5 + 5 * Math.sqrt(weight / (maxWeight || 1));
+// Sizes shrink as the graph grows, so that 1,500 numbers still read as a network.
+function restyle() {
+  const g = state.graph;
+  const big = g.order > 400;
+  const [nodeMin, nodeMax, edgeMax] = big ? [2, 7, 1.5] : [4, 14, 5];
+  const maxClv = Math.max(1, ...g.mapNodes((_, a) => a.clv ?? 0));
+  g.forEachNode((node, a) => {
+    const size = a.onNet ? nodeMin + (nodeMax - nodeMin) * Math.sqrt(Math.max(a.clv ?? 0, 0) / maxClv) : nodeMin * 0.8;
+    g.setNodeAttribute(node, "size", size);
+  });
+  const maxWeight = Math.max(1, ...g.mapEdges((_, a) => a.weight));
+  g.forEachEdge((edge, a) => g.setEdgeAttribute(edge, "size", 0.3 + edgeMax * Math.sqrt(a.weight / maxWeight)));
 }
 
 // --- the graph --------------------------------------------------------------------------
@@ -65,14 +74,12 @@ function isVisible(node) {
 }
 
 function addNodes(nodes, around) {
-  const maxClv = Math.max(1, ...nodes.map((n) => n.customer?.value?.clv ?? 0),
-    ...state.graph.mapNodes((_, a) => a.clv ?? 0));
   for (const node of nodes) {
     if (state.graph.hasNode(node.key)) continue;
     const angle = Math.random() * 2 * Math.PI;
     const radius = around ? 5 + Math.random() * 5 : 100 * Math.random();
     state.graph.addNode(node.key, {
-      ...nodeAttributes(node, maxClv),
+      ...nodeAttributes(node),
       x: (around?.x ?? 0) + radius * Math.cos(angle),
       y: (around?.y ?? 0) + radius * Math.sin(angle),
     });
@@ -85,16 +92,17 @@ function addEdges(edges) {
     if (e.source === e.target || state.graph.hasEdge(e.source, e.target)) continue;
     state.graph.addEdge(e.source, e.target, { weight: e.weight, calls: e.calls, sms: e.sms });
   }
-  const maxWeight = Math.max(1, ...state.graph.mapEdges((_, a) => a.weight));
-  state.graph.forEachEdge((edge, a) => {
-    state.graph.setEdgeAttribute(edge, "size", edgeSize(a.weight, maxWeight));
-  });
+  restyle();
 }
 
 function layout(iterations) {
   if (state.graph.order < 2) return;
   const settings = forceAtlas2.inferSettings(state.graph);
-  forceAtlas2.assign(state.graph, { iterations, settings: { ...settings, edgeWeightInfluence: 0.5 } });
+  // Barnes-Hut keeps each iteration O(n log n): a 1,500-number circle lays out in about a second
+  const barnesHutOptimize = state.graph.order > 500;
+  forceAtlas2.assign(state.graph, {
+    iterations, settings: { ...settings, barnesHutOptimize, edgeWeightInfluence: 0.5 },
+  });
 }
 
 function ensureRenderer() {
