@@ -251,3 +251,33 @@ def test_expand_and_filters(synthetic_server: Server, browser: Any) -> None:
         assert page.errors == []
     finally:
         page.close()
+
+
+def test_session_cookie_ends_with_its_key_role_or_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLCIRCLE_SESSION_SECRET", raising=False)
+    from api.auth import Role
+    from api.explorer import SESSION_TTL_S, principal_from_cookie, session_cookie
+    from api.settings import Settings
+
+    def settings(role: str) -> Settings:
+        return Settings.from_mapping({"api_keys": [
+            {"name": "crm", "key": "k-123", "role": role}]}, data_dir=tmp_path)
+
+    analyst = settings("analyst")
+    principal = principal_from_cookie(
+        session_cookie(_principal("crm", Role.ANALYST), analyst), analyst)
+    assert principal is not None and principal.role is Role.ANALYST
+    cookie = session_cookie(_principal("crm", Role.ANALYST), analyst)
+    assert principal_from_cookie(cookie, settings("admin")) is None  # role changed
+    assert principal_from_cookie(cookie, Settings.from_mapping({}, data_dir=tmp_path)) is None
+    old = session_cookie(_principal("crm", Role.ANALYST), analyst,
+                         now=time.time() - SESSION_TTL_S - 1)
+    assert principal_from_cookie(old, analyst) is None  # expired
+    assert (tmp_path / ".explorer-secret").stat().st_mode & 0o077 == 0
+
+
+def _principal(name: str, role: Any) -> Any:
+    from api.auth import Principal
+
+    return Principal(subject=name, role=role, method="api_key")
