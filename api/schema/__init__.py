@@ -46,12 +46,17 @@ TYPES = [Customer, Subscription, Product, Segment, CallCircle]
 def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
     """The schema with the service's limits and error masking as extensions."""
     limits = limits or Limits()
+    # The limit rules are classes built once here: a fresh class per request would make
+    # every request miss the validation cache (its key includes the rule classes).
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+        cost_limit_rule(limits.max_cost, limits.max_page_size),
+    ]
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: ParserCache(maxsize=512),
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-        lambda: AddValidationRules([cost_limit_rule(limits.max_cost, limits.max_page_size)]),
+        lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=512),
         lambda: MaskErrors(should_mask_error=should_mask,
                            error_message="Internal error; it has been logged."),
