@@ -166,6 +166,56 @@ def report_command(
     console.print(f"report written to {path.resolve()}")
 
 
+@app.command("tags")
+def tags_command(
+    data_dir: DataDirOption = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="Tag library (YAML or Turtle); default: the current one.")
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="Month to tag, YYYY-MM (default: last month of data).")
+    ] = None,
+) -> None:
+    """Evaluate the business-feature tag rules; publish the assignments as a new snapshot."""
+    from datetime import date
+
+    from api.pipeline import tag_customers
+    from insight.tags import RuleError
+
+    month = date.fromisoformat(f"{period}-01") if period else None
+    try:
+        tag_customers(SnapshotStore(data_dir), rules, period=month, console=console)
+    except RuleError as error:
+        console.print(f"[red]rule refused:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+@app.command("campaigns")
+def campaigns_command(data_dir: DataDirOption = None) -> None:
+    """Campaign results: response and retention, treated vs control, uplift with its interval."""
+    from api.pipeline import show_campaigns
+
+    show_campaigns(SnapshotStore(data_dir), console=console)
+
+
+@app.command("kpis")
+def kpis_command(
+    measures: Annotated[list[str], typer.Argument(help="Measures, e.g. churn_rate arpu.")],
+    by: Annotated[list[str] | None, typer.Option(help="Dimension to group by (repeat).")] = None,
+    grouping: Annotated[str, typer.Option(help="rollup, cube or plain.")] = "rollup",
+    data_dir: DataDirOption = None,
+) -> None:
+    """A slice of the KPI cube, with subtotals."""
+    from api.pipeline import show_kpis
+
+    try:
+        show_kpis(SnapshotStore(data_dir), measures, by or [], grouping=grouping,
+                  console=console)
+    except ValueError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command("demo")
 def demo_command(
     data_dir: DataDirOption = None,
@@ -200,7 +250,14 @@ def serve_command(
 
 
 def main() -> None:
-    app()
+    """Console entry point: expected operational errors end with a message, not a trace."""
+    from graph.snapshot import SnapshotStoreBusy
+
+    try:
+        app()
+    except SnapshotStoreBusy as error:
+        console.print(f"[red]busy:[/red] {error}")
+        raise SystemExit(3) from None
 
 
 if __name__ == "__main__":

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 from pathlib import Path
 
+import duckdb
+import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from graph.snapshot import SnapshotStore
+from graph.snapshot import Snapshot, SnapshotStore
+from insight.campaigns import evaluate_all
+from insight.kpis import kpis
 from insight.pipeline import score, train
+from insight.tags import current_library, load_library, tag_counts, tag_snapshot
 
 
 def _source_matches(source_dir: Path, subscribers: int, months: int, seed: int) -> bool:
@@ -61,8 +68,11 @@ def run_demo(
     train_models(store, console=console)
     console.print("[bold]4. score[/bold] (churn risk and reasons, value, tiers, segments)")
     score_snapshot(store, console=console)
+    console.print("[bold]5. customer tags[/bold] (starter library of business-feature rules)")
+    tag_customers(store, console=console)
+    show_campaigns(store, console=console)
     report_path = store.root / "report.html"
-    console.print("[bold]5. report[/bold]")
+    console.print("[bold]6. report[/bold]")
     write_report(store, report_path)
     current = store.current()
     console.print(
@@ -84,6 +94,88 @@ def score_snapshot(store: SnapshotStore, *, console: Console) -> None:
     with store.writer_lock():
         snapshot = score(store)
     console.print(f"scored snapshot {snapshot.id} published")
+
+
+def tag_customers(store: SnapshotStore, rules: Path | None = None, *, console: Console,
+                  period: date | None = None) -> None:
+    """Apply a tag library (default: the operator's current one) into a new snapshot."""
+    library = load_library(rules) if rules is not None else current_library(store)
+    snapshot = tag_snapshot(store, library, period=period)
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        counts = pd.DataFrame(tag_counts(con))
+    finally:
+        con.close()
+    if counts.empty:
+        console.print("no tag rules were applied")
+        return
+    shown = counts[["scheme", "tag_id", "label", "rule_version", "customers"]]
+    console.print(frame_table(shown, f"customer tags in snapshot {snapshot.id}"))
+
+
+def show_campaigns(store: SnapshotStore, *, console: Console) -> None:
+    """Every campaign's treated-vs-control evaluation in the current snapshot."""
+    snapshot = _current(store)
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        evaluation = evaluate_all(con)
+    finally:
+        con.close()
+    if evaluation.empty:
+        console.print("no campaign has contacts in this snapshot")
+        return
+    shown = evaluation[[
+        "campaign_id", "treated", "control", "treated_response_rate", "control_response_rate",
+        "response_uplift", "uplift_low", "uplift_high", "retention_uplift",
+        "incremental_revenue", "cost", "roi",
+    ]].rename(columns={
+        "treated_response_rate": "response (treated)", "control_response_rate": "(control)",
+        "response_uplift": "uplift", "uplift_low": "95% low", "uplift_high": "95% high",
+        "retention_uplift": "retention uplift", "incremental_revenue": "incr. revenue",
+    })
+    console.print(frame_table(shown, "campaigns: treated vs control (Newcombe 95% interval)"))
+
+
+def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, grouping: str,
+              console: Console) -> None:
+    """A slice of the KPI cube of the current snapshot."""
+    snapshot = _current(store)
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        frame = kpis(con, measures, by, grouping=grouping)
+    finally:
+        con.close()
+    console.print(frame_table(frame, f"KPIs by {', '.join(by) or 'total'} ({grouping})"))
+
+
+def _current(store: SnapshotStore) -> Snapshot:
+    snapshot = store.current()
+    if snapshot is None:
+        raise SystemExit(f"no published snapshot in {store.root}: run `callcircle ingest` first")
+    return snapshot
+
+
+def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 40) -> Table:
+    """A data frame as a terminal table (floats to 3 decimals, missing as blank)."""
+    table = Table(title=title, title_justify="left")
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.head(max_rows).itertuples(index=False):
+        table.add_row(*[_cell(value) for value in row])
+    if len(frame) > max_rows:
+        table.caption = f"first {max_rows} of {len(frame):,} rows"
+    return table
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(str(v) for v in value)
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.3f}"
+    return str(value)
 
 
 def metrics_table(evaluation: dict) -> Table:

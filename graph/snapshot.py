@@ -22,12 +22,14 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import duckdb
 
 DATA_DIR_ENV = "CALLCIRCLE_DATA"
 DEFAULT_DATA_DIR = Path("callcircle-data")
@@ -220,6 +222,43 @@ class SnapshotStore:
                 yield
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def derive(
+        self,
+        run_id: str,
+        write: Callable[[duckdb.DuckDBPyConnection, Path], dict[str, Any]],
+        *,
+        manifest_key: str,
+        carry: tuple[str, ...] = ("models",),
+    ) -> Snapshot:
+        """Publish a copy of the current snapshot with what ``write(con, kg_path)`` adds.
+
+        Published snapshots are never modified: scoring, tagging and campaign planning
+        write into a copy (warehouse, knowledge graph and the ``carry`` folders), which is
+        published atomically under the single-writer lock. ``write`` returns a summary that
+        goes into the manifest under ``manifest_key``.
+        """
+        with self.writer_lock():
+            current = self.current()
+            if current is None:
+                raise ValueError("no published snapshot: run `callcircle ingest` first")
+            with self.building(run_id, copy_warehouse_from=current) as building:
+                if current.knowledge_graph_path.exists():
+                    shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)
+                for folder in carry:
+                    if (current.path / folder).exists():
+                        shutil.copytree(current.path / folder, building.path / folder)
+                con = duckdb.connect(str(building.warehouse_path))
+                try:
+                    summary = write(con, building.knowledge_graph_path)
+                    con.execute("CHECKPOINT")
+                finally:
+                    con.close()
+                manifest = dict(current.manifest)
+                manifest["derived_from"] = current.id
+                manifest[manifest_key] = {**summary, "run_id": run_id}
+                building.write_manifest(manifest)
+                return self.publish(building)
 
     @contextmanager
     def building(self, run_id: str, *, copy_warehouse_from: Snapshot | None = None

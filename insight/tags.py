@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -1018,31 +1017,8 @@ def last_full_month(con: duckdb.DuckDBPyConnection) -> date:
 
 def derive_snapshot(store: SnapshotStore, run_id: str, write: Any, *,
                     manifest_key: str) -> Snapshot:
-    """Copy the current snapshot, let ``write(con, kg_path)`` add to it, publish it.
-
-    The same steps as ``insight.pipeline.score``; holds the single-writer lock.
-    """
-    with store.writer_lock():
-        current = store.current()
-        if current is None:
-            raise ValueError("no published snapshot: run `callcircle ingest` first")
-        with store.building(run_id, copy_warehouse_from=current) as building:
-            if current.knowledge_graph_path.exists():
-                shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)
-            for folder in ("models",):
-                if (current.path / folder).exists():
-                    shutil.copytree(current.path / folder, building.path / folder)
-            out = duckdb.connect(str(building.warehouse_path))
-            try:
-                summary = write(out, building.knowledge_graph_path)
-                out.execute("CHECKPOINT")
-            finally:
-                out.close()
-            manifest = dict(current.manifest)
-            manifest["derived_from"] = current.id
-            manifest[manifest_key] = {**summary, "run_id": run_id}
-            building.write_manifest(manifest)
-            return store.publish(building)
+    """Copy the current snapshot, let ``write(con, kg_path)`` add to it, publish it."""
+    return store.derive(run_id, write, manifest_key=manifest_key)
 
 
 def tag_snapshot(store: SnapshotStore, library: RuleLibrary | None = None, *,

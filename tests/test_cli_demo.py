@@ -1,0 +1,74 @@
+"""The README's main command, end to end, as a real subprocess; then the analyst commands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from graph.snapshot import SnapshotStore
+
+REPO = Path(__file__).parent.parent
+
+
+def callcircle(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CALLCIRCLE_DATA": str(data_dir), "CALLCIRCLE_NO_PROGRESS": "1",
+           "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "api.cli", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    data_dir = root / "data"
+    done = callcircle("demo", "--subscribers", "1500", "--months", "5",
+                      "--source-dir", str(root / "source"), data_dir=data_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return data_dir
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_chain(demo: Path) -> None:
+    store = SnapshotStore(demo)
+    current = store.current()
+    assert current is not None
+    con = duckdb.connect(str(current.warehouse_path), read_only=True)
+    try:
+        tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
+        subscriptions = con.execute("SELECT count(*) FROM subscriptions").fetchone()[0]
+        scored = con.execute("SELECT count(DISTINCT msisdn) FROM churn_scores").fetchone()[0]
+    finally:
+        con.close()
+    assert {"cdrs", "call_edges", "graph_features", "circles", "churn_scores",
+            "customer_value", "segments", "tag_assignments"} <= tables
+    assert 0 < scored <= subscriptions
+    report = (demo / "report.html").read_text(encoding="utf-8")
+    assert "<svg" in report and "http://" not in report.replace("http://www.w3.org", "")
+    # ingest, score and tags each published a snapshot, derived one from the other
+    assert current.manifest.get("derived_from")
+
+
+@pytest.mark.slow
+def test_analyst_commands_on_the_demo(demo: Path) -> None:
+    runs = callcircle("runs", data_dir=demo)
+    assert runs.returncode == 0 and "published" in runs.stderr
+    campaigns = callcircle("campaigns", data_dir=demo)
+    assert campaigns.returncode == 0 and "C2601" in campaigns.stderr
+    kpis = callcircle("kpis", "churn_rate", "arpu", "--by", "month", data_dir=demo)
+    assert kpis.returncode == 0 and "churn_rate" in kpis.stderr
+    unknown = callcircle("kpis", "happiness", data_dir=demo)
+    assert unknown.returncode == 2 and "unknown measure" in unknown.stderr
+    bad_rules = demo.parent / "bad-rules.yaml"
+    bad_rules.write_text(
+        "name: broken\nversion: 1\nfeatures:\n"
+        "  heavy: {label: heavy, measure: minutes_out, op: '>=', value: 300}\n"
+        "tags:\n  heavy_user: {scheme: usage, label: heavy user, when: heavy and loud}\n",
+        encoding="utf-8")
+    refused = callcircle("tags", "--rules", str(bad_rules), data_dir=demo)
+    assert refused.returncode == 2 and "rule refused" in refused.stderr
+    assert "heavy_user" in refused.stderr and "loud" in refused.stderr
