@@ -259,18 +259,18 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         Every subscriber gets at least one reason: if nothing pushes the risk up, the
         feature holding it up the most (least negative) is given.
         """
-        contrib = self.contributions(X).drop(columns="bias")
-        values = X[list(self.feature_names_in_)]
-        matrix = contrib.to_numpy()
-        order = np.argsort(-matrix, axis=1)
+        matrix = self.contributions(X).drop(columns="bias").to_numpy()
+        values = X[list(self.feature_names_in_)].to_numpy(dtype=object)
+        k = min(top, matrix.shape[1])
+        order = np.argsort(-matrix, axis=1)[:, :k]  # vectorised; the loop below only formats
         names = list(self.feature_names_in_)
         phrases = self.phrases if self.phrases is not None else PHRASES
         out: list[list[dict[str, Any]]] = []
-        for i in range(len(matrix)):
-            chosen = [j for j in order[i, :top] if matrix[i, j] > 0] or [int(order[i, 0])]
+        for i, picks in enumerate(order.tolist()):
+            chosen = [j for j in picks if matrix[i, j] > 0] or picks[:1]
             row = []
             for j in chosen:
-                value = values.iat[i, j]
+                value = values[i, j]
                 if isinstance(value, np.generic):
                     value = value.item()
                 row.append({"feature": names[j], "value": value,
