@@ -59,6 +59,8 @@ class Loaders:
         self.circle_members: DataLoader[tuple[str, int], list[Row]] = DataLoader(
             load_fn=self._load_circle_members)
         self.referrers: DataLoader[str, list[Row]] = _one(db, store.referrers_by_prospect, list)
+        self.card: DataLoader[str, Row | None] = _one(db, store.cards_by_customer)
+        self.card_contacts: dict[str, tuple[list[Row], bool, int]] = {}
         self.tags: DataLoader[str, list[Row]] = _one(db, store.tags_by_customer, list)
         self.graph_features: DataLoader[str, list[Row]] = _one(
             db, store.graph_features_by_customer, list)
@@ -75,6 +77,31 @@ class Loaders:
         found = await store.circle_members(
             self.db, sorted({circle_id for circle_id, _ in keys}), limit)
         return [found.get(circle_id, [])[:window] for circle_id, window in keys]
+
+    async def load_card(self, customer_id: str) -> None:
+        """Read the customer's card and prime the loaders of its parts with it."""
+        from api.serving import CARD_CONTACTS
+
+        card = await self.card.load(customer_id)
+        if card is None:
+            return
+        self.customer.prime(customer_id, card)
+        self.subscriptions.prime(customer_id, card["subscriptions"])
+        self.channel_history.prime(customer_id, card["channel_history"])
+        self.bills_summary.prime(customer_id, card["bills"])
+        contacts = card["contacts"]
+        complete = not contacts or int(contacts[0]["total"]) <= len(contacts)
+        self.card_contacts[customer_id] = (contacts, complete, CARD_CONTACTS)
+
+    def contacts_from_card(self, customer_id: str, window: int) -> list[Row] | None:
+        """The first ``window`` contacts if the card holds them, else None (load them)."""
+        cached = self.card_contacts.get(customer_id)
+        if cached is None:
+            return None
+        contacts, complete, kept = cached
+        if window <= kept or complete:
+            return contacts[:window]
+        return None
 
     def prime_customers(self, rows: list[Row]) -> None:
         """Rows a list query already read need not be read again by `node`/`customer`."""

@@ -28,15 +28,55 @@ from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
 
-LAYOUT_VERSION = 5
+LAYOUT_VERSION = 6
 SERVING_DIR = "serving"
 
+
+#: Contacts kept on a customer's card; a longer page reads the contacts table.
+CARD_CONTACTS = 100
+CARD_PARTS = frozenset({"customers", "subscriptions", "channel_history", "bills_summary",
+                        "contacts"})
+#: The customer-360 card: lines, channels, bills and the first contacts of a customer in
+#: one row, so a customer screen costs one indexed lookup instead of five queries.
+CARD_SQL = f"""
+CREATE TABLE customer_card AS
+WITH lines AS (
+    SELECT customer_id, list(s ORDER BY status <> 'active', start_date, subscription_id)
+           AS subscriptions
+    FROM subscriptions s GROUP BY customer_id
+),
+channels AS (
+    SELECT customer_id, list(h ORDER BY last_contact_at DESC, channel) AS channel_history
+    FROM channel_history h GROUP BY customer_id
+),
+ranked AS (
+    SELECT *, row_number() OVER (PARTITION BY customer_id ORDER BY weight DESC, other)
+              AS rank,
+           count(*) OVER (PARTITION BY customer_id) AS total
+    FROM contacts
+),
+firsts AS (
+    SELECT customer_id, list(r ORDER BY rank) AS contacts
+    FROM ranked r WHERE rank <= {CARD_CONTACTS} GROUP BY customer_id
+)
+SELECT c.*, coalesce(lines.subscriptions, []) AS subscriptions,
+       coalesce(channels.channel_history, []) AS channel_history,
+       CASE WHEN b.customer_id IS NULL THEN NULL ELSE b END AS bills,
+       coalesce(firsts.contacts, []) AS contacts
+FROM customers c
+LEFT JOIN lines USING (customer_id)
+LEFT JOIN channels USING (customer_id)
+LEFT JOIN bills_summary b ON b.customer_id = c.customer_id
+LEFT JOIN firsts ON firsts.customer_id = c.customer_id
+ORDER BY c.customer_id
+"""
 
 #: One row per key: an ART index makes ``key = ?`` a lookup rather than a row-group scan
 #: (tables with many rows per key — contacts, lines, channels — are read in key order).
 UNIQUE_KEYS = (("customers", "customer_id"), ("subscriptions_by_id", "subscription_id"),
                ("line_holders", "msisdn"), ("bills_summary", "customer_id"),
-               ("value_latest", "customer_id"), ("circles_latest", "circle_id"))
+               ("value_latest", "customer_id"), ("circles_latest", "circle_id"),
+               ("customer_card", "customer_id"))
 
 
 def serving_path(data_dir: Path, snapshot_id: str) -> Path:
@@ -96,6 +136,9 @@ def _build(warehouse: Path, out: Path) -> None:
         built = {name for (name,) in con.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_catalog <> 'w'").fetchall()}
+        if built >= CARD_PARTS:
+            con.execute(CARD_SQL)
+            built.add("customer_card")
         for table, column in UNIQUE_KEYS:
             if table in built:
                 con.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")

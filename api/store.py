@@ -435,3 +435,12 @@ async def tags_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list[
         f"SELECT * FROM tags_latest WHERE {_in('customer_id', ids)} "
         "ORDER BY customer_id, tag_id", _keys(ids))
     return _group(rows, "customer_id")
+
+
+async def cards_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
+    """Customer-360 cards (``api.serving.CARD_SQL``): lines, channels, bills, first contacts."""
+    if not db.has("customer_card"):
+        return {}
+    rows = await db.fetch(
+        f"SELECT * FROM customer_card WHERE {_in('customer_id', ids)}", _keys(ids))
+    return _by_key(rows, "customer_id")

@@ -366,3 +366,15 @@ def test_prospects_with_referrers(api_server: Server) -> None:
                                      "customer": {"customerId": "C0001"}}]
     assert masked["number"] == "+86186****1000"
     assert masked["referrers"][0]["number"] == "+86138****0001"
+
+
+def test_customer_360_is_two_warehouse_queries(api_server: Server) -> None:
+    """Profile, lines, plans, channels, bills and contacts come from the customer's card;
+    the second query reads the on-net contacts' own profiles."""
+    with api_server.client("app") as client:
+        data(client, CUSTOMER_360, id="C0003")  # warm: products are held in memory
+        before = _warehouse_queries(client)
+        customer = data(client, CUSTOMER_360, id="C0004")["customer"]
+        assert _warehouse_queries(client) - before == 2
+    assert customer["customerId"] == "C0004" and customer["subscriptions"]
+    assert customer["topContacts"]["totalCount"] == 8

@@ -83,7 +83,10 @@ class ContactConnection:
             if not isinstance(position, int) or position < 0:
                 raise PublicError("malformed cursor")
             offset = position
-        rows = await context.loaders.top_contacts.load((customer_id, max(offset + size, 1)))
+        window = max(offset + size, 1)
+        rows = context.loaders.contacts_from_card(customer_id, window)
+        if rows is None:
+            rows = await context.loaders.top_contacts.load((customer_id, window))
         page = [row for row in rows if offset < row["rank"] <= offset + size]
         total = int(rows[0]["total"]) if rows else 0
         edges = [ContactEdge(cursor=encode_cursor(int(row["rank"])), node=Contact.from_row(row))
