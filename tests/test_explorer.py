@@ -20,6 +20,7 @@ pytest.register_assert_rewrite("api_fixtures")
 from api_fixtures import KEYS, ROOT, Server, data, start_server, stop_server, write_config  # noqa: E402
 
 pytestmark = pytest.mark.browser
+pytest_plugins = ["api_fixtures"]  # api_server: the hand-written snapshot with scores and tags
 
 ARTIFACTS = ROOT / "test-artifacts" / "explorer"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -201,6 +202,7 @@ def test_search_draws_the_circle_and_a_click_opens_the_customer(
         png = tmp_path / "circle.png"
         png_info.value.save_as(png)
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 2000
+        shutil.copy(png, ARTIFACTS / "export.png")
         assert page.errors == []
         assert page.external == []
     finally:
@@ -281,3 +283,38 @@ def _principal(name: str, role: Any) -> Any:
     from api.auth import Principal
 
     return Principal(subject=name, role=role, method="api_key")
+
+
+def test_filters_by_risk_tier_and_tag(api_server: Server, browser: Any) -> None:
+    from api_fixtures import TIERS, risk_of
+
+    members = range(1, 11)  # circle 1 of the hand-written snapshot
+    page = Page(browser, api_server, "analyst")
+    try:
+        page.search("1", "circle")
+        assert page.page.evaluate("window.explorer.graph.order") == len(members)
+
+        def visible_customers(**controls: Any) -> set[str]:
+            return set(page.page.evaluate("""controls => {
+                for (const [id, value] of Object.entries(controls)) {
+                    const input = document.getElementById(id);
+                    if (input.type === "checkbox") input.checked = value; else input.value = value;
+                    input.dispatchEvent(new Event("input"));
+                }
+                const { graph, isVisible } = window.explorer;
+                return graph.filterNodes(isVisible).map(n => graph.getNodeAttribute(n, "customer"));
+            }""", controls))
+
+        assert visible_customers(**{"filter-risk": "0.5"}) == {
+            f"C{i:04d}" for i in members if risk_of(i) >= 0.5}
+        assert visible_customers(**{"filter-risk": "0", "filter-tier": "high"}) == {
+            f"C{i:04d}" for i in members if TIERS[i % 5] == "high"}
+        assert visible_customers(**{"filter-tier": "", "filter-tag": "even"}) == {
+            f"C{i:04d}" for i in members if i % 2 == 0}
+        colours = page.page.evaluate(
+            "window.explorer.graph.mapNodes((n, a) => [a.risk, a.color])")
+        assert len({colour for _, colour in colours}) > 5  # colour follows risk
+        page.shot("filters-analyst")
+        assert page.errors == []
+    finally:
+        page.close()
