@@ -236,14 +236,24 @@ def test_expand_and_filters(synthetic_server: Server, browser: Any) -> None:
     try:
         page.search(circle["circleId"], "circle")
         before = page.page.evaluate("window.explorer.graph.order")
+        before_nodes = page.page.evaluate("window.explorer.graph.nodes()")
         node = page.page.evaluate(
             "window.explorer.graph.findNode((n, a) => a.onNet)")
         page.page.evaluate("n => window.explorer.selectNode(n)", node)
         page.page.click("#expand")
         page.wait("() => document.getElementById('status').textContent"
                   ".endsWith('numbers added')")
+        with synthetic_server.client("analyst") as client:
+            neighbours = data(client, """query($k: String!) { neighbourhood(key: $k, first: 30) {
+                nodes { key } } }""", k=node)["neighbourhood"]["nodes"]
+        keys = [n["key"] for n in neighbours]
+        assert keys
+        drawn = page.page.evaluate("""([node, keys]) => keys.map(k =>
+            window.explorer.graph.hasNode(k) && window.explorer.graph.hasEdge(node, k))""",
+                                   [node, keys])
+        assert all(drawn)
         after = page.page.evaluate("window.explorer.graph.order")
-        assert after >= before
+        assert after == before + len(set(keys) - set(before_nodes))
         page.page.uncheck("#filter-offnet")
         visible = page.page.evaluate(
             "window.explorer.graph.filterNodes(n => window.explorer.isVisible(n)).length")
