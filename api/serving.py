@@ -111,13 +111,13 @@ def ensure_serving(snapshot: Snapshot, data_dir: Path) -> Path:
 
 
 def remove_stale(data_dir: Path, keep_ids: Iterable[str]) -> None:
-    """Drop serving files of snapshots that are no longer published."""
+    """Drop serving files of snapshots no longer published, and of older layouts."""
     folder = data_dir / SERVING_DIR
     if not folder.is_dir():
         return
-    keep = set(keep_ids)
+    keep = {serving_path(data_dir, snapshot_id).name for snapshot_id in keep_ids}
     for path in folder.glob("*.duckdb"):
-        if path.name.split(".v")[0] not in keep:
+        if path.name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 log.info("removed stale serving copy %s", path.name)

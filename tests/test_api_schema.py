@@ -190,3 +190,15 @@ def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> Non
         }
     finally:
         snapshot.retire()
+
+
+def test_stale_serving_copies_are_removed(tmp_path: Path) -> None:
+    from api.serving import LAYOUT_VERSION, remove_stale, serving_path
+
+    folder = tmp_path / "serving"
+    folder.mkdir()
+    current = serving_path(tmp_path, "s2")
+    for name in ("s1.v1.duckdb", f"s1.v{LAYOUT_VERSION}.duckdb", "s2.v1.duckdb", current.name):
+        (folder / name).write_bytes(b"")
+    remove_stale(tmp_path, ["s2"])
+    assert [p.name for p in folder.iterdir()] == [current.name]
