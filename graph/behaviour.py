@@ -113,16 +113,14 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
                    count(*) FILTER (initiated) AS initiated,
                    count(*) FILTER (initiated AND roaming) AS roaming,
                    bool_or(NOT contact_on_net) AS off_net,
-                   min(start_time) AS first_time, max(start_time) AS last_time
+                   min(start_time) AS first_time, max(start_time) AS last_time,
+                   -- days of the month with an interaction, one bit per day
+                   bit_or(1::BIGINT << (day(start_time) - 1)) AS day_mask
             FROM e GROUP BY ALL
-        ),
-        days AS (
-            SELECT msisdn, month, count(*) AS active_days
-            FROM (SELECT msisdn, month, start_time::DATE AS day FROM e GROUP BY ALL)
-            GROUP BY ALL
         ),
         per_subscriber AS (
             SELECT msisdn, month,
+                bit_count(bit_or(day_mask)) AS active_days,
                 sum(n) AS interactions,
                 count(*) AS contacts,
                 count(*) FILTER (calls > 0) AS call_contacts,
@@ -148,7 +146,8 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
                 sum(roaming) / nullif(sum(initiated), 0) AS roaming_share
             FROM per_contact GROUP BY ALL
         )
-        SELECT a.msisdn, a.month, d.active_days, a.interactions, a.contacts, a.call_contacts,
+        SELECT a.msisdn, a.month, a.active_days::BIGINT AS active_days, a.interactions,
+               a.contacts, a.call_contacts,
                a.sms_contacts, a.calls, a.calls_out, a.calls_in, a.call_seconds_total,
                a.call_seconds_mean, a.sms_out, a.sms_in, a.percent_nocturnal,
                a.percent_initiated_interactions, a.percent_initiated_calls,
@@ -159,7 +158,7 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
                a.interevent_seconds_mean, a.percent_out_of_network_calls,
                a.off_net_contacts / a.contacts AS percent_out_of_network_contacts,
                a.percent_out_of_network_minutes, a.roaming_share, {data_col} AS data_mb
-        FROM per_subscriber a JOIN days d USING (msisdn, month) {data}
+        FROM per_subscriber a {data}
     """
 
 
