@@ -167,14 +167,18 @@ def test_search_draws_the_circle_and_a_click_opens_the_customer(
         assert page.page.evaluate("window.explorer.graph.size") > 0
         assert page.page.inner_text("#circle-id") == circle["circleId"]
         # click a customer node where sigma draws it
-        node, x, y = page.page.evaluate("""() => {
+        # the search selected the customer's node; click another customer's node, where
+        # sigma draws it (graph coordinates → viewport pixels)
+        assert page.page.evaluate("document.getElementById('node-panel').dataset.customer"
+                                  ) == customer_id
+        node, x, y = page.page.evaluate("""searched => {
             const { graph, renderer } = window.explorer;
             renderer.getCamera().setState({ x: 0.5, y: 0.5, ratio: 1, angle: 0 });
             renderer.refresh();
-            const node = graph.findNode((n, a) => a.customer !== null);
-            const p = renderer.graphToViewport(renderer.getNodeDisplayData(node));
+            const node = graph.findNode((n, a) => a.customer !== null && a.customer !== searched);
+            const p = renderer.graphToViewport(graph.getNodeAttributes(node));
             return [node, p.x, p.y];
-        }""")
+        }""", customer_id)
         expected = page.page.evaluate(
             "n => window.explorer.graph.getNodeAttribute(n, 'customer')", node)
         box = page.page.locator("#graph").bounding_box()
@@ -182,6 +186,8 @@ def test_search_draws_the_circle_and_a_click_opens_the_customer(
         page.wait("c => document.getElementById('node-title').textContent === `Customer ${c}`",
                   expected)
         page.wait("() => document.getElementById('node-stats').textContent.includes('region')")
+        assert page.page.evaluate("window.explorer.selected") == node
+        assert page.page.is_visible("#node-panel")
         page.shot("circle-admin")
         # export: the GEXF of the visible graph reads back with the same nodes
         with page.page.expect_download() as download_info:

@@ -16,6 +16,7 @@ const state = {
   renderer: null,
   circle: null,
   selected: null,
+  hovered: null,
   filters: { minRisk: 0, tier: "", tag: "", offNet: true },
 };
 
@@ -111,17 +112,31 @@ function ensureRenderer() {
     defaultEdgeColor: "#b8c0cc",
     labelRenderedSizeThreshold: 9,
     zIndex: true,
+    // hovering a node dims everything but it and its neighbours
     nodeReducer: (node, data) => {
       const out = { ...data };
       if (!isVisible(node)) out.hidden = true;
+      const focus = state.hovered;
+      if (focus && node !== focus && !state.graph.areNeighbors(node, focus)) {
+        out.color = "#e3e6eb";
+        out.label = "";
+        out.forceLabel = false;
+      } else if (focus) {
+        out.forceLabel = true;
+      }
       if (node === state.selected) { out.highlighted = true; out.zIndex = 2; }
       return out;
     },
     edgeReducer: (edge, data) => {
       const [s, t] = state.graph.extremities(edge);
-      return isVisible(s) && isVisible(t) ? data : { ...data, hidden: true };
+      if (!isVisible(s) || !isVisible(t)) return { ...data, hidden: true };
+      const focus = state.hovered;
+      if (focus && s !== focus && t !== focus) return { ...data, hidden: true };
+      return data;
     },
   });
+  state.renderer.on("enterNode", ({ node }) => { state.hovered = node; state.renderer.refresh({ skipIndexation: true }); });
+  state.renderer.on("leaveNode", () => { state.hovered = null; state.renderer.refresh({ skipIndexation: true }); });
   state.renderer.on("clickNode", ({ node }) => selectNode(node));
   state.renderer.on("clickStage", () => { state.selected = null; $("node-panel").hidden = true; state.renderer.refresh(); });
 }
@@ -143,6 +158,8 @@ async function openCircle(circleId) {
   if (!g) { setStatus(`no circle ${circleId}`); return; }
   state.graph.clear();
   state.selected = null;
+  state.hovered = null;
+  history.replaceState(null, "", `/explore?circle=${encodeURIComponent(circleId)}`);
   state.circle = { ...data.circle, graph: g };
   addNodes(g.nodes);
   addEdges(g.edges);
@@ -196,6 +213,13 @@ function showCircle(circle, g) {
   ]);
   listItems($("circle-influencers"), circle.influencers.map(
     (m) => `${m.number}${m.customer ? ` · ${m.customer.customerId}` : ""} · PageRank ${fmt(m.pagerank, 4)}`));
+  [...$("circle-influencers").children].forEach((li, i) => {
+    const id = circle.influencers[i].customer?.customerId;
+    const node = id && state.graph.findNode((_, a) => a.customer === id && a.influencer);
+    if (!node) return;
+    li.classList.add("link");
+    li.addEventListener("click", () => run(() => selectNode(node)));
+  });
   const label = (p) => p.cutoff.slice(0, 7);
   barChart($("chart-size"), g.history.map((p) => ({ label: label(p), value: p.size })));
   barChart($("chart-churn"), g.history.map((p) => ({ label: label(p), value: p.churnRate })),
