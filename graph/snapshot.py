@@ -230,18 +230,25 @@ class SnapshotStore:
         *,
         manifest_key: str,
         carry: tuple[str, ...] = ("models",),
+        parent: Snapshot | None = None,
     ) -> Snapshot:
         """Publish a copy of the current snapshot with what ``write(con, kg_path)`` adds.
 
         Published snapshots are never modified: scoring, tagging and campaign planning
         write into a copy (warehouse, knowledge graph and the ``carry`` folders), which is
         published atomically under the single-writer lock. ``write`` returns a summary that
-        goes into the manifest under ``manifest_key``.
+        goes into the manifest under ``manifest_key``. ``parent``: the snapshot the caller
+        computed from; if another run published meanwhile, nothing is published.
         """
         with self.writer_lock():
             current = self.current()
             if current is None:
                 raise ValueError("no published snapshot: run `callcircle ingest` first")
+            if parent is not None and current.id != parent.id:
+                raise SnapshotStoreBusy(
+                    f"snapshot {current.id} was published while this run worked on "
+                    f"{parent.id}; run it again on the new snapshot"
+                )
             with self.building(run_id, copy_warehouse_from=current) as building:
                 if current.knowledge_graph_path.exists():
                     shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)

@@ -408,34 +408,25 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
     finally:
         con.close()
     run_id = run_id or f"insight-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
-    with store.building(run_id, copy_warehouse_from=current) as building:
-        triples = 0
-        if current.knowledge_graph_path.exists():
-            shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)
-            triples = write_insight_triples(building.knowledge_graph_path, tables)
-        model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
+    model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
+
+    def write(out: duckdb.DuckDBPyConnection, kg_path: Path) -> dict[str, Any]:
+        triples = write_insight_triples(kg_path, tables) if kg_path.exists() else 0
         if model_folder.exists():
-            shutil.copytree(model_folder, building.path / MODELS_DIR)
-        out = duckdb.connect(str(building.warehouse_path))
-        try:
-            for name in ("churn_scores", "subscriber_value", "customer_value", "segments",
-                         "segment_members"):
-                _replace(out, name, tables[name], tables["cutoff"])
-            out.execute("CHECKPOINT")
-        finally:
-            out.close()
-        manifest = dict(current.manifest)
-        manifest["derived_from"] = current.id
-        manifest["insight"] = {
-            **tables["summary"], "run_id": run_id, "model_id": trained.metadata["model_id"],
+            shutil.copytree(model_folder, kg_path.parent / MODELS_DIR)
+        for name in ("churn_scores", "subscriber_value", "customer_value", "segments",
+                     "segment_members"):
+            _replace(out, name, tables[name], tables["cutoff"])
+        return {
+            **tables["summary"], "model_id": trained.metadata["model_id"],
             "model_snapshot": trained.metadata["snapshot"],
             "knowledge_graph_triples": triples,
             "seconds": round(time.perf_counter() - started, 2),
             "segment_movement": (tables["segment_movement"].to_dict()
                                  if tables["segment_movement"] is not None else None),
         }
-        building.write_manifest(manifest)
-        return store.publish(building)
+
+    return store.derive(run_id, write, manifest_key="insight", parent=current, carry=())
 
 
 def write_report(store: SnapshotStore, out_path: Path, *,
