@@ -15,6 +15,7 @@ from datetime import date
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
@@ -255,9 +256,15 @@ def replace_cutoff_rows(con: duckdb.DuckDBPyConnection, table: str, cutoff: date
                         select: str) -> int:
     """Replace the rows of one cut-off in ``table`` by the rows of ``select`` (idempotent).
 
-    The table is created from the query's columns on first use. Returns rows written.
+    The table is created from the query's columns on first use, and created anew (older
+    cut-offs dropped) when a new version writes different columns. Returns rows written.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {select}")
+    if table_exists(con, table):
+        ours = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        theirs = [r[0] for r in con.execute("DESCRIBE _rows").fetchall()]
+        if set(ours) != set(theirs):
+            con.execute(f"DROP TABLE {table}")
     if not table_exists(con, table):
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM _rows WHERE FALSE")
     con.execute(f"DELETE FROM {table} WHERE cutoff = {sql_date(cutoff)}")
@@ -265,6 +272,16 @@ def replace_cutoff_rows(con: duckdb.DuckDBPyConnection, table: str, cutoff: date
     rows = con.execute("SELECT count(*) FROM _rows").fetchall()[0][0]
     con.execute("DROP TABLE _rows")
     return int(rows)
+
+
+def replace_cutoff_frame(con: duckdb.DuckDBPyConnection, table: str, cutoff: date,
+                         frame: pd.DataFrame) -> int:
+    """:func:`replace_cutoff_rows` for rows computed in Python (scores, tags)."""
+    con.register("_frame_rows", frame)
+    try:
+        return replace_cutoff_rows(con, table, cutoff, "SELECT * FROM _frame_rows")
+    finally:
+        con.unregister("_frame_rows")
 
 
 def write_graph_features(con: duckdb.DuckDBPyConnection, *, cutoff: date,

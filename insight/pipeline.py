@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from graph.callgraph import table_exists
+from graph.features import replace_cutoff_frame
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.churn import ChurnRiskModel, logistic_baseline
 from insight.evaluation import (
@@ -268,22 +269,6 @@ def _reason_columns(reasons: list[list[dict[str, Any]]], top: int) -> dict[str, 
     return out
 
 
-def _replace(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame,
-             cutoff: date) -> None:
-    """Replace the rows of ``cutoff`` in ``table`` (history of other cut-offs stays)."""
-    con.register("_insight_rows", frame)
-    if table_exists(con, table):
-        existing = set(con.execute("SELECT column_name FROM duckdb_columns() "
-                                   f"WHERE table_name = '{table}'").df()["column_name"])
-        if existing != set(frame.columns):
-            con.execute(f"DROP TABLE {table}")
-    if not table_exists(con, table):
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _insight_rows WHERE FALSE")
-    con.execute(f"DELETE FROM {table} WHERE cutoff = ?", [cutoff])
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _insight_rows")
-    con.unregister("_insight_rows")
-
-
 def _previous_segments(con: duckdb.DuckDBPyConnection, cutoff: date
                        ) -> tuple[pd.DataFrame | None, pd.Series | None]:
     if not table_exists(con, "segments"):
@@ -416,7 +401,7 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
             shutil.copytree(model_folder, kg_path.parent / MODELS_DIR)
         for name in ("churn_scores", "subscriber_value", "customer_value", "segments",
                      "segment_members"):
-            _replace(out, name, tables[name], tables["cutoff"])
+            replace_cutoff_frame(out, name, tables["cutoff"], tables[name])
         return {
             **tables["summary"], "model_id": trained.metadata["model_id"],
             "model_snapshot": trained.metadata["snapshot"],

@@ -35,8 +35,8 @@ from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from graph.callgraph import table_exists
+from graph.features import replace_cutoff_frame
 from graph.snapshot import Snapshot, SnapshotStore
-from insight.pipeline import _replace
 from ontology import (
     CC,
     bind_prefixes,
@@ -912,7 +912,7 @@ def write_tag_tables(con: duckdb.DuckDBPyConnection, result: TagResult) -> None:
     for name, frame in (("tag_assignments", result.assignments),
                         ("tag_evidence", result.evidence), ("tag_rules", result.rules)):
         if len(frame):
-            _replace(con, name, frame, result.cutoff)
+            replace_cutoff_frame(con, name, result.cutoff, frame)
         elif table_exists(con, name):
             con.execute(f"DELETE FROM {name} WHERE cutoff = ?", [result.cutoff])
 
