@@ -623,6 +623,35 @@ def build_knowledge_graph(
     )
 
 
+def replace_triples(store_path: Path, deletes: Sequence[str], ntriples: Sequence[str]) -> int:
+    """Run SPARQL ``deletes`` on a building snapshot's store, then bulk-load ``ntriples``.
+
+    How later stages (scores, tags) write back: their previous values go, the new ones
+    come in through the same bulk loader as the snapshot's own triples. Returns the
+    number of N-Triples lines loaded.
+    """
+    store_path = Path(store_path)
+    store_path.mkdir(parents=True, exist_ok=True)
+    store = ox.Store(str(store_path))
+    try:
+        for update in deletes:
+            store.update(update)
+        if ntriples:
+            with tempfile.NamedTemporaryFile("w", suffix=".nt", encoding="utf-8",
+                                             dir=store_path.parent, delete=False) as handle:
+                handle.write("\n".join(ntriples) + "\n")
+                nt_path = Path(handle.name)
+            try:
+                store.bulk_load(path=str(nt_path), format=ox.RdfFormat.N_TRIPLES)
+            finally:
+                nt_path.unlink(missing_ok=True)
+        store.flush()
+    finally:
+        del store
+        gc.collect()
+    return len(ntriples)
+
+
 # ---------------------------------------------------------------------------
 # Open
 # ---------------------------------------------------------------------------

@@ -11,13 +11,12 @@ values in the copied store are deleted first, as those properties are functional
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
-import pyoxigraph as ox
 
+from graph.knowledge import replace_triples
 from ontology import (
     CC,
     customer_iri,
@@ -94,23 +93,6 @@ def insight_ntriples(tables: dict[str, pd.DataFrame]) -> list[str]:
 def write_insight_triples(store_path: Path, tables: dict[str, pd.DataFrame]) -> int:
     """Replace the insight values in the (building snapshot's) Oxigraph store; returns the
     number of triples loaded."""
-    store_path = Path(store_path)
-    store_path.mkdir(parents=True, exist_ok=True)
-    lines = insight_ntriples(tables)
-    store = ox.Store(str(store_path))
-    try:
-        for name in INSIGHT_PREDICATES:
-            store.update(f"DELETE WHERE {{ ?s <{CC[name]}> ?o }}")
-        store.update(f"DELETE WHERE {{ ?s <{SKOS}definition> ?o . ?s a <{CC.Segment}> }}")
-        with tempfile.NamedTemporaryFile("w", suffix=".nt", encoding="utf-8",
-                                         dir=store_path.parent, delete=False) as handle:
-            handle.write("\n".join(lines) + "\n")
-            nt_path = Path(handle.name)
-        try:
-            store.bulk_load(path=str(nt_path), format=ox.RdfFormat.N_TRIPLES)
-        finally:
-            nt_path.unlink(missing_ok=True)
-        store.flush()
-    finally:
-        del store
-    return len(lines)
+    deletes = [f"DELETE WHERE {{ ?s <{CC[name]}> ?o }}" for name in INSIGHT_PREDICATES]
+    deletes.append(f"DELETE WHERE {{ ?s <{SKOS}definition> ?o . ?s a <{CC.Segment}> }}")
+    return replace_triples(Path(store_path), deletes, insight_ntriples(tables))

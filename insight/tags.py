@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,13 +28,13 @@ from typing import Any
 
 import duckdb
 import pandas as pd
-import pyoxigraph as ox
 import yaml
 from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from graph.callgraph import table_exists
 from graph.features import replace_cutoff_frame
+from graph.knowledge import replace_triples
 from graph.snapshot import Snapshot, SnapshotStore
 from ontology import (
     CC,
@@ -975,29 +974,14 @@ def tag_triples(library: RuleLibrary, result: TagResult) -> list[str]:
 
 def write_tag_triples(store_path: Path, library: RuleLibrary, result: TagResult) -> int:
     """Replace the tags in a (building snapshot's) Oxigraph store; returns triples loaded."""
-    store_path = Path(store_path)
-    store_path.mkdir(parents=True, exist_ok=True)
-    lines = tag_triples(library, result)
-    store = ox.Store(str(store_path))
-    try:
-        store.update(f"DELETE {{ ?e ?p ?o }} WHERE {{ ?a <{_RDF}predicate> <{CC.hasTag}> ; "
-                     f"<{PROV.used}> ?e . ?e ?p ?o }}")
-        store.update(f"DELETE {{ ?a ?p ?o }} WHERE {{ ?a <{_RDF}predicate> <{CC.hasTag}> ; "
-                     f"?p ?o }}")
-        store.update(f"DELETE WHERE {{ ?s <{CC.hasTag}> ?o }}")
-        store.update(f"DELETE {{ ?t <{CC.tagRule}> ?r }} WHERE {{ ?t <{CC.tagRule}> ?r }}")
-        with tempfile.NamedTemporaryFile("w", suffix=".nt", encoding="utf-8",
-                                         dir=store_path.parent, delete=False) as handle:
-            handle.write("\n".join(lines) + "\n")
-            nt_path = Path(handle.name)
-        try:
-            store.bulk_load(path=str(nt_path), format=ox.RdfFormat.N_TRIPLES)
-        finally:
-            nt_path.unlink(missing_ok=True)
-        store.flush()
-    finally:
-        del store
-    return len(lines)
+    deletes = [
+        f"DELETE {{ ?e ?p ?o }} WHERE {{ ?a <{_RDF}predicate> <{CC.hasTag}> ; "
+        f"<{PROV.used}> ?e . ?e ?p ?o }}",
+        f"DELETE {{ ?a ?p ?o }} WHERE {{ ?a <{_RDF}predicate> <{CC.hasTag}> ; ?p ?o }}",
+        f"DELETE WHERE {{ ?s <{CC.hasTag}> ?o }}",
+        f"DELETE {{ ?t <{CC.tagRule}> ?r }} WHERE {{ ?t <{CC.tagRule}> ?r }}",
+    ]
+    return replace_triples(Path(store_path), deletes, tag_triples(library, result))
 
 
 # ---------------------------------------------------------------------------

@@ -10,7 +10,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from graph.knowledge import open_knowledge_graph
 from graph.snapshot import SnapshotStore
+from ontology import CC
 
 REPO = Path(__file__).parent.parent
 
@@ -51,6 +53,14 @@ def test_demo_runs_the_whole_chain(demo: Path) -> None:
     assert "<svg" in report and "http://" not in report.replace("http://www.w3.org", "")
     # ingest, score and tags each published a snapshot, derived one from the other
     assert current.manifest.get("derived_from")
+    # scores and tags were written back into the knowledge graph, queryable by SPARQL
+    graph = open_knowledge_graph(current.knowledge_graph_path, read_only=True)
+    (scored_in_kg,) = next(iter(graph.query(
+        f"PREFIX cc: <{CC}> SELECT (COUNT(DISTINCT ?s) AS ?n) WHERE {{ ?s cc:churnProbability ?p }}"
+    )))
+    (tagged_in_kg,) = next(iter(graph.query(
+        f"PREFIX cc: <{CC}> SELECT (COUNT(*) AS ?n) WHERE {{ ?c cc:hasTag ?t }}")))
+    assert int(scored_in_kg) > 0 and int(tagged_in_kg) > 0
 
 
 @pytest.mark.slow
