@@ -44,10 +44,11 @@ def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
     _build_numbers(con)
     _build_usage(con)
     con.execute("DROP TABLE _on_net; DROP TABLE _edges")
-    numbers, on_net = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE on_net) FROM numbers").fetchone()
-    edges = con.execute("SELECT count(*) FROM call_edges").fetchone()[0]
-    usage = con.execute("SELECT count(*) FROM usage_monthly").fetchone()[0]
+    # fetchall, not fetchone: DuckDB 2.0 keeps a result open until a fetch comes back empty
+    ((numbers, on_net),) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE on_net) FROM numbers").fetchall()
+    ((edges,),) = con.execute("SELECT count(*) FROM call_edges").fetchall()
+    ((usage,),) = con.execute("SELECT count(*) FROM usage_monthly").fetchall()
     return AggregateReport(numbers, on_net, numbers - on_net, edges, usage)
 
 

@@ -299,7 +299,7 @@ def graph_cutoffs_to_build(con: duckdb.DuckDBPyConnection, stage_report: StageRe
     """
     if not table_exists(con, "call_edges"):
         return []
-    first, last = con.execute("SELECT min(month), max(month) FROM call_edges").fetchone()
+    ((first, last),) = con.execute("SELECT min(month), max(month) FROM call_edges").fetchall()
     if first is None:
         return []
     cutoffs = []
