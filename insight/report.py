@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from graph.callgraph import table_exists
+from insight.campaigns import evaluate_all
+from insight.tags import tag_counts
 from insight.value import pareto_curve
 
 __all__ = ["bar_chart", "line_chart", "render_report"]
@@ -223,6 +225,31 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
             table = pd.DataFrame(movement).fillna(0).astype(int)
             sections.append("<h3>Movement since the previous run (rows: before)</h3>"
                             + _table(table.rename_axis("from").reset_index()))
+
+    tags = pd.DataFrame(tag_counts(con))
+    if len(tags):
+        sections.append(
+            "<h2>Customer tags</h2><p>Customers per tag of the business-feature rule library "
+            f"(version {_esc(tags['rule_version'].max())}).</p>"
+            + _table(tags[["scheme", "label", "expression", "customers"]]))
+
+    campaigns = evaluate_all(con) if table_exists(con, "campaign_contacts") else pd.DataFrame()
+    if len(campaigns):
+        shown = campaigns[["campaign_id", "treated", "control", "treated_response_rate",
+                           "control_response_rate", "response_uplift", "uplift_low",
+                           "uplift_high", "retention_uplift", "incremental_revenue", "cost",
+                           "roi"]].rename(columns={
+            "campaign_id": "campaign", "treated_response_rate": "response",
+            "control_response_rate": "control resp.", "response_uplift": "uplift",
+            "uplift_low": "95% low", "uplift_high": "95% high",
+            "retention_uplift": "retention uplift", "incremental_revenue": "incr. revenue"})
+        sections.append(
+            "<h2>Campaigns: treated against control</h2><p>Response uplift is the treated "
+            "response rate minus the control group's, with its 95% Newcombe interval; an "
+            "interval that contains 0 means the campaign's effect is not shown.</p>"
+            + _table(shown)
+            + bar_chart(list(campaigns["campaign_id"]), list(campaigns["response_uplift"]),
+                        title="Response uplift", y_label="uplift"))
 
     importance = pd.Series(model_meta.get("feature_importance", {})).head(15)
     if len(importance):
