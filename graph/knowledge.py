@@ -709,7 +709,7 @@ def provenance_turtle(run: dict[str, Any]) -> str:
     if run.get("source_dir"):
         graph.add((activity, CC.sourceDirectory, Literal(str(run["source_dir"]))))
     for item in run.get("inputs") or ():
-        source = source_file_iri(run_id, str(item["file"]))
+        source = source_file_iri(run_id, str(item["file"]), str(item["entity"]))
         graph.add((activity, PROV.used, source))
         graph.add((source, RDF.type, CC.SourceFile))
         graph.add((source, RDF.type, PROV.Entity))

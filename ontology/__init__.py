@@ -183,9 +183,10 @@ def run_iri(run_id: str) -> URIRef:
     return _iri("run", run_id)
 
 
-def source_file_iri(run_id: str, file_name: str) -> URIRef:
-    """A source file as read by one run (the same file read again is a new entity)."""
-    return ID[f"run/{id_segment(run_id)}/file/{id_segment(file_name)}"]
+def source_file_iri(run_id: str, file_name: str, entity: str) -> URIRef:
+    """A source file as read by one run for one contract entity (the same file read again,
+    or read through a mapping for several entities, is a new ``prov:Entity`` each time)."""
+    return ID[f"run/{id_segment(run_id)}/file/{id_segment(file_name)}/{id_segment(entity)}"]
 
 
 def quarantine_count_iri(run_id: str, reason: str) -> URIRef:
