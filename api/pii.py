@@ -45,6 +45,13 @@ def mask_msisdn(value: str | None) -> str | None:
     return value[:6] + "****" + value[-4:]
 
 
+def shown_msisdn(principal: Principal, value: str, *, subject: bool = False) -> str:
+    """A phone number as this principal may see it: in clear or masked."""
+    if reveal_person(principal, subject=subject):
+        return value
+    return mask_msisdn(value) or ""
+
+
 def mask_identity_number(value: str | None, *, keep_last: int = 0) -> str | None:
     if not value:
         return value

@@ -33,10 +33,7 @@ class CircleMember:
 
     @strawberry.field(description="The number, E.164 (PII: in clear for `admin` only).")
     def number(self, info: Info) -> str:
-        value = self._row["msisdn"]
-        if pii.reveal_person(ctx(info).principal, subject=False):
-            return value
-        return pii.mask_msisdn(value) or ""
+        return pii.shown_msisdn(ctx(info).principal, self._row["msisdn"])
 
     @strawberry.field(description="The on-net customer holding the number, if any.")
     async def customer(
@@ -44,10 +41,7 @@ class CircleMember:
     ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
         from api.schema.customer import Customer
 
-        customer_id = self._row["customer_id"]
-        if customer_id is None:
-            return None
-        return Customer.of(await ctx(info).loaders.customer.load(customer_id))
+        return await Customer.load(info, self._row["customer_id"])
 
 
 @strawberry.type

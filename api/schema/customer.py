@@ -222,3 +222,10 @@ class Customer(Node):
     @classmethod
     def of(cls, row: Any, *, subject: bool = False) -> Customer | None:
         return None if row is None else cls.from_row(row, subject=subject)
+
+    @classmethod
+    async def load(cls, info: Info, customer_id: str | None) -> Customer | None:
+        """The holder of a number or line, through the request's dataloader (masked)."""
+        if customer_id is None:
+            return None
+        return cls.of(await ctx(info).loaders.customer.load(customer_id))

@@ -50,7 +50,7 @@ class ChurnRisk:
     ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
         from api.schema.customer import Customer
 
-        return Customer.of(await ctx(info).loaders.customer.load(self._customer_id))
+        return await Customer.load(info, self._customer_id)
 
 
 @strawberry.type(description="A customer's value as of the cut-off (sums over lines).")

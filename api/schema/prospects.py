@@ -18,12 +18,6 @@ if TYPE_CHECKING:
     from api.schema.customer import Customer
 
 
-def _number(info: Info, value: str) -> str:
-    if pii.reveal_person(ctx(info).principal, subject=False):
-        return value
-    return pii.mask_msisdn(value) or ""
-
-
 @strawberry.type(description="A subscriber with a strong tie to a prospect, who could refer them.")
 class Referrer:
     weight: float | None
@@ -33,7 +27,7 @@ class Referrer:
 
     @strawberry.field(description="The subscriber's number (PII: in clear for `admin` only).")
     def number(self, info: Info) -> str:
-        return _number(info, self._row["referrer_msisdn"])
+        return pii.shown_msisdn(ctx(info).principal, self._row["referrer_msisdn"])
 
     @strawberry.field
     async def customer(
@@ -41,10 +35,7 @@ class Referrer:
     ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
         from api.schema.customer import Customer
 
-        customer_id = self._row["customer_id"]
-        if customer_id is None:
-            return None
-        return Customer.of(await ctx(info).loaders.customer.load(customer_id))
+        return await Customer.load(info, self._row["customer_id"])
 
 
 @strawberry.type(description="An off-net number many of our customers talk to.")
@@ -72,7 +63,7 @@ class Prospect:
 
     @strawberry.field(description="The off-net number (PII: in clear for `admin` only).")
     def number(self, info: Info) -> str:
-        return _number(info, self._row["msisdn"])
+        return pii.shown_msisdn(ctx(info).principal, self._row["msisdn"])
 
     @strawberry.field(description="Strongest ties first.")
     async def referrers(self, info: Info) -> list[Referrer]:

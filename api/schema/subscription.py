@@ -61,10 +61,8 @@ class Subscription(Node):
 
     @strawberry.field(description="The line's number, E.164 (PII).")
     def msisdn(self, info: Info) -> str:
-        value = self._row["msisdn"]
-        if pii.reveal_person(ctx(info).principal, subject=self._owner_subject):
-            return value
-        return pii.mask_msisdn(value) or ""
+        return pii.shown_msisdn(ctx(info).principal, self._row["msisdn"],
+                                subject=self._owner_subject)
 
     @strawberry.field(description="Current tariff plan.")
     async def product(self, info: Info) -> Product | None:
