@@ -11,7 +11,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 from rich.console import Console
@@ -100,11 +99,8 @@ def tag_customers(store: SnapshotStore, rules: Path | None = None, *, console: C
     """Apply a tag library (default: the operator's current one) into a new snapshot."""
     library = load_library(rules) if rules is not None else current_library(store)
     snapshot = tag_snapshot(store, library, period=period)
-    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
-    try:
+    with snapshot.reading() as con:
         counts = pd.DataFrame(tag_counts(con))
-    finally:
-        con.close()
     if counts.empty:
         console.print("no tag rules were applied")
         return
@@ -115,11 +111,8 @@ def tag_customers(store: SnapshotStore, rules: Path | None = None, *, console: C
 def show_campaigns(store: SnapshotStore, *, console: Console) -> None:
     """Every campaign's treated-vs-control evaluation in the current snapshot."""
     snapshot = _current(store)
-    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
-    try:
+    with snapshot.reading() as con:
         evaluation = evaluate_all(con)
-    finally:
-        con.close()
     if evaluation.empty:
         console.print("no campaign has contacts in this snapshot")
         return
@@ -139,11 +132,8 @@ def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, group
               console: Console) -> None:
     """A slice of the KPI cube of the current snapshot."""
     snapshot = _current(store)
-    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
-    try:
+    with snapshot.reading() as con:
         frame = kpis(con, measures, by, grouping=grouping)
-    finally:
-        con.close()
     console.print(frame_table(frame, f"KPIs by {', '.join(by) or 'total'} ({grouping})"))
 
 

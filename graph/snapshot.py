@@ -87,6 +87,15 @@ class Snapshot:
             return {}
         return json.loads(manifest_path.read_text(encoding="utf-8"))
 
+    @contextmanager
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection to the warehouse, closed when the block ends."""
+        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_atomic(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str))
 
