@@ -113,10 +113,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _open(snapshot: Snapshot) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(str(snapshot.warehouse_path), read_only=True)
-
-
 def _curves(y: np.ndarray, risks: dict[str, np.ndarray]) -> dict[str, Any]:
     """Plot data for the report: ROC, lift per decile and calibration per model/feature set."""
     return {
@@ -184,11 +180,8 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
     if snapshot is None:
         raise ValueError("no published snapshot: run `callcircle ingest` first")
     started = time.perf_counter()
-    con = _open(snapshot)
-    try:
+    with snapshot.reading() as con:
         frames, kind = _training_frames(con, settings)
-    finally:
-        con.close()
     evaluation = evaluate_churn(frames, settings)
     last = frames[max(frames)]
     features = last.features
@@ -387,11 +380,8 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
         raise ValueError("no published snapshot: run `callcircle ingest` first")
     trained = trained or load_model(store, current)
     started = time.perf_counter()
-    con = _open(current)
-    try:
+    with current.reading() as con:
         tables = score_tables(con, trained, settings)
-    finally:
-        con.close()
     run_id = run_id or f"insight-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
     model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
 
@@ -423,11 +413,8 @@ def write_report(store: SnapshotStore, out_path: Path, *,
     if snapshot is None:
         raise ValueError("no published snapshot")
     trained = load_model(store, snapshot)
-    con = _open(snapshot)
-    try:
+    with snapshot.reading() as con:
         html = render_report(con, trained.metadata, snapshot.manifest)
-    finally:
-        con.close()
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(html, encoding="utf-8")
