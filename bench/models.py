@@ -90,31 +90,42 @@ def cdnow() -> None:
     print(table.round(4).to_string(), f"\nlog-likelihood {bg.log_likelihood_:.2f}\n")
 
 
-def synthetic(subscribers: int, months: int, seed: int, workdir: Path,
-              graph_stage: bool = False) -> FeatureSet:
-    """Print the time-split table with contagion on and off; return the contagion-on
-    operator's last cut-off features."""
+def operator_warehouse(workdir: Path, name: str, subscribers: int, months: int, seed: int,
+                       contagion: bool = True, graph_stage: bool = True
+                       ) -> duckdb.DuckDBPyConnection:
+    """Generate a synthetic operator and stage it into a warehouse (graph stage optional)."""
     from graph.stage import build_graph_stage
     from ingest.aggregate import build_aggregates
     from ingest.load import stage_sources
     from ingest.synthetic import generate_operator
 
+    source = workdir / f"operator-{name}"
+    started = time.perf_counter()
+    generate_operator(source, subscribers=subscribers, months=months, seed=seed,
+                      contagion=contagion, progress=False)
+    con = duckdb.connect(str(workdir / f"warehouse-{name}.duckdb"))
+    stage_sources(con, source, run_id="bench")
+    build_aggregates(con)
+    print(f"operator {name}: generated and staged in {time.perf_counter() - started:.0f}s")
+    if graph_stage:  # the graph stage's features (PageRank, circles, churn activation…)
+        started = time.perf_counter()
+        for cutoff in available_cutoffs(con):
+            build_graph_stage(con, cutoff=cutoff)
+        print(f"operator {name}: graph stage on {len(available_cutoffs(con))} cut-offs in "
+              f"{time.perf_counter() - started:.0f}s")
+    return con
+
+
+def synthetic(subscribers: int, months: int, seed: int, workdir: Path,
+              graph_stage: bool = False) -> FeatureSet:
+    """Print the time-split table with contagion on and off; return the contagion-on
+    operator's last cut-off features."""
     kept: FeatureSet | None = None
     for contagion in (True, False):
-        source = workdir / f"operator-{int(contagion)}"
-        started = time.perf_counter()
-        generate_operator(source, subscribers=subscribers, months=months, seed=seed,
-                          contagion=contagion, progress=False)
-        con = duckdb.connect(str(workdir / f"warehouse-{int(contagion)}.duckdb"))
-        stage_sources(con, source, run_id="bench")
-        build_aggregates(con)
-        built = time.perf_counter() - started
-        if graph_stage:  # the graph stage's features (PageRank, circles, churn activation…)
-            started = time.perf_counter()
-            for cutoff in available_cutoffs(con):
-                build_graph_stage(con, cutoff=cutoff)
-            print(f"graph stage on {len(available_cutoffs(con))} cut-offs: "
-                  f"{time.perf_counter() - started:.0f}s")
+        name = f"contagion-{'on' if contagion else 'off'}"
+        con = operator_warehouse(workdir, name, subscribers, months, seed, contagion,
+                                 graph_stage)
+        source = workdir / f"operator-{name}"
         frames = {c: churn_features(con, c) for c in available_cutoffs(con)}
         last = frames[max(frames)]
         started = time.perf_counter()
@@ -124,7 +135,7 @@ def synthetic(subscribers: int, months: int, seed: int, workdir: Path,
                                           "without graph": last.non_graph_features})
         trained = time.perf_counter() - started
         print(f"synthetic operator, {subscribers:,} subscribers × {months} months, contagion "
-              f"{'on' if contagion else 'off'} (built in {built:.0f}s; 4 fits in "
+              f"{'on' if contagion else 'off'} (4 fits in "
               f"{trained:.0f}s); train {', '.join(map(str, result['train_cutoffs']))}, "
               f"test {result['test_cutoff']}")
         print(result["metrics"].set_index(["model", "features"])[COLUMNS].round(4).to_string())
@@ -154,21 +165,11 @@ def million_subscribers(rows: int, sample: FeatureSet | None, seed: int, workdir
     else a 10k × 6 operator built here) resampled with replacement to ``rows``: the same
     columns, types, missing values and label rate the models see in production.
     """
-    from graph.stage import build_graph_stage
-    from ingest.aggregate import build_aggregates
-    from ingest.load import stage_sources
-    from ingest.synthetic import generate_operator
     from insight.pipeline import SEGMENT_FEATURES
     from insight.segments import SegmentModel
 
     if sample is None:
-        source = workdir / "operator-speed"
-        generate_operator(source, subscribers=10_000, months=6, seed=seed, progress=False)
-        con = duckdb.connect(str(workdir / "warehouse-speed.duckdb"))
-        stage_sources(con, source, run_id="bench")
-        build_aggregates(con)
-        for cutoff in available_cutoffs(con):
-            build_graph_stage(con, cutoff=cutoff)
+        con = operator_warehouse(workdir, "speed", 10_000, 6, seed)
         sample = churn_features(con, max(available_cutoffs(con)))
         con.close()
     picks = np.random.default_rng(seed).integers(0, len(sample.frame), rows)
