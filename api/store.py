@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from api.serving import read_card
 from api.warehouse import Row, Warehouse
 
 CUSTOMER_COLUMNS = (
@@ -442,5 +443,6 @@ async def cards_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]
     if not db.has("customer_card"):
         return {}
     rows = await db.fetch(
-        f"SELECT * FROM customer_card WHERE {_in('customer_id', ids)}", _keys(ids))
-    return _by_key(rows, "customer_id")
+        f"SELECT customer_id, card FROM customer_card WHERE {_in('customer_id', ids)}",
+        _keys(ids))
+    return {row["customer_id"]: read_card(row["card"]) for row in rows}

@@ -378,3 +378,24 @@ def test_customer_360_is_two_warehouse_queries(api_server: Server) -> None:
         assert _warehouse_queries(client) - before == 2
     assert customer["customerId"] == "C0004" and customer["subscriptions"]
     assert customer["topContacts"]["totalCount"] == 8
+
+
+def test_customer_card_reads_as_the_tables_do(api_server: Server) -> None:
+    """The card (one JSON text per customer) gives the same values and types — dates,
+    timestamps, amounts — as the per-table reads a list query makes."""
+    fields = """customerId name region joinDate
+        subscriptions { subscriptionId msisdn status startDate endDate }
+        channelHistory { channel contacts lastContactAt lastCategory lastOutcome }
+        bills { bills months firstPeriod lastPeriod lastMonthTotal averageMonthlyTotal
+                totalBilled arrears }
+        topContacts(first: 5) { totalCount edges { node { number onNet weight lastContact
+                                                          callsOut seconds } } }"""
+    with api_server.client("admin") as client:
+        card = data(client, f"query {{ customer(customerId: \"C0001\") {{ {fields} }} }}")
+        listed = data(client,
+                      f"query {{ customers(first: 1) {{ edges {{ node {{ {fields} }} }} }} }}")
+    from_card = card["customer"]
+    assert from_card == listed["customers"]["edges"][0]["node"]
+    assert from_card["subscriptions"][0]["startDate"] == "2021-01-01"
+    last_contact = from_card["channelHistory"][0]["lastContactAt"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", last_contact)
