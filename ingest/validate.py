@@ -55,8 +55,16 @@ def _in_list(values: tuple[str, ...]) -> str:
 
 
 def staged_table_ddl(entity: Entity) -> str:
-    """``CREATE TABLE`` of a staged entity, as docs/warehouse.md lays it out."""
-    columns = [f"{quote_ident(c.name)} {SQL_TYPES[c.kind]}" for c in entity.columns]
+    """``CREATE TABLE`` of a staged entity, as docs/warehouse.md lays it out.
+
+    Identifiers and numbers of the monthly entities (tens of millions of CDRs) are
+    stored with ZSTD: the default string compression spends more time choosing its
+    dictionary than the rest of writing the row costs, and ZSTD is also smaller.
+    """
+    columns = [f"{quote_ident(c.name)} {SQL_TYPES[c.kind]}"
+               + (" USING COMPRESSION zstd" if entity.monthly and c.kind in ("id", "phone")
+                  else "")
+               for c in entity.columns]
     columns += ["_source_file VARCHAR", "_source_line BIGINT"]
     return f"CREATE TABLE IF NOT EXISTS {entity.name} ({', '.join(columns)})"
 
