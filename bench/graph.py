@@ -6,11 +6,13 @@ Generates a synthetic operator straight from numpy (planted call circles, heavy-
 degrees, 85% on-net, three months of edges, bills, churn and CDRs) into a DuckDB file
 under ``--dir``, then, each in a fresh process so peak memory is its own:
 
-1. the whole graph stage (``graph.stage.build_graph_stage``), timed per feature family;
+1. the whole graph stage (``graph.stage.build_graph_stage``), timed per feature family
+   (its igraph steps run in a worker process, alongside its DuckDB steps);
 2. the bare calls on the same edge list: DuckDB's edge aggregation, igraph build,
    weighted PageRank, Leiden (same settings) and multilevel (Louvain).
 
-Prints a table, peak RSS, and the ratio stage / (aggregation + build + PageRank + Leiden).
+Prints a table, peak RSS (the stage's process and its igraph worker), and the ratio
+stage / (aggregation + build + PageRank + Leiden).
 Not part of the test suite.
 """
 
@@ -33,8 +35,8 @@ CUTOFF = date(2026, 4, 1)
 PLANS = ["P_BASIC", "P_PLUS", "P_GOLD", "P_FAMILY", "P_DATA"]
 
 
-def _peak_rss_gib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+def _peak_rss_gib(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024**2
 
 
 def generate(path: Path, *, nodes: int, edges: int, cdrs: int, seed: int = 0,
@@ -50,17 +52,22 @@ def generate(path: Path, *, nodes: int, edges: int, cdrs: int, seed: int = 0,
     circle = np.repeat(np.arange(len(sizes)), sizes)
     propensity = rng.pareto(2.5, size=nodes) + 1.0
     propensity /= propensity.sum()
-    draw = int(edges * 1.3)
-    u = rng.choice(nodes, size=draw, p=propensity)
-    inside = rng.random(draw) >= mixing
-    v = np.where(
-        inside,
-        starts[circle[u]] + (rng.random(draw) * sizes[circle[u]]).astype(np.int64),
-        rng.choice(nodes, size=draw, p=propensity),
-    )
-    keep = u != v
-    a, b = np.minimum(u[keep], v[keep]), np.maximum(u[keep], v[keep])
-    pairs = np.unique(a * nodes + b)
+
+    def draw(k: int) -> np.ndarray:
+        """``k`` ties (``1 - mixing`` of them inside the circle) as ``a * nodes + b``, a < b."""
+        u = rng.choice(nodes, size=k, p=propensity)
+        inside = rng.random(k) >= mixing
+        v = np.where(
+            inside,
+            starts[circle[u]] + (rng.random(k) * sizes[circle[u]]).astype(np.int64),
+            rng.choice(nodes, size=k, p=propensity),
+        )
+        keep = u != v
+        return np.minimum(u[keep], v[keep]) * nodes + np.maximum(u[keep], v[keep])
+
+    pairs = np.unique(draw(int(edges * 1.3)))
+    while len(pairs) < edges:  # busy callers repeat ties: draw until there are enough
+        pairs = np.unique(np.concatenate([pairs, draw(int((edges - len(pairs)) * 1.5) + 1)]))
     rng.shuffle(pairs)
     pairs = pairs[:edges]
     a, b = pairs // nodes, pairs % nodes
@@ -81,7 +88,7 @@ def generate(path: Path, *, nodes: int, edges: int, cdrs: int, seed: int = 0,
     plan = np.where(rng.random(nodes) < 0.7, plan_of_circle[circle],
                     rng.integers(0, len(PLANS), size=nodes))
     people = pa.table({"i": np.arange(nodes), "plan": plan.astype(np.int32)})
-    del u, v, inside, keep, pairs
+    del pairs
     generated = time.perf_counter() - start
 
     con = duckdb.connect(str(path))
@@ -171,7 +178,8 @@ def _run_stage(path: str, leiden_iterations: int, queue: Any,
     queue.put({"seconds": report.seconds, "wall": wall, "nodes": report.nodes,
                "edges": report.edges, "circles": report.circles,
                "modularity": report.modularity, "subscribers": report.subscribers,
-               "peak_rss_gib": _peak_rss_gib()})
+               "peak_rss_gib": _peak_rss_gib(),
+               "worker_peak_rss_gib": _peak_rss_gib(resource.RUSAGE_CHILDREN)})
 
 
 def _run_bare(path: str, leiden_iterations: int, queue: Any,
@@ -256,9 +264,11 @@ def main(argv: list[str] | None = None) -> None:
     for step, sec in stage["seconds"].items():
         print(f"{step:<28}{sec:>10.1f}")
     print(f"{'total (wall)':<28}{stage['wall']:>10.1f}")
+    print("(the igraph steps run in a worker process while the DuckDB steps run)")
     print(f"nodes {stage['nodes']:,}, edges {stage['edges']:,}, subscribers "
           f"{stage['subscribers']:,}, circles {stage['circles']:,}, modularity "
-          f"{stage['modularity']:.4f}, peak RSS {stage['peak_rss_gib']:.2f} GiB")
+          f"{stage['modularity']:.4f}, peak RSS {stage['peak_rss_gib']:.2f} GiB "
+          f"+ igraph worker {stage['worker_peak_rss_gib']:.2f} GiB")
     print(f"\n{'bare calls':<28}{'seconds':>10}")
     for step, sec in bare["seconds"].items():
         print(f"{step:<28}{sec:>10.1f}")
@@ -268,9 +278,6 @@ def main(argv: list[str] | None = None) -> None:
     baseline = s["call edges (DuckDB)"] + s["igraph build"] + s["pagerank"] + s["leiden"]
     print(f"\nstage / (aggregation + build + PageRank + Leiden) = {stage['wall']:.1f} / "
           f"{baseline:.1f} = {stage['wall'] / baseline:.2f}x")
-    graph_only = stage["wall"] - stage["seconds"].get("behaviour", 0.0)
-    print(f"without the CDR behaviour indicators: {graph_only:.1f} / {baseline:.1f} = "
-          f"{graph_only / baseline:.2f}x")
 
 
 if __name__ == "__main__":

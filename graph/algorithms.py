@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import igraph
 import networkx as nx
 import numpy as np
+
+from graph.callgraph import igraph_from_arrays
 
 
 def to_igraph(G: nx.Graph, weight: str | None = "weight") -> igraph.Graph:
@@ -271,3 +275,67 @@ def approx_betweenness(G: nx.Graph, k: int, seed: int = 0, normalized: bool = Tr
     index = {node: i for i, node in enumerate(nodes)}
     sources = [index[s] for s in sample_sources(nodes, k, seed)]
     return _by_node(G, approx_betweenness_ig(g, sources, normalized))
+
+
+# --- the graph stage's measures -------------------------------------------------------
+
+@dataclass(frozen=True)
+class VertexMeasures:
+    """The graph stage's igraph results, numpy arrays in vertex order."""
+
+    pagerank: np.ndarray
+    core_number: np.ndarray
+    clustering: np.ndarray
+    betweenness: np.ndarray
+    #: circle label per vertex (:func:`canonical_labels`), -1 for a vertex without ties
+    community: np.ndarray
+    modularity: float
+    #: seconds per step, for the stage's report
+    seconds: dict[str, float]
+
+
+def vertex_measures(
+    n: int,
+    u: np.ndarray,
+    v: np.ndarray,
+    weight: np.ndarray,
+    *,
+    betweenness_sources: Sequence[int],
+    resolution: float = 1.0,
+    seed: int = 0,
+    n_iterations: int = 2,
+) -> VertexMeasures:
+    """Weighted PageRank, k-core, clustering, sampled betweenness and Leiden communities of
+    the undirected call graph given as edge arrays (vertices 0..n-1).
+
+    A plain function of arrays, so that the graph stage can run it in a worker process
+    while DuckDB computes the rest: igraph keeps the interpreter lock for the whole of
+    each call, so a thread would not overlap with it.
+    """
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal start
+        now = time.perf_counter()
+        seconds[step] = now - start
+        start = now
+
+    g = igraph_from_arrays(n, u, v)
+    weights = weight_list(weight)
+    lap("igraph build")
+    pagerank = pagerank_ig(g, weights)
+    lap("pagerank")
+    core = core_number_ig(g)
+    clustering = clustering_ig(g)
+    lap("k-core and clustering")
+    betweenness = approx_betweenness_ig(g, betweenness_sources)
+    lap("betweenness")
+    community = leiden_ig(g, weights, resolution=resolution, seed=seed,
+                          n_iterations=n_iterations)
+    modularity = modularity_ig(g, community, weights, resolution)
+    community[np.asarray(g.degree()) == 0] = -1  # a subscriber without ties has no circle
+    lap("communities")
+    return VertexMeasures(pagerank=pagerank, core_number=core, clustering=clustering,
+                          betweenness=betweenness, community=community,
+                          modularity=modularity, seconds=seconds)

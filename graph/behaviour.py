@@ -102,49 +102,52 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
             WHERE month + INTERVAL 1 MONTH <= {sql_date(cutoff)} {since_cond}
         ),
         per_contact AS (
-            -- one pass over the events; everything else rolls up from here
-            SELECT msisdn, month, contact, count(*) AS n,
-                   count(*) FILTER (is_call) AS calls,
-                   count(*) FILTER (is_call AND initiated) AS calls_out,
-                   count(*) FILTER (NOT is_call AND initiated) AS sms_out,
-                   count(*) FILTER (NOT is_call AND NOT initiated) AS sms_in,
-                   coalesce(sum(duration_s) FILTER (is_call), 0) AS call_seconds,
-                   count(*) FILTER (nocturnal) AS nocturnal,
-                   count(*) FILTER (initiated) AS initiated,
-                   count(*) FILTER (initiated AND roaming) AS roaming,
-                   bool_or(NOT contact_on_net) AS off_net,
-                   min(start_time) AS first_time, max(start_time) AS last_time,
-                   -- days of the month with an interaction, one bit per day
-                   bit_or(1::BIGINT << (day(start_time) - 1)) AS day_mask
+            -- a slim pass for what needs each contact: contact counts and the entropy
+            SELECT msisdn, month, contact, count(*) AS n, bool_or(is_call) AS called,
+                   NOT bool_and(is_call) AS texted, bool_or(NOT contact_on_net) AS off_net
+            FROM e GROUP BY ALL
+        ),
+        contacts AS (
+            SELECT msisdn, month,
+                count(*) AS contacts,
+                count(*) FILTER (called) AS call_contacts,
+                count(*) FILTER (texted) AS sms_contacts,
+                count(*) FILTER (off_net) AS off_net_contacts,
+                -- entropy H = ln N − Σ n ln n / N over the contacts' interaction counts n
+                ln(sum(n)) - sum(n * ln(n)) / sum(n) AS h
+            FROM per_contact GROUP BY ALL
+        ),
+        events AS (
+            -- everything else sums over the events directly
+            SELECT msisdn, month,
+                bit_count(bit_or(1::BIGINT << (day(start_time) - 1))) AS active_days,
+                count(*) AS interactions,
+                count(*) FILTER (is_call) AS calls,
+                count(*) FILTER (is_call AND initiated) AS calls_out,
+                count(*) FILTER (is_call AND NOT initiated) AS calls_in,
+                coalesce(sum(duration_s) FILTER (is_call), 0) AS call_seconds_total,
+                coalesce(sum(duration_s) FILTER (is_call), 0)
+                    / nullif(count(*) FILTER (is_call), 0) AS call_seconds_mean,
+                count(*) FILTER (NOT is_call AND initiated) AS sms_out,
+                count(*) FILTER (NOT is_call AND NOT initiated) AS sms_in,
+                count(*) FILTER (nocturnal) / count(*) AS percent_nocturnal,
+                count(*) FILTER (initiated) / count(*) AS percent_initiated_interactions,
+                count(*) FILTER (is_call AND initiated) / nullif(count(*) FILTER (is_call), 0)
+                    AS percent_initiated_calls,
+                -- the mean gap between consecutive interactions
+                epoch(max(start_time) - min(start_time)) / nullif(count(*) - 1, 0)
+                    AS interevent_seconds_mean,
+                count(*) FILTER (is_call AND NOT contact_on_net)
+                    / nullif(count(*) FILTER (is_call), 0) AS percent_out_of_network_calls,
+                coalesce(sum(duration_s) FILTER (is_call AND NOT contact_on_net), 0)
+                    / nullif(coalesce(sum(duration_s) FILTER (is_call), 0), 0)
+                    AS percent_out_of_network_minutes,
+                count(*) FILTER (initiated AND roaming)
+                    / nullif(count(*) FILTER (initiated), 0) AS roaming_share
             FROM e GROUP BY ALL
         ),
         per_subscriber AS (
-            SELECT msisdn, month,
-                bit_count(bit_or(day_mask)) AS active_days,
-                sum(n) AS interactions,
-                count(*) AS contacts,
-                count(*) FILTER (calls > 0) AS call_contacts,
-                count(*) FILTER (n > calls) AS sms_contacts,
-                count(*) FILTER (off_net) AS off_net_contacts,
-                -- entropy H = ln N − Σ n ln n / N over the contacts' interaction counts n
-                ln(sum(n)) - sum(n * ln(n)) / sum(n) AS h,
-                sum(calls) AS calls, sum(calls_out) AS calls_out,
-                sum(calls) - sum(calls_out) AS calls_in,
-                sum(call_seconds) AS call_seconds_total,
-                sum(call_seconds) / nullif(sum(calls), 0) AS call_seconds_mean,
-                sum(sms_out) AS sms_out, sum(sms_in) AS sms_in,
-                sum(nocturnal) / sum(n) AS percent_nocturnal,
-                sum(initiated) / sum(n) AS percent_initiated_interactions,
-                sum(calls_out) / nullif(sum(calls), 0) AS percent_initiated_calls,
-                -- the mean gap between consecutive interactions telescopes to this
-                epoch(max(last_time) - min(first_time)) / nullif(sum(n) - 1, 0)
-                    AS interevent_seconds_mean,
-                coalesce(sum(calls) FILTER (off_net), 0) / nullif(sum(calls), 0)
-                    AS percent_out_of_network_calls,
-                coalesce(sum(call_seconds) FILTER (off_net), 0)
-                    / nullif(sum(call_seconds), 0) AS percent_out_of_network_minutes,
-                sum(roaming) / nullif(sum(initiated), 0) AS roaming_share
-            FROM per_contact GROUP BY ALL
+            SELECT * FROM events JOIN contacts USING (msisdn, month)
         )
         SELECT a.msisdn, a.month, a.active_days::BIGINT AS active_days, a.interactions,
                a.contacts, a.call_contacts,

@@ -24,7 +24,7 @@ from graph.callgraph import EDGES_TABLE, NODES_TABLE, EdgeArrays, sql_date, tabl
 FEATURES_TABLE = "graph_features"
 SUBSCRIBERS_TABLE = "graph_subscribers"  # temporary: per-vertex attributes as of the cut-off
 VERTEX_TABLE = "graph_vertex"  # temporary: per-vertex igraph results
-ADJACENCY_TABLE = "graph_adjacency"  # temporary: each edge in both orientations
+NEIGHBOURS_TABLE = "graph_neighbours"  # temporary: per-vertex neighbour aggregates
 
 
 @dataclass(frozen=True)
@@ -103,14 +103,6 @@ def stage_subscribers(con: duckdb.DuckDBPyConnection, *, cutoff: date,
         LEFT JOIN churn ON churn.msisdn = n.msisdn
         ORDER BY n.vid
     """)
-    con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE {ADJACENCY_TABLE} AS
-        SELECT u AS vid, v AS nbr, weight_ab AS w_out, weight_ba AS w_in, weight,
-               calls_ab + calls_ba AS calls, last_month FROM {EDGES_TABLE}
-        UNION ALL
-        SELECT v, u, weight_ba, weight_ab, weight, calls_ab + calls_ba, last_month
-        FROM {EDGES_TABLE}
-    """)
 
 
 def spreading_activation(
@@ -174,22 +166,34 @@ def churn_activation(con: duckdb.DuckDBPyConnection, arrays: EdgeArrays, *, cuto
         max_steps=settings.activation_max_steps)
 
 
-def features_sql(cutoff: date, settings: FeatureSettings) -> str:
-    """The SELECT producing ``graph_features`` rows (needs the staged temporary tables and
-    ``graph_vertex`` with ``circle_id`` and the ``circles`` rows of this cut-off)."""
+def neighbours_sql(cutoff: date, settings: FeatureSettings) -> str:
+    """Per-vertex aggregates over each vertex's ties and neighbours (needs the staged edges
+    and ``graph_subscribers``, not the igraph results, so it runs while igraph works)."""
     cut = sql_date(cutoff)
     half_life = float(settings.churn_half_life_days)
     return f"""
-        WITH adj AS (
-            SELECT a.vid, a.nbr, a.w_out, a.w_in, a.weight, a.calls,
+        WITH adjacency AS (  -- each tie in both orientations
+            SELECT u AS vid, v AS nbr, weight_ab AS w_out, weight_ba AS w_in, weight
+            FROM {EDGES_TABLE}
+            UNION ALL
+            SELECT v, u, weight_ba, weight_ab, weight FROM {EDGES_TABLE}
+        ),
+        adj AS (
+            SELECT a.vid, a.nbr, a.w_out, a.w_in, a.weight,
                    s.on_net AS nbr_on_net, s.plan AS nbr_plan, s.arpu AS nbr_arpu,
                    s.tenure_days AS nbr_tenure, s.churn_date AS nbr_churn,
                    me.plan AS own_plan
-            FROM {ADJACENCY_TABLE} a
+            FROM adjacency a
             JOIN {SUBSCRIBERS_TABLE} s ON s.vid = a.nbr
             JOIN {SUBSCRIBERS_TABLE} me ON me.vid = a.vid
         ),
-        nb AS (
+        top_plan AS (  -- the most frequent plan, ties to the first by name (reproducible)
+            SELECT vid, first(nbr_plan ORDER BY n DESC, nbr_plan) AS neighbour_top_plan
+            FROM (SELECT vid, nbr_plan, count(*) AS n FROM adj
+                  WHERE nbr_plan IS NOT NULL GROUP BY ALL)
+            GROUP BY vid
+        ),
+        agg AS (
             SELECT vid,
                 count(*) AS degree,
                 count(*) FILTER (w_out > 0) AS out_degree,
@@ -203,11 +207,26 @@ def features_sql(cutoff: date, settings: FeatureSettings) -> str:
                          FILTER (nbr_churn IS NOT NULL), 0) AS churned_tie_weight,
                 avg(nbr_arpu) AS neighbour_mean_arpu,
                 avg(nbr_tenure) AS neighbour_mean_tenure_days,
-                mode(nbr_plan) AS neighbour_top_plan,
                 avg((nbr_plan = own_plan)::INT) AS neighbour_same_plan_share
             FROM adj GROUP BY vid
-        ),
-        circle_plan AS (
+        )
+        SELECT agg.*, t.neighbour_top_plan FROM agg LEFT JOIN top_plan t USING (vid)
+    """
+
+
+def stage_neighbours(con: duckdb.DuckDBPyConnection, *, cutoff: date,
+                     settings: FeatureSettings = FeatureSettings()) -> None:
+    """:func:`neighbours_sql` into the temporary ``graph_neighbours``."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {NEIGHBOURS_TABLE} AS "
+                f"{neighbours_sql(cutoff, settings)}")
+
+
+def features_sql(cutoff: date) -> str:
+    """The SELECT producing ``graph_features`` rows (needs the staged temporary tables,
+    ``graph_neighbours``, ``graph_vertex`` with ``circle_id`` and this cut-off's ``circles``)."""
+    cut = sql_date(cutoff)
+    return f"""
+        WITH circle_plan AS (
             SELECT circle_id, plan, count(*) AS on_plan
             FROM {VERTEX_TABLE} JOIN {SUBSCRIBERS_TABLE} USING (vid)
             WHERE on_net AND plan IS NOT NULL GROUP BY ALL
@@ -244,7 +263,7 @@ def features_sql(cutoff: date, settings: FeatureSettings) -> str:
                    AS neighbour_same_plan_share
         FROM {SUBSCRIBERS_TABLE} s
         JOIN {VERTEX_TABLE} x USING (vid)
-        LEFT JOIN nb USING (vid)
+        LEFT JOIN {NEIGHBOURS_TABLE} nb USING (vid)
         LEFT JOIN circles c ON c.cutoff = {cut} AND c.circle_id = x.circle_id
         LEFT JOIN circle_plan cp ON cp.circle_id = x.circle_id AND cp.plan = s.plan
         WHERE s.on_net
@@ -284,7 +303,6 @@ def replace_cutoff_frame(con: duckdb.DuckDBPyConnection, table: str, cutoff: dat
         con.unregister("_frame_rows")
 
 
-def write_graph_features(con: duckdb.DuckDBPyConnection, *, cutoff: date,
-                         settings: FeatureSettings = FeatureSettings()) -> int:
+def write_graph_features(con: duckdb.DuckDBPyConnection, *, cutoff: date) -> int:
     """Write this cut-off's rows of ``graph_features`` (one per on-net subscriber)."""
-    return replace_cutoff_rows(con, FEATURES_TABLE, cutoff, features_sql(cutoff, settings))
+    return replace_cutoff_rows(con, FEATURES_TABLE, cutoff, features_sql(cutoff))

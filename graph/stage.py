@@ -7,11 +7,14 @@ replaced, other cut-offs stay (they are the history circles keep their ids again
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -21,8 +24,8 @@ from graph.behaviour import build_behaviour_monthly
 from graph.callgraph import (
     EDGES_TABLE,
     NODES_TABLE,
+    EdgeArrays,
     edge_arrays,
-    igraph_from_arrays,
     stage_call_edges,
     table_exists,
 )
@@ -32,12 +35,13 @@ from graph.circles import (
     write_circles,
 )
 from graph.features import (
-    ADJACENCY_TABLE,
+    NEIGHBOURS_TABLE,
     SUBSCRIBERS_TABLE,
     VERTEX_TABLE,
     FeatureSettings,
     churn_activation,
     register_arrow,
+    stage_neighbours,
     stage_subscribers,
     write_graph_features,
 )
@@ -62,11 +66,9 @@ class GraphStageReport:
     lineage: dict[str, int] = field(default_factory=dict)
     prospects: int = 0
     prospect_referrers: int = 0
+    #: seconds per step; steps overlap when the igraph measures run in a worker process
     seconds: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total_seconds(self) -> float:
-        return sum(self.seconds.values())
+    wall_seconds: float = 0.0
 
 
 @contextmanager
@@ -78,16 +80,39 @@ def _timed(report: GraphStageReport, step: str, progress: Progress | None) -> It
     report.seconds[step] = report.seconds.get(step, 0.0) + time.perf_counter() - start
 
 
-def _register_vertices(con: duckdb.DuckDBPyConnection, n: int, pagerank: np.ndarray,
-                       core: np.ndarray, clustering: np.ndarray, betweenness: np.ndarray,
-                       membership: np.ndarray, activation: np.ndarray) -> None:
+#: from this many ties the igraph measures run in a worker process, alongside DuckDB's work
+#: (starting the worker costs about a second; below this igraph takes less than that)
+WORKER_MIN_EDGES = 200_000
+
+
+@contextmanager
+def _vertex_measures(arrays: EdgeArrays, *, parallel: bool, **kwargs: Any
+                     ) -> Iterator[Callable[[], alg.VertexMeasures]]:
+    """Start :func:`graph.algorithms.vertex_measures` and yield a call that waits for it.
+
+    In parallel it runs in a fresh worker process (spawned, so no DuckDB state is copied)
+    while the caller keeps DuckDB busy: igraph holds the interpreter lock and uses one core,
+    DuckDB releases it and uses the others. Otherwise it runs right away, in this process.
+    """
+    args = (arrays.n, arrays.u, arrays.v, arrays.weight)
+    if not parallel:
+        measures = alg.vertex_measures(*args, **kwargs)
+        yield lambda: measures
+        return
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        future = pool.submit(alg.vertex_measures, *args, **kwargs)
+        yield future.result
+
+
+def _register_vertices(con: duckdb.DuckDBPyConnection, measures: alg.VertexMeasures,
+                       activation: np.ndarray) -> None:
     register_arrow(con, VERTEX_TABLE, {
-        "vid": np.arange(n, dtype=np.int64),
-        "pagerank": pagerank,
-        "core_number": core,
-        "clustering": clustering,
-        "betweenness": betweenness,
-        "community": membership,
+        "vid": np.arange(len(activation), dtype=np.int64),
+        "pagerank": measures.pagerank,
+        "core_number": measures.core_number,
+        "clustering": measures.clustering,
+        "betweenness": measures.betweenness,
+        "community": measures.community,
         "churn_activation": activation,
     })
 
@@ -103,6 +128,7 @@ def build_graph_stage(
     window_months: int | None = None,
     settings: FeatureSettings | None = None,
     leiden_iterations: int = 2,
+    parallel: bool | None = None,
 ) -> GraphStageReport:
     """Compute the graph stage as of ``cutoff`` and write its warehouse tables.
 
@@ -111,8 +137,11 @@ def build_graph_stage(
     ``behaviour_monthly`` for the complete months before the cut-off. ``previous_cutoff``
     names the run circle ids are matched against; by default the latest earlier one.
     ``window_months`` limits the call edges to the last months (default: all before the
-    cut-off).
+    cut-off). ``parallel`` runs the igraph measures in a worker process while DuckDB
+    computes the rest (default: from ``WORKER_MIN_EDGES`` ties); the results are the same.
+    The report's seconds are per step, and steps overlap when parallel.
     """
+    started = time.perf_counter()
     settings = settings or FeatureSettings(seed=seed)
     if previous_cutoff is None:
         previous_cutoff = previous_circle_cutoff(con, cutoff)
@@ -120,43 +149,42 @@ def build_graph_stage(
     if not table_exists(con, "call_edges"):
         raise ValueError("graph stage: the warehouse has no call_edges table; run ingest first")
 
-    with _timed(report, "behaviour", progress):
-        report.behaviour_rows = build_behaviour_monthly(con, cutoff=cutoff)
     with _timed(report, "call edges (DuckDB)", progress):
         report.nodes, report.edges = stage_call_edges(con, cutoff=cutoff,
                                                       window_months=window_months)
         arrays = edge_arrays(con)
-    with _timed(report, "igraph build", progress):
-        g = igraph_from_arrays(arrays.n, arrays.u, arrays.v)
-        weights = alg.weight_list(arrays.weight)
-    with _timed(report, "subscriber attributes", progress):
-        stage_subscribers(con, cutoff=cutoff, settings=settings)
-    with _timed(report, "pagerank", progress):
-        pagerank = alg.pagerank_ig(g, weights)
-    with _timed(report, "k-core and clustering", progress):
-        core = alg.core_number_ig(g)
-        clustering = alg.clustering_ig(g)
-    with _timed(report, "betweenness", progress):
-        k = min(settings.betweenness_samples, arrays.n)
-        sources = alg.sample_sources(range(arrays.n), k, settings.seed)
-        betweenness = alg.approx_betweenness_ig(g, sources)
-    with _timed(report, "communities", progress):
-        membership = alg.leiden_ig(g, weights, resolution=resolution, seed=seed,
-                                   n_iterations=leiden_iterations)
-        report.modularity = alg.modularity_ig(g, membership, weights, resolution)
-        membership[np.asarray(g.degree()) == 0] = -1  # a subscriber without ties has no circle
-    with _timed(report, "churn activation", progress):
-        activation = churn_activation(con, arrays, cutoff=cutoff, settings=settings)
-    del g, weights
+    if parallel is None:
+        parallel = arrays.m >= WORKER_MIN_EDGES
+    k = min(settings.betweenness_samples, arrays.n)
+    sources = alg.sample_sources(range(arrays.n), k, settings.seed)
+    if progress is not None:
+        progress("graph stage: igraph measures" + (" in a worker process" if parallel else ""))
+    with _vertex_measures(arrays, parallel=parallel, betweenness_sources=sources,
+                          resolution=resolution, seed=seed,
+                          n_iterations=leiden_iterations) as measured:
+        # DuckDB's share, while the worker runs igraph
+        with _timed(report, "subscriber attributes", progress):
+            stage_subscribers(con, cutoff=cutoff, settings=settings)
+        with _timed(report, "churn activation", progress):
+            activation = churn_activation(con, arrays, cutoff=cutoff, settings=settings)
+        with _timed(report, "neighbour features", progress):
+            stage_neighbours(con, cutoff=cutoff, settings=settings)
+        with _timed(report, "prospects", progress):
+            report.prospects, report.prospect_referrers = write_prospects(con, cutoff=cutoff)
+        with _timed(report, "behaviour", progress):
+            report.behaviour_rows = build_behaviour_monthly(con, cutoff=cutoff)
+        with _timed(report, "waiting for igraph", progress):
+            measures = measured()
+    report.seconds.update(measures.seconds)
+    report.modularity = measures.modularity
     with _timed(report, "circles", progress):
-        _register_vertices(con, arrays.n, pagerank, core, clustering, betweenness, membership,
-                           activation)
+        _register_vertices(con, measures, activation)
         report.lineage = assign_circle_ids(con, cutoff=cutoff, previous_cutoff=previous_cutoff)
         report.circles, report.circle_members = write_circles(con, cutoff=cutoff)
     with _timed(report, "neighbour features", progress):
-        report.subscribers = write_graph_features(con, cutoff=cutoff, settings=settings)
-    with _timed(report, "prospects", progress):
-        report.prospects, report.prospect_referrers = write_prospects(con, cutoff=cutoff)
-    for name in (VERTEX_TABLE, ADJACENCY_TABLE, SUBSCRIBERS_TABLE, EDGES_TABLE, NODES_TABLE):
+        report.subscribers = write_graph_features(con, cutoff=cutoff)
+    for name in (VERTEX_TABLE, NEIGHBOURS_TABLE, SUBSCRIBERS_TABLE, EDGES_TABLE,
+                 NODES_TABLE):
         con.execute(f"DROP TABLE IF EXISTS {name}")
+    report.wall_seconds = time.perf_counter() - started
     return report

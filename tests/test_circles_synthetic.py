@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import shutil
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import igraph
+import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from graph.callgraph import edge_arrays, igraph_from_arrays, stage_call_edges
@@ -19,7 +21,8 @@ from ingest.synthetic import generate_operator
 CUTOFF = date(2026, 4, 1)
 
 
-def test_circles_recover_the_planted_circles(tmp_path: Path) -> None:
+def _warehouse(tmp_path: Path) -> tuple[Path, Path]:
+    """A 300-subscriber synthetic operator ingested into a warehouse: (source, warehouse)."""
     source = tmp_path / "source"
     generate_operator(source, subscribers=300, months=3, seed=3, progress=False)
     path = tmp_path / "warehouse.duckdb"
@@ -27,6 +30,11 @@ def test_circles_recover_the_planted_circles(tmp_path: Path) -> None:
     stage_sources(con, source, run_id="run-1", now=datetime(2026, 5, 1))
     build_aggregates(con)
     con.close()
+    return source, path
+
+
+def test_circles_recover_the_planted_circles(tmp_path: Path) -> None:
+    source, path = _warehouse(tmp_path)
     con = duckdb.connect(str(path))
     report = build_graph_stage(con, cutoff=CUTOFF, seed=0)
 
@@ -58,3 +66,28 @@ def test_circles_recover_the_planted_circles(tmp_path: Path) -> None:
           f"(igraph Leiden directly {max(direct):.4f})")
     assert ours >= max(direct) - 0.01
     assert ours > 0.8
+
+
+def test_worker_process_gives_the_same_stage(tmp_path: Path) -> None:
+    """igraph in a worker process alongside DuckDB writes what the in-process stage writes."""
+    _, path = _warehouse(tmp_path)
+    shutil.copy(path, tmp_path / "parallel.duckdb")
+    tables = {"graph_features": "msisdn", "circles": "circle_id",
+              "circle_members": "circle_id, msisdn",
+              "prospects": "msisdn", "prospect_referrers": "msisdn, referrer_msisdn",
+              "behaviour_monthly": "msisdn, month"}
+    written = []
+    for name, parallel in (("warehouse.duckdb", False), ("parallel.duckdb", True)):
+        con = duckdb.connect(str(tmp_path / name))
+        report = build_graph_stage(con, cutoff=CUTOFF, seed=0, parallel=parallel)
+        assert report.circles > 10 and report.behaviour_rows > 0
+        written.append({t: con.execute(f"SELECT * FROM {t} ORDER BY {k}").fetchall()
+                        for t, k in tables.items()})
+        con.close()
+    inline, worker = written
+    for table in tables:
+        assert len(worker[table]) == len(inline[table]) > 0, table
+        for got, expected in zip(worker[table], inline[table], strict=True):
+            # equal up to the last bits of DuckDB's parallel float sums
+            assert [pytest.approx(x, rel=1e-12, nan_ok=True) if isinstance(x, float) else x
+                    for x in expected] == list(got), table
