@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -22,7 +23,9 @@ from api.snapshots import SnapshotHolder
 from api.sparql import SparqlEndpoint
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, quiet_gc: bool = False) -> Starlette:
+    """``quiet_gc``: tune the garbage collector of this process for serving (the server's
+    own process only, see :func:`quiet_garbage_collector`)."""
     metrics = Metrics()
     holder = SnapshotHolder(settings.data_dir, on_switch=metrics.snapshot_switched)
     schema = build_schema(settings.limits, introspection=settings.introspection)
@@ -46,6 +49,8 @@ def create_app(settings: Settings) -> Starlette:
         # The first snapshot is opened by the watcher, in the background: /healthz answers
         # at once, /readyz once the snapshot (and its serving copy) is open.
         watcher = asyncio.create_task(holder.watch(settings.snapshot_poll_s))
+        if quiet_gc:
+            quiet_garbage_collector()
         try:
             yield
         finally:
@@ -53,6 +58,8 @@ def create_app(settings: Settings) -> Starlette:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             holder.close()
+            if quiet_gc:
+                gc.unfreeze()  # frozen objects are never freed: native ones would report leaks
 
     limits = settings.limits
     app = Starlette(
@@ -75,4 +82,13 @@ def create_app(settings: Settings) -> Starlette:
     app.state.holder = holder
     app.state.metrics = metrics
     return app
+
+
+def quiet_garbage_collector() -> None:
+    """Fewer, shorter collector pauses (they set the latency tail): what is loaded at start
+    (modules, schema) is frozen out of every collection, and young objects are collected
+    after 20,000 allocations instead of 700 — a request allocates a few thousand."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
 

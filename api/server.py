@@ -17,7 +17,7 @@ from graph.snapshot import DATA_DIR_ENV
 
 def app_factory() -> Starlette:
     """Entry point of each worker process: settings from the environment set by ``serve``."""
-    return create_app(Settings.load(data_dir=os.environ.get(DATA_DIR_ENV)))
+    return create_app(Settings.load(data_dir=os.environ.get(DATA_DIR_ENV)), quiet_gc=True)
 
 
 def serve(*, data_dir: str | os.PathLike[str] | None, host: str = "127.0.0.1", port: int = 8000,

@@ -31,8 +31,12 @@ from graph.snapshot import Snapshot
 
 log = logging.getLogger("callcircle.api.serving")
 
-LAYOUT_VERSION = 7
+LAYOUT_VERSION = 8
 SERVING_DIR = "serving"
+#: Rows per row group of the serving copy (DuckDB's default: 122,880). Zone maps skip
+#: whole row groups, so a page or a batch of 50 neighbouring keys reads 8,192 rows
+#: instead of a default group; a whole-table scan costs about the same.
+ROW_GROUP_SIZE = 8192
 
 
 #: Contacts kept on a customer's card; a longer page reads the contacts table.
@@ -154,9 +158,12 @@ def remove_stale(data_dir: Path, keep_ids: Iterable[str]) -> None:
 
 
 def _build(warehouse: Path, out: Path) -> None:
-    con = duckdb.connect(str(out))
+    con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar = false")
+        con.execute(f"ATTACH {sql_string(str(out))} AS serving "
+                    f"(ROW_GROUP_SIZE {ROW_GROUP_SIZE})")
+        con.execute("USE serving")
         con.execute(f"ATTACH {sql_string(str(warehouse))} AS w (READ_ONLY)")
         have = {name for (name,) in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_catalog = 'w'"
@@ -165,14 +172,14 @@ def _build(warehouse: Path, out: Path) -> None:
             con.execute(statement)
         built = {name for (name,) in con.execute(
             "SELECT table_name FROM information_schema.tables "
-            "WHERE table_catalog <> 'w'").fetchall()}
+            "WHERE table_catalog = 'serving'").fetchall()}
         if built >= CARD_PARTS:
             con.execute(CARD_SQL)
             built.add("customer_card")
         for table, column in UNIQUE_KEYS:
             if table in built:
                 con.execute(f"CREATE INDEX {table}_{column} ON {table} ({column})")
-        con.execute("CHECKPOINT")
+        con.execute("CHECKPOINT serving")
     finally:
         con.close()
 

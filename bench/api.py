@@ -4,9 +4,9 @@
 
 Without ``--data-dir`` it writes a synthetic snapshot's staged tables straight into a
 warehouse (DuckDB SQL, a few seconds) under a temporary folder. It then starts the
-real server (``callcircle serve``, one uvicorn worker, uvloop + httptools) and, with
-the same settings, a bare strawberry server answering the same shape from an
-in-memory dict, and measures at 1 and 20 concurrent clients:
+real server (``callcircle serve``, one uvicorn worker, uvloop + httptools, the tuned
+garbage collector) and, with the same settings, a bare strawberry server answering the
+same shape from an in-memory dict, and measures at 1 and 20 concurrent clients:
 
 - ``customer360``: one customer (profile, lines + plan, channels, bills, 20 contacts)
 - ``list50``: 50 customers with their lines and bills summary
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import random
 import socket
@@ -285,8 +286,12 @@ def main() -> None:
     if args.bare_server:
         import uvicorn
 
+        from api.app import quiet_garbage_collector
+
+        quiet_garbage_collector()  # as the API server does
         uvicorn.run(bare_app(), host="127.0.0.1", port=args.bare_server, loop="uvloop",
                     http="httptools", log_level="warning", access_log=False)
+        gc.unfreeze()
         return
 
     with tempfile.TemporaryDirectory(prefix="callcircle-bench-") as tmp:
