@@ -9,12 +9,14 @@ distinct raw value, kept in ``_phone_lookup`` across runs, and joined back.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import Literal
 
 import duckdb
 import phonenumbers
+from phonenumbers import phonenumberutil
 from phonenumbers.phonemetadata import PhoneMetadata
 
 from ingest.contract import Column, Entity
@@ -250,25 +252,49 @@ def _national(value: str, region: str, known: dict[str, bool]) -> str | Literal[
     dialling prefix, no national prefix, no leading zero, and a leading country
     code only where the whole is too long for a national number. False otherwise
     (the caller parses it in full)."""
-    metadata = PhoneMetadata.metadata_for_region(region)
-    if metadata is None:
+    rules = _region_rules(region)
+    if rules is None:
         return False
-    code = str(metadata.country_code)
+    code, longest, prefixes = rules
     if value.startswith(code):
         # "8613800138000": parse reads the country code when the whole is too long
         # to be a national number; anything less clear-cut is left to parse
-        if len(value) <= max(metadata.general_desc.possible_length or (99,)):
+        if len(value) <= longest:
             return False
         value = value[len(code):]
         if value.startswith(code):
             return False
     if value.startswith("0"):
         return False
-    for pattern in (metadata.international_prefix, metadata.national_prefix_for_parsing,
-                    metadata.national_prefix):
-        if pattern and re.match(pattern, value):
+    for pattern in prefixes:
+        if pattern.match(value):
             return False
-    return _checked_valid(f"+{code}{value}", metadata.country_code, value, known)
+    return _checked_valid(f"+{code}{value}", int(code), value, known)
+
+
+@functools.cache
+def _region_rules(region: str) -> tuple[str, int, tuple[re.Pattern[str], ...]] | None:
+    """A region's country code, longest national number and the prefixes that make
+    a digit string ambiguous (international dialling, national prefix), compiled once."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return None
+    prefixes = tuple(re.compile(p) for p in (
+        metadata.international_prefix, metadata.national_prefix_for_parsing,
+        metadata.national_prefix) if p)
+    return (str(metadata.country_code), max(metadata.general_desc.possible_length or (99,)),
+            prefixes)
+
+
+@functools.cache
+def _calling_code_rules(code: int) -> tuple[PhoneMetadata, re.Pattern[str] | None] | None:
+    """Metadata of a calling code and its national prefix pattern, compiled once."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
+    return metadata, re.compile(prefix) if prefix else None
 
 
 def _international(value: str, known: dict[str, bool]) -> str | Literal[False] | None:
@@ -287,12 +313,11 @@ def _international(value: str, known: dict[str, bool]) -> str | Literal[False] |
     national = value[1 + length:]
     if national.startswith("0"):
         return False
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[code]
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(code, regions[0])
-    if metadata is None:
+    rules = _calling_code_rules(code)
+    if rules is None:
         return False
-    prefix = metadata.national_prefix_for_parsing or metadata.national_prefix
-    if prefix and re.match(prefix, national):
+    prefix = rules[1]
+    if prefix is not None and prefix.match(national):
         return False
     return _checked_valid(value, code, national, known)
 
@@ -313,9 +338,35 @@ def e164_number(e164: str) -> phonenumbers.PhoneNumber:
 def _checked_valid(e164: str, code: int, national: str, known: dict[str, bool]) -> str | None:
     """``e164`` if ``phonenumbers.is_valid_number`` accepts it (asked once per number)."""
     if e164 not in known:
-        known[e164] = phonenumbers.is_valid_number(
-            phonenumbers.PhoneNumber(country_code=code, national_number=int(national)))
+        known[e164] = is_valid(code, national)
     return e164 if known[e164] else None
+
+
+_NUMBER_TYPES = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip",
+                 "personal_number", "pager", "uan", "voicemail")
+"""The number types of ``phonenumbers``' metadata, likeliest in call records first."""
+
+
+def is_valid(code: int, national: str) -> bool:
+    """``phonenumbers.is_valid_number`` of ``+<code><national>`` (no leading zero).
+
+    ``is_valid_number`` finds the number's type, testing rare types (premium
+    rate, toll free, …) before mobile; validity only needs *some* type to match
+    besides the general pattern, so asking mobile first answers most CDR numbers
+    with two patterns instead of ten. Calling codes shared by several regions
+    (+1, +7, …) are left to ``is_valid_number``, which first picks the region.
+    """
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code, ())
+    if len(regions) != 1:
+        return phonenumbers.is_valid_number(
+            phonenumbers.PhoneNumber(country_code=code, national_number=int(national)))
+    rules = _calling_code_rules(code)
+    if rules is None:
+        return False
+    metadata = rules[0]
+    matches = phonenumberutil._is_number_matching_desc
+    return matches(national, metadata.general_desc) and any(
+        matches(national, getattr(metadata, kind)) for kind in _NUMBER_TYPES)
 
 
 def key_sql(entity: Entity, alias: str = "") -> str:
@@ -337,8 +388,13 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str
     """
     key = key_sql(entity)
     columns = ", ".join(quote_ident(c.name) for c in entity.columns)
+    # keys are grouped by their 64-bit hash first (cheap to group); only the few rows
+    # whose hash repeats are grouped again by the key itself
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS SELECT {key} AS k FROM {checked}
-                    WHERE _reason IS NULL GROUP BY ALL HAVING count(*) > 1""")
+                    WHERE _reason IS NULL AND hash({key}) IN (
+                        SELECT hash({key}) FROM {checked} WHERE _reason IS NULL
+                        GROUP BY 1 HAVING count(*) > 1)
+                    GROUP BY ALL HAVING count(*) > 1""")
     if con.execute("SELECT count(*) FROM _dup_keys").fetchone()[0]:
         _mark_later_rows(con, entity, checked, key, columns)
     con.execute("DROP TABLE _dup_keys")

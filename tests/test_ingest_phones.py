@@ -7,7 +7,7 @@ import random
 import phonenumbers
 import pytest
 
-from ingest.validate import to_e164
+from ingest.validate import is_valid, to_e164
 
 REGIONS = ("CN", "DK", "US", "GB", "DE", "IN", "BR", "AR", "MX", "RU", "IT", "HU", "BY")
 
@@ -49,3 +49,31 @@ def test_written_forms_of_one_number() -> None:
     assert {to_e164(f, "CN") for f in forms} == {"+8613800138000"}
     assert to_e164("12345", "CN") is None
     assert to_e164("28000300", "DK") == "+4528000300"
+
+
+def test_validity_agrees_with_is_valid_number_for_every_type_and_region() -> None:
+    """Asking mobile first must not change which numbers are valid, for any type."""
+    rng = random.Random(7)
+    checked = valid = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE,
+                     phonenumbers.PhoneNumberType.TOLL_FREE,
+                     phonenumbers.PhoneNumberType.PREMIUM_RATE,
+                     phonenumbers.PhoneNumberType.VOIP, phonenumbers.PhoneNumberType.UAN):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            national = str(example.national_number)
+            for _ in range(8):
+                cut = rng.randint(0, min(4, len(national) - 1))
+                near = national[:len(national) - cut] + "".join(
+                    rng.choice("0123456789") for _ in range(cut + rng.randint(-1, 1)))
+                if not near or near.startswith("0"):
+                    continue
+                number = phonenumbers.PhoneNumber(country_code=example.country_code,
+                                                  national_number=int(near))
+                expected = phonenumbers.is_valid_number(number)
+                assert is_valid(example.country_code, near) == expected, (region, kind, near)
+                checked += 1
+                valid += expected
+    assert checked > 3000 and valid > 1000
