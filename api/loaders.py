@@ -19,6 +19,23 @@ K = TypeVar("K")
 V = TypeVar("V")
 
 
+R = TypeVar("R")
+
+
+def now_or_later(loader: DataLoader[K, V], key: K, build: Callable[[V], R]) -> R | Awaitable[R]:
+    """``build`` of the loaded value: at once if a batch already read it (or it was primed),
+    else a coroutine. A resolver that returns this costs the executor no coroutine and no
+    task when its data is in — most fields of a customer card or of a prefetched page."""
+    future = loader.cache_map.get(key)
+    if future is not None and future.done():
+        return build(future.result())
+
+    async def later() -> R:
+        return build(await loader.load(key))
+
+    return later()
+
+
 def _one(db: Warehouse, fetch: Callable[[Warehouse, Sequence[Any]], Awaitable[dict[Any, Any]]],
          default: Any = None) -> DataLoader[Any, Any]:
     async def load(keys: list[Any]) -> list[Any]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from api import pii
 from api.context import ctx
+from api.loaders import now_or_later
 from api.schema.relay import Node, to_global_id
 from api.warehouse import Row
 
@@ -117,14 +120,15 @@ class Customer(Node):
         return value if self._reveal(info) else pii.mask_address(value)
 
     @strawberry.field(description="All lines, active first.")
-    async def subscriptions(
+    def subscriptions(
         self, info: Info, status: list[str] | None = None,
     ) -> list[Annotated[Subscription, strawberry.lazy("api.schema.subscription")]]:
         from api.schema.subscription import Subscription
 
-        rows = await ctx(info).loaders.subscriptions.load(self.customer_id)
-        return [Subscription.from_row(row, owner_subject=self._subject) for row in rows
-                if status is None or row["status"] in status]
+        return now_or_later(  # type: ignore[return-value]  # or an awaitable of it
+            ctx(info).loaders.subscriptions, self.customer_id,
+            lambda rows: [Subscription.from_row(row, owner_subject=self._subject)
+                          for row in rows if status is None or row["status"] in status])
 
     @strawberry.field(description="Distinct products of the lines that are not terminated.")
     async def plans(
@@ -140,14 +144,16 @@ class Customer(Node):
         return [Product.from_row(row) for row in products if row is not None]
 
     @strawberry.field(description="Per channel: number of contacts and the last one.")
-    async def channel_history(self, info: Info) -> list[ChannelContact]:
-        rows = await ctx(info).loaders.channel_history.load(self.customer_id)
-        return [ChannelContact.from_row(row) for row in rows]
+    def channel_history(self, info: Info) -> list[ChannelContact]:
+        return now_or_later(  # type: ignore[return-value]  # or an awaitable of it
+            ctx(info).loaders.channel_history, self.customer_id,
+            lambda rows: [ChannelContact.from_row(row) for row in rows])
 
     @strawberry.field(description="Bills summary and arrears; null without bills.")
-    async def bills(self, info: Info) -> BillsSummary | None:
-        row = await ctx(info).loaders.bills_summary.load(self.customer_id)
-        return None if row is None else BillsSummary.from_row(row)
+    def bills(self, info: Info) -> BillsSummary | None:
+        return now_or_later(  # type: ignore[return-value]  # or an awaitable of it
+            ctx(info).loaders.bills_summary, self.customer_id,
+            lambda row: None if row is None else BillsSummary.from_row(row))
 
     @strawberry.field(description="Numbers this customer's lines talk to, heaviest first.")
     async def top_contacts(
@@ -229,3 +235,46 @@ class Customer(Node):
         if customer_id is None:
             return None
         return cls.of(await ctx(info).loaders.customer.load(customer_id))
+
+
+def selected(selections: list[Any]) -> Iterator[SelectedField]:
+    """The fields of a selection, those of its fragments included."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            yield selection
+        else:  # fragments
+            yield from selected(selection.selections)
+
+
+def prefetch(info: Info, selections: list[Any], customer_ids: Sequence[str], *,
+             card: bool = False) -> list[Awaitable[Any]]:
+    """Start the loads a selection of customer fields will need, for all the customers at
+    once, so they go in one round of queries (and the fields resolve without waiting).
+
+    ``card``: the customer's card (``api.serving``) is being read too; it holds profile,
+    lines, channels, bills and first contacts. A load started here and not used (unknown
+    customer) costs a query, never a wrong answer.
+    """
+    context = ctx(info)
+    loaders = context.loaders
+    started: list[Awaitable[Any]] = []
+    for field in selected(selections):
+        name = field.name
+        if card and name in ("subscriptions", "plans", "channelHistory", "bills",
+                             "topContacts"):
+            continue
+        loader: Any = {
+            "subscriptions": loaders.subscriptions, "plans": loaders.subscriptions,
+            "channelHistory": loaders.channel_history, "bills": loaders.bills_summary,
+            "churnRisk": loaders.churn, "value": loaders.value,
+            "segment": loaders.segment_members, "circle": loaders.circle_memberships,
+            "tags": loaders.tags, "graphFeatures": loaders.graph_features,
+        }.get(name)
+        if loader is not None:
+            started.append(loader.load_many(customer_ids))
+        elif name == "topContacts" and field.arguments.get("after") is None:
+            first = field.arguments.get("first", 10)
+            if isinstance(first, int) and 0 <= first <= context.limits.max_page_size:
+                started.append(loaders.top_contacts.load_many(
+                    [(customer_id, max(first, 1)) for customer_id in customer_ids]))
+    return started

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -10,7 +12,7 @@ from strawberry.types import Info
 from api import store
 from api.context import ctx
 from api.errors import PublicError
-from api.schema.customer import Customer, CustomerType
+from api.schema.customer import Customer, CustomerType, prefetch, selected
 from api.schema.relay import PageInfo, decode_cursor, encode_cursor
 
 
@@ -98,6 +100,9 @@ class CustomerConnection:
         rows = await store.customer_page(context.db, query, position, size + 1)
         page = rows[:size]
         context.loaders.prime_customers(page)
+        started = prefetch(info, _node_selections(info), [row["customer_id"] for row in page])
+        if started:  # the page's lines, bills...: one round of queries, before the fields
+            await asyncio.wait([asyncio.ensure_future(loading) for loading in started])
         column = query.sort.column
         edges = [CustomerEdge(cursor=encode_cursor([str(row[column]), row["customer_id"]]),
                               node=Customer.from_row(row)) for row in page]
@@ -111,3 +116,11 @@ class CustomerConnection:
             ),
             _query=query,
         )
+
+
+def _node_selections(info: Info) -> list[Any]:
+    """The customer fields asked for under ``edges { node { ... } }``."""
+    return [selection for edges in selected(info.selected_fields[0].selections)
+            if edges.name == "edges"
+            for node in selected(edges.selections) if node.name == "node"
+            for selection in node.selections]

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import strawberry
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from api import store
 from api.context import ctx
 from api.errors import PublicError
 from api.schema.circles import CallCircle, CallCircleConnection, CircleOrderField
-from api.schema.customer import Customer
+from api.schema.customer import Customer, prefetch
 from api.schema.customers import CustomerConnection, CustomerFilter, CustomerOrder
 from api.schema.insight import ChurnRiskConnection, Segment
 from api.schema.prospects import ProspectConnection
@@ -42,53 +38,6 @@ async def _resolve_node(info: Info, global_id: str) -> Node | None:
     raise PublicError(f"unknown node type {type_name!r}")
 
 
-def _selected(selections: list[Any]) -> Iterator[SelectedField]:
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            yield selection
-        else:  # fragments
-            yield from _selected(selection.selections)
-
-
-def _prefetch(info: Info, customer_id: str) -> None:
-    """Start the loads the selection will need, so they batch with the customer's card.
-
-    The card (``api.serving``) holds profile, lines, channels, bills and first contacts;
-    the other parts asked for are started now, in the same round of queries. A load
-    started here and not used (unknown customer) costs a query, never a wrong answer.
-    """
-    context = ctx(info)
-    loaders = context.loaders
-    card = context.db.has("customer_card")
-    for field in _selected(info.selected_fields[0].selections):
-        name = field.name
-        if card and name in ("subscriptions", "plans", "channelHistory", "bills",
-                             "topContacts"):
-            continue
-        if name in ("subscriptions", "plans"):
-            loaders.subscriptions.load(customer_id)
-        elif name == "channelHistory":
-            loaders.channel_history.load(customer_id)
-        elif name == "bills":
-            loaders.bills_summary.load(customer_id)
-        elif name == "churnRisk":
-            loaders.churn.load(customer_id)
-        elif name == "value":
-            loaders.value.load(customer_id)
-        elif name == "segment":
-            loaders.segment_members.load(customer_id)
-        elif name == "circle":
-            loaders.circle_memberships.load(customer_id)
-        elif name == "tags":
-            loaders.tags.load(customer_id)
-        elif name == "graphFeatures":
-            loaders.graph_features.load(customer_id)
-        elif name == "topContacts" and field.arguments.get("after") is None:
-            first = field.arguments.get("first", 10)
-            if isinstance(first, int) and 0 <= first <= ctx(info).limits.max_page_size:
-                loaders.top_contacts.load((customer_id, max(first, 1)))
-
-
 @strawberry.type
 class Query:
     @strawberry.field(description="Any object by its global id (Relay).")
@@ -113,7 +62,8 @@ class Query:
             if customer_id is None:
                 return None
         assert customer_id is not None
-        _prefetch(info, customer_id)
+        prefetch(info, info.selected_fields[0].selections, [customer_id],
+                 card=ctx(info).db.has("customer_card"))
         await loaders.load_card(customer_id)
         return Customer.of(await loaders.customer.load(customer_id), subject=True)
 
