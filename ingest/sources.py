@@ -256,7 +256,7 @@ class RawTable:
     rows: int
     rejected: list[Rejected] = field(default_factory=list)
     line_sql: str = "_line"
-    """SQL giving a row's line in ``table`` (a column, or ``_ord`` plus a constant)."""
+    """SQL giving a row's line in ``table`` (a column, or ``rowid`` plus a constant)."""
 
 
 def _sql_str(value: str) -> str:
@@ -306,8 +306,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
     header_lines = 1 if options.header and not options.names else 0
     con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(f"CREATE TEMP TABLE {table} ("
-                + ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns) + ", _ord BIGINT)")
-    # _ord: the row's ordinal in the file (rowid is unreliable inside a transaction)
+                + ", ".join(f"{quote_ident(c)} VARCHAR" for c in columns) + ")")
+    # A row's ordinal in the file is its rowid less the first one: the table only
+    # grows, in file order (insertion order is preserved), so its rowids are
+    # consecutive. No row_number(): it would read the file on one thread.
     count = 0
     rejected: list[Rejected] = []
     offset = 0  # physical lines before the segment being read
@@ -322,11 +324,9 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
                              quote=source.has_quote)
             target = "_segment" if source.has_quote else table
             if source.has_quote:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE _segment AS "
-                            f"SELECT *, row_number() OVER () AS _n FROM {call}")
+                con.execute(f"CREATE OR REPLACE TEMP TABLE _segment AS SELECT * FROM {call}")
             else:
-                count += con.execute(f"INSERT INTO {table} SELECT *, row_number() OVER () "
-                                     f"+ {count} FROM {call}").fetchone()[0]
+                count += con.execute(f"INSERT INTO {table} SELECT * FROM {call}").fetchone()[0]
             errors = con.execute(
                 "SELECT line, error_type, error_message, csv_line FROM _rejects "
                 "ORDER BY line, error_type <> 'UNQUOTED VALUE'"
@@ -356,9 +356,10 @@ def _read_csv(con: duckdb.DuckDBPyConnection, source: SourceFile, path: Path,
                     before = (runaway - 1 - offset - int(segment_header)
                               - sum(1 for r in rejected if offset < r.line < runaway)
                               - sum(1 for b in source.blank_lines if offset < b < runaway))
-                    keep = f"_n <= {before}"
-                count += con.execute(f"INSERT INTO {table} SELECT * EXCLUDE (_n), _n + {count} "
-                                     f"FROM _segment WHERE {keep}").fetchone()[0]
+                    ((first,),) = con.execute("SELECT min(rowid) FROM _segment").fetchall()
+                    keep = f"rowid - {first} < {before}"
+                count += con.execute(f"INSERT INTO {table} SELECT * FROM _segment "
+                                     f"WHERE {keep}").fetchone()[0]
                 con.execute("DROP TABLE _segment")
             if runaway is None or runaway >= source.lines:
                 break
@@ -405,21 +406,26 @@ def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]
     they all precede the first row (the usual case) the line is the ordinal plus a
     constant and nothing is written; otherwise a ``_line`` column is filled.
     """
+    ((first, last, rows),) = con.execute(
+        f"SELECT min(rowid), max(rowid), count(*) FROM {table}").fetchall()
+    if rows and last - first + 1 != rows:
+        raise RuntimeError(f"{table}: rowids {first}..{last} for {rows} rows; "
+                           "this is a bug in callcircle")
+    ordinal = f"(rowid - {(first or 0) - 1})"
     if all(line == index + 1 for index, line in enumerate(skipped)):
-        return f"(_ord + {len(skipped)})"
-    con.execute(f"ALTER TABLE {table} ADD COLUMN _line BIGINT")
+        return f"(rowid - {(first or 0) - 1 - len(skipped)})"
     # g_j = s_j - j: rows before the j-th skipped line; line(k) = k + #{j : g_j < k}
     gaps = [(line - index - 1, index + 1) for index, line in enumerate(skipped)]
     con.execute("CREATE OR REPLACE TEMP TABLE _gaps (g BIGINT, n BIGINT)")
-    con.executemany("INSERT INTO _gaps VALUES (?, ?)", gaps)
+    con.execute("INSERT INTO _gaps SELECT * FROM (SELECT unnest(?) AS g, unnest(?) AS n)",
+                [[g for g, _ in gaps], [n for _, n in gaps]])
     con.execute(
-        f"""UPDATE {table} SET _line = k.line FROM (
-                SELECT r._ord, r._ord + coalesce(g.n, 0) AS line
-                FROM {table} r
-                ASOF LEFT JOIN (SELECT g, max(n) AS n FROM _gaps GROUP BY g) g ON r._ord > g.g
-            ) k WHERE {table}._ord = k._ord"""
+        f"""CREATE TEMP TABLE _lines AS
+            SELECT r.* EXCLUDE (_ord), r._ord + coalesce(g.n, 0) AS _line
+            FROM (SELECT *, {ordinal} AS _ord FROM {table}) r
+            ASOF LEFT JOIN (SELECT g, max(n) AS n FROM _gaps GROUP BY g) g ON r._ord > g.g"""
     )
-    con.execute("DROP TABLE _gaps")
+    con.execute(f"DROP TABLE _gaps; DROP TABLE {table}; ALTER TABLE _lines RENAME TO {table}")
     return "_line"
 
 
