@@ -115,8 +115,9 @@ def operator_of(msisdn: str) -> str | None:
 def _build_call_edges(con: duckdb.DuckDBPyConnection) -> None:
     """The one pass over the CDRs: per month and pair, plus the days each pair was in touch.
 
-    ``_days`` (bit d-1 set for day d of the month) lets monthly usage count active
-    days from the edges instead of reading the CDRs again.
+    ``_days`` (bit d-1 set for day d of the month) and ``_roaming_ab`` (roaming
+    calls made by ``a``) let monthly usage count active days and roaming calls
+    from the edges instead of reading the CDRs again.
     """
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _edges AS
@@ -133,6 +134,8 @@ def _build_call_edges(con: duckdb.DuckDBPyConnection) -> None:
                count(*) FILTER (WHERE event_type = 'sms' AND caller > callee) AS sms_ba,
                count(*) FILTER (WHERE event_type = 'voice' AND {NIGHT}) AS night_calls,
                count(*) FILTER (WHERE event_type = 'voice' AND roaming) AS roaming_calls,
+               count(*) FILTER (WHERE event_type = 'voice' AND roaming AND caller < callee)
+                   AS _roaming_ab,
                min(start_time) AS first_contact,
                max(start_time) AS last_contact,
                bit_or(CAST(1 AS INTEGER) << (day(start_time) - 1)) AS _days
@@ -141,40 +144,34 @@ def _build_call_edges(con: duckdb.DuckDBPyConnection) -> None:
         GROUP BY ALL
     """)
     con.execute("CREATE OR REPLACE TABLE call_edges AS "
-                "SELECT * EXCLUDE (_days) FROM _edges")
+                "SELECT * EXCLUDE (_days, _roaming_ab) FROM _edges")
 
 
 def _build_usage(con: duckdb.DuckDBPyConnection) -> None:
     """Per on-net number and month, from the edges (far fewer rows than CDRs).
 
-    Roaming calls (made while roaming: the A party's flag) are the only figure that
-    reads the CDRs again, and only their roaming rows. Calls to oneself are not
-    counted.
+    Roaming calls are those made while roaming (the A party's flag). Calls to
+    oneself are not counted.
     """
     con.execute("""
         CREATE OR REPLACE TABLE usage_monthly AS
         WITH sides AS (
             SELECT a AS msisdn, month, calls_ab AS calls_out, calls_ba AS calls_in,
                    seconds_ab AS seconds_out, seconds_ba AS seconds_in, sms_ab AS sms_out,
-                   sms_ba AS sms_in, night_calls, _days
+                   sms_ba AS sms_in, night_calls, _roaming_ab AS roaming_calls, _days
             FROM _edges WHERE a IN (SELECT msisdn FROM _on_net)
             UNION ALL
             SELECT b, month, calls_ba, calls_ab, seconds_ba, seconds_ab, sms_ba, sms_ab,
-                   night_calls, _days
+                   night_calls, roaming_calls - _roaming_ab, _days
             FROM _edges WHERE b IN (SELECT msisdn FROM _on_net)
         ),
         calls AS (
             SELECT msisdn, month, sum(calls_out) AS calls_out, sum(calls_in) AS calls_in,
                    sum(seconds_out) AS seconds_out, sum(seconds_in) AS seconds_in,
                    sum(sms_out) AS sms_out, sum(sms_in) AS sms_in, count(*) AS contacts,
-                   sum(night_calls) AS night_calls, bit_or(_days) AS _days
+                   sum(night_calls) AS night_calls, sum(roaming_calls) AS roaming_calls,
+                   bit_or(_days) AS _days
             FROM sides GROUP BY ALL
-        ),
-        roaming AS (
-            SELECT caller AS msisdn, CAST(date_trunc('month', start_time) AS DATE) AS month,
-                   count(*) AS roaming_calls
-            FROM cdrs WHERE roaming AND event_type = 'voice' AND caller <> callee
-            GROUP BY ALL
         ),
         data AS (
             SELECT msisdn, CAST(date_trunc('month', usage_date) AS DATE) AS month,
@@ -194,10 +191,9 @@ def _build_usage(con: duckdb.DuckDBPyConnection) -> None:
                CAST(bit_count(coalesce(c._days, 0) | coalesce(u._days, 0)) AS BIGINT)
                    AS active_days,
                coalesce(c.night_calls, 0) AS night_calls,
-               coalesce(r.roaming_calls, 0) AS roaming_calls,
+               coalesce(c.roaming_calls, 0) AS roaming_calls,
                coalesce(u.data_mb, 0) AS data_mb
         FROM calls c
         FULL JOIN data u USING (msisdn, month)
-        LEFT JOIN roaming r USING (msisdn, month)
         ORDER BY msisdn, month
     """)
