@@ -399,3 +399,16 @@ def test_customer_card_reads_as_the_tables_do(api_server: Server) -> None:
     assert from_card["subscriptions"][0]["startDate"] == "2021-01-01"
     last_contact = from_card["channelHistory"][0]["lastContactAt"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", last_contact)
+
+
+def test_customer_parts_without_prefetch(api_server: Server) -> None:
+    """`node(id)` starts no loads ahead: lines, channels and bills are read as the fields
+    resolve, and agree with the customer-360 lookup that reads them ahead."""
+    fields = """subscriptions { subscriptionId status startDate }
+        channelHistory { channel contacts lastContactAt } bills { months arrears }"""
+    with api_server.client("admin") as client:
+        customer = data(client, f"{{ customer(customerId: \"C0001\") {{ id {fields} }} }}")
+        by_node = f"query($id: ID!) {{ node(id: $id) {{ ... on Customer {{ {fields} }} }} }}"
+        node = data(client, by_node, id=customer["customer"]["id"])["node"]
+    assert node == {key: value for key, value in customer["customer"].items() if key != "id"}
+    assert node["subscriptions"] and node["channelHistory"] and node["bills"]["months"] == 3
