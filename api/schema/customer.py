@@ -12,6 +12,7 @@ from strawberry.types import Info
 from strawberry.types.nodes import SelectedField
 
 from api import pii
+from api.auth import Principal
 from api.context import ctx
 from api.loaders import now_or_later
 from api.schema.relay import Node, to_global_id
@@ -79,31 +80,25 @@ class Customer(Node):
     gender: str | None
     birth_date: dt.date | None
     do_not_contact: bool
+    pii_masked: bool = strawberry.field(
+        description="Whether name, numbers and address are masked for you.")
+    name: str | None = strawberry.field(description="Person or organisation name (PII).")
     _row: strawberry.Private[Row]
     _subject: strawberry.Private[bool]
 
     @classmethod
-    def from_row(cls, row: Row, *, subject: bool = False) -> Customer:
-        """``subject``: looked up directly by the caller (see ``api.pii``)."""
+    def from_row(cls, row: Row, principal: Principal, *, subject: bool = False) -> Customer:
+        """``principal``: who asks; ``subject``: looked up directly by them (see ``api.pii``).
+        What they may see is decided once, here, not by a resolver per field and customer."""
+        reveal = pii.reveal_person(principal, subject=subject)
         return cls(
             id=strawberry.ID(to_global_id("Customer", row["customer_id"])),
             customer_id=row["customer_id"], customer_type=CustomerType(row["customer_type"]),
             region=row["region"], join_date=row["join_date"], gender=row["gender"],
             birth_date=row["birth_date"], do_not_contact=bool(row["do_not_contact"]),
+            pii_masked=not reveal, name=row["name"] if reveal else pii.mask_name(row["name"]),
             _row=row, _subject=subject,
         )
-
-    def _reveal(self, info: Info) -> bool:
-        return pii.reveal_person(ctx(info).principal, subject=self._subject)
-
-    @strawberry.field(description="Whether name, numbers and address are masked for you.")
-    def pii_masked(self, info: Info) -> bool:
-        return not self._reveal(info)
-
-    @strawberry.field(description="Person or organisation name (PII).")
-    def name(self, info: Info) -> str | None:
-        value = self._row["name"]
-        return value if self._reveal(info) else pii.mask_name(value)
 
     @strawberry.field(description="Identity or registration number (PII; `admin` in clear).")
     def id_number(self, info: Info) -> str | None:
@@ -111,13 +106,13 @@ class Customer(Node):
         principal = ctx(info).principal
         if pii.reveal_identity_number(principal):
             return value
-        keep = 4 if self._reveal(info) else 0
+        keep = 0 if self.pii_masked else 4
         return pii.mask_identity_number(value, keep_last=keep)
 
     @strawberry.field(description="Postal address (PII).")
-    def address(self, info: Info) -> str | None:
+    def address(self) -> str | None:
         value = self._row["address"]
-        return value if self._reveal(info) else pii.mask_address(value)
+        return pii.mask_address(value) if self.pii_masked else value
 
     @strawberry.field(description="All lines, active first.")
     def subscriptions(
@@ -125,9 +120,11 @@ class Customer(Node):
     ) -> list[Annotated[Subscription, strawberry.lazy("api.schema.subscription")]]:
         from api.schema.subscription import Subscription
 
+        context = ctx(info)
         return now_or_later(  # type: ignore[return-value]  # or an awaitable of it
-            ctx(info).loaders.subscriptions, self.customer_id,
-            lambda rows: [Subscription.from_row(row, owner_subject=self._subject)
+            context.loaders.subscriptions, self.customer_id,
+            lambda rows: [Subscription.from_row(row, context.principal,
+                                                owner_subject=self._subject)
                           for row in rows if status is None or row["status"] in status])
 
     @strawberry.field(description="Distinct products of the lines that are not terminated.")
@@ -226,15 +223,16 @@ class Customer(Node):
         return [row["tag_id"] for row in rows]
 
     @classmethod
-    def of(cls, row: Any, *, subject: bool = False) -> Customer | None:
-        return None if row is None else cls.from_row(row, subject=subject)
+    def of(cls, row: Any, principal: Principal, *, subject: bool = False) -> Customer | None:
+        return None if row is None else cls.from_row(row, principal, subject=subject)
 
     @classmethod
     async def load(cls, info: Info, customer_id: str | None) -> Customer | None:
         """The holder of a number or line, through the request's dataloader (masked)."""
         if customer_id is None:
             return None
-        return cls.of(await ctx(info).loaders.customer.load(customer_id))
+        context = ctx(info)
+        return cls.of(await context.loaders.customer.load(customer_id), context.principal)
 
 
 def selected(selections: list[Any]) -> Iterator[SelectedField]:

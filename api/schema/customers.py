@@ -105,7 +105,8 @@ class CustomerConnection:
             await asyncio.wait([asyncio.ensure_future(loading) for loading in started])
         column = query.sort.column
         edges = [CustomerEdge(cursor=encode_cursor([str(row[column]), row["customer_id"]]),
-                              node=Customer.from_row(row)) for row in page]
+                              node=Customer.from_row(row, context.principal))
+                 for row in page]
         return cls(
             edges=edges,
             page_info=PageInfo(

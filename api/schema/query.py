@@ -22,10 +22,11 @@ async def _resolve_node(info: Info, global_id: str) -> Node | None:
     type_name, key = from_global_id(global_id)
     loaders = ctx(info).loaders
     if type_name == "Customer":
-        return Customer.of(await loaders.customer.load(key), subject=True)
+        return Customer.of(await loaders.customer.load(key), ctx(info).principal, subject=True)
     if type_name == "Subscription":
         row = await loaders.subscription.load(key)
-        return None if row is None else Subscription.from_row(row, owner_subject=True)
+        return (None if row is None
+                else Subscription.from_row(row, ctx(info).principal, owner_subject=True))
     if type_name == "Product":
         row = await loaders.product.load(key)
         return None if row is None else Product.from_row(row)
@@ -65,7 +66,8 @@ class Query:
         prefetch(info, info.selected_fields[0].selections, [customer_id],
                  card=ctx(info).db.has("customer_card"))
         await loaders.load_card(customer_id)
-        return Customer.of(await loaders.customer.load(customer_id), subject=True)
+        return Customer.of(await loaders.customer.load(customer_id), ctx(info).principal,
+                           subject=True)
 
     @strawberry.field(description="Customers, filtered and ordered, a page at a time.")
     async def customers(self, info: Info, filter: CustomerFilter | None = None,

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from api import pii
+from api.auth import Principal
 from api.context import ctx
 from api.schema.relay import Node, to_global_id
 from api.warehouse import Row
@@ -49,20 +50,19 @@ class Subscription(Node):
     status: str
     start_date: dt.date
     end_date: dt.date | None
+    msisdn: str = strawberry.field(description="The line's number, E.164 (PII).")
     _row: strawberry.Private[Row]
     _owner_subject: strawberry.Private[bool]
 
     @classmethod
-    def from_row(cls, row: Row, *, owner_subject: bool = False) -> Subscription:
+    def from_row(cls, row: Row, principal: Principal, *,
+                 owner_subject: bool = False) -> Subscription:
+        """``principal``: who asks (the number is masked for them once, here)."""
         return cls(id=strawberry.ID(to_global_id("Subscription", row["subscription_id"])),
                    subscription_id=row["subscription_id"], status=row["status"],
                    start_date=row["start_date"], end_date=row["end_date"],
+                   msisdn=pii.shown_msisdn(principal, row["msisdn"], subject=owner_subject),
                    _row=row, _owner_subject=owner_subject)
-
-    @strawberry.field(description="The line's number, E.164 (PII).")
-    def msisdn(self, info: Info) -> str:
-        return pii.shown_msisdn(ctx(info).principal, self._row["msisdn"],
-                                subject=self._owner_subject)
 
     @strawberry.field(description="Current tariff plan.")
     async def product(self, info: Info) -> Product | None:
@@ -100,4 +100,4 @@ class Subscription(Node):
         from api.schema.customer import Customer
 
         row = await ctx(info).loaders.customer.load(self._row["customer_id"])
-        return Customer.of(row, subject=self._owner_subject)
+        return Customer.of(row, ctx(info).principal, subject=self._owner_subject)
