@@ -1,9 +1,10 @@
 """The knowledge-graph stage of a snapshot: warehouse tables → RDF in an Oxigraph store.
 
 The graph is written columnar: DuckDB turns each staged table (and the aggregated
-``numbers`` and ``call_edges``) into N-Triples text in SQL, ``COPY`` writes it to a
-file, and pyoxigraph bulk-loads that file. Building Python term objects row by row
-is 5–10× slower (see DESIGN.md), so no row ever passes through Python here.
+``numbers`` and ``call_edges``) into N-Triples text in SQL, and ``COPY`` writes it
+into a FIFO that pyoxigraph's bulk loader reads at the same time. Building Python
+term objects row by row is 5–10× slower (see DESIGN.md), so no row passes through
+Python here (the text does, in blocks, only to count its lines).
 
 Every node carries its principal class (``cc:Customer``, ``cc:PhoneNumber``,
 ``cc:Product``...) and its most specific one (``cc:IndividualCustomer``,
@@ -20,8 +21,10 @@ SQL below builds exactly what ``ontology.customer_iri`` and friends build.
 from __future__ import annotations
 
 import gc
+import os
 import random
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -83,7 +86,9 @@ class KnowledgeGraphReport:
     classes: dict[str, int] = field(default_factory=dict)
     """Instances written per class (local name: ``Customer``, ``CallTie``...)."""
     generate_seconds: float = 0.0
+    """Until DuckDB had written the last N-Triples (loading runs alongside)."""
     load_seconds: float = 0.0
+    """From then until the store was flushed."""
 
     @property
     def triples_per_second(self) -> float:
@@ -405,13 +410,16 @@ def _ties_sql() -> str:
     ties = (f"SELECT a, b, {sums}, min(first_contact) AS first_contact, "
             f"max(last_contact) AS last_contact, count(DISTINCT month) AS active_months "
             f"FROM call_edges GROUP BY a, b")
-    subject = (f"{_q(f'<{ID}tie/')} || {_number_segment('a')} || '/' || "
-               f"{_number_segment('b')} || '>'")
-    number_a, number_b = _number_iri("a"), _number_iri("b")
+    # each number's IRI segment once per pair: the subject and four objects reuse it
+    segments = (f"SELECT *, {_number_segment('a')} AS segment_a, "
+                f"{_number_segment('b')} AS segment_b FROM ({ties})")
+    number = _q(f"<{ID}number/")
+    iris = (f"{_q(f'<{ID}tie/')} || segment_a || '/' || segment_b || '>' AS s, "
+            f"{number} || segment_a || '>' AS number_a, {number} || segment_b || '>' AS number_b")
     lines = [
         _triple(RDF.type, _iri_const(str(CC.CallTie))),
-        _triple(CC.partyA, number_a),
-        _triple(CC.partyB, number_b),
+        _triple(CC.partyA, "number_a"),
+        _triple(CC.partyB, "number_b"),
         _triple(CC.calls, _term("integer", "calls_ab + calls_ba")),
         _triple(CC.callsAB, _term("integer", "calls_ab")),
         _triple(CC.callsBA, _term("integer", "calls_ba")),
@@ -424,10 +432,10 @@ def _ties_sql() -> str:
         _triple(CC.activeMonths, _term("integer", "active_months")),
         _triple(CC.firstContact, _term("datetime", "first_contact")),
         _triple(CC.lastContact, _term("datetime", "last_contact")),
-        f"{number_a} || {_q(f' <{CC.callsWith}> ')} || {number_b} || ' .'",
+        f"number_a || {_q(f' <{CC.callsWith}> ')} || number_b || ' .'",
     ]
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
-            f"FROM (SELECT {subject} AS s, * FROM ({ties}))")
+            f"FROM (SELECT {iris}, * FROM ({segments}))")
 
 
 def _circles_sql() -> str:
@@ -499,12 +507,71 @@ def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
     return int(con.execute(sql).fetchall()[0][0])
 
 
-def _count_lines(path: Path) -> int:
-    lines = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 24):
-            lines += chunk.count(b"\n")
-    return lines
+class _LineCounter:
+    """A FIFO's read end that counts the N-Triples lines the bulk loader reads through it."""
+
+    def __init__(self, fd: int) -> None:
+        self._file = os.fdopen(fd, "rb", buffering=1 << 20)
+        self.lines = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._file.read(size)
+        self.lines += chunk.count(b"\n")
+        return chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _copy_into_store(con: duckdb.DuckDBPyConnection, sql: str, store: ox.Store,
+                     workdir: Path, progress: Progress) -> tuple[int, float]:
+    """``COPY`` the N-Triples of ``sql`` straight into the store's bulk loader.
+
+    DuckDB writes into a FIFO that the bulk loader reads on another thread, so the SQL
+    and the load (the slow part: Oxigraph sorts every triple into three indexes) run at
+    once and the text never touches the disk. Returns the lines loaded and when the SQL
+    finished.
+    """
+    with tempfile.TemporaryDirectory(prefix=".kg-", dir=workdir) as tmp:
+        fifo = Path(tmp) / "warehouse.nt"
+        os.mkfifo(fifo)
+        # Both ends are open before DuckDB starts: the loader sees end-of-file only once
+        # every writer (this one and DuckDB's) has closed, and if the loader stops,
+        # DuckDB's writes fail instead of blocking.
+        read_end = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        write_end = os.open(fifo, os.O_WRONLY)
+        os.set_blocking(read_end, True)
+        reader = _LineCounter(read_end)
+        failures: list[BaseException] = []
+
+        def load() -> None:
+            try:
+                store.bulk_load(input=reader, format=ox.RdfFormat.N_TRIPLES, lenient=True)
+            except BaseException as error:  # re-raised below, on the calling thread
+                failures.append(error)
+            finally:
+                reader.close()
+
+        loader = threading.Thread(target=load, name="knowledge-graph-bulk-load")
+        loader.start()
+        copy_error: duckdb.Error | None = None
+        try:
+            con.execute(
+                f"COPY ({sql}) TO {_q(str(fifo))} (FORMAT csv, HEADER false, QUOTE '', "
+                "ESCAPE '', DELIMITER '\x1f', USE_TMP_FILE false)"
+            ).fetchall()
+        except duckdb.Error as error:
+            copy_error = error
+        finally:
+            generated = time.perf_counter()
+            os.close(write_end)
+            progress("knowledge graph: bulk loading", 1, 2)
+            loader.join()
+        if failures:
+            raise failures[0] from copy_error
+        if copy_error is not None:
+            raise copy_error
+    return reader.lines, generated
 
 
 # ---------------------------------------------------------------------------
@@ -585,35 +652,26 @@ def build_knowledge_graph(
             classes["Operator"] = operators
 
     store_path.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".kg-", dir=store_path.parent) as tmp:
-        nt_path = Path(tmp) / "warehouse.nt"
-        written = 0
+    report_progress("knowledge graph: SQL into the bulk loader", 0, 2)
+    store = ox.Store(str(store_path))
+    try:
+        store.bulk_load(path=ontology_path(), format=ox.RdfFormat.TURTLE)
+        written, generated = 0, time.perf_counter()
         if selects:
-            report_progress("knowledge graph: writing N-Triples", 0, 3)
-            con.execute(
-                f"COPY ({' UNION ALL '.join(selects)}) TO {_q(str(nt_path))} "
-                "(FORMAT csv, HEADER false, QUOTE '', ESCAPE '', DELIMITER '\x1f')"
-            ).fetchall()
-            written = _count_lines(nt_path)
-        generated = time.perf_counter()
-        report_progress("knowledge graph: bulk loading", 1, 3)
-        store = ox.Store(str(store_path))
-        try:
-            store.bulk_load(path=ontology_path(), format=ox.RdfFormat.TURTLE)
-            if written:
-                store.bulk_load(path=str(nt_path), format=ox.RdfFormat.N_TRIPLES, lenient=True)
-            extra = 0
-            for text in extra_turtle:
-                quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
-                                      without_named_graphs=True, rename_blank_nodes=True))
-                store.extend(quads)
-                extra += len(quads)
-            store.flush()
-        finally:
-            del store
-            gc.collect()
+            written, generated = _copy_into_store(con, " UNION ALL ".join(selects), store,
+                                                  store_path.parent, report_progress)
+        extra = 0
+        for text in extra_turtle:
+            quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
+                                  without_named_graphs=True, rename_blank_nodes=True))
+            store.extend(quads)
+            extra += len(quads)
+        store.flush()
+    finally:
+        del store
+        gc.collect()
     loaded = time.perf_counter()
-    report_progress("knowledge graph: done", 3, 3)
+    report_progress("knowledge graph: done", 2, 2)
     return KnowledgeGraphReport(
         triples=written + len(ontology) + extra,
         seconds=round(loaded - started, 3),

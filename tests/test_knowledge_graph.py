@@ -10,11 +10,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import pyoxigraph as ox
 import pytest
 from rdflib import Literal
 from rdflib.namespace import FOAF
 
 from graph.knowledge import (
+    _copy_into_store,
     build_knowledge_graph,
     open_knowledge_graph,
     provenance_turtle,
@@ -339,6 +341,27 @@ def test_missing_and_empty_tables_are_skipped(tmp_path: Path) -> None:
     assert validate_knowledge_graph(tmp_path / "kg").conforms
     with pytest.raises(FileExistsError):
         build_knowledge_graph(duckdb.connect(), tmp_path / "kg")
+
+
+def test_a_failing_query_stops_the_build_and_leaves_no_fifo(tmp_path: Path) -> None:
+    """DuckDB fails half-way through COPY: its error surfaces, nothing waits forever."""
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE TABLE products (product_id VARCHAR, included_minutes VARCHAR)")
+    con.execute("INSERT INTO products SELECT 'P' || i, CASE WHEN i = 150000 THEN 'lots' "
+                "ELSE i::VARCHAR END FROM range(300000) r(i)")
+    with pytest.raises(duckdb.ConversionException, match="lots"):
+        build_knowledge_graph(con, tmp_path / "kg")
+    con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kg", "w.duckdb"]
+
+
+def test_a_failing_load_stops_duckdb_and_raises_the_loader_error(tmp_path: Path) -> None:
+    """The bulk loader rejects the text: DuckDB's writes fail instead of blocking the FIFO."""
+    store = ox.Store(str(tmp_path / "kg"))
+    with pytest.raises(SyntaxError, match="object of a triple"):
+        _copy_into_store(duckdb.connect(), "SELECT '<http://a> <http://b> .' FROM range(300000)",
+                         store, tmp_path, lambda _label, _done, _total: None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kg"]
 
 
 def test_rate_on_a_larger_call_graph(tmp_path: Path) -> None:
