@@ -7,7 +7,7 @@ degrees, 85% on-net, three months of edges, bills, churn and CDRs) into a DuckDB
 under ``--dir``, then, each in a fresh process so peak memory is its own:
 
 1. the whole graph stage (``graph.stage.build_graph_stage``), timed per feature family
-   (its igraph steps run in a worker process, alongside its DuckDB steps);
+   (with ``--parallel`` its igraph steps run in a worker process beside its DuckDB steps);
 2. the bare calls on the same edge list: DuckDB's edge aggregation, igraph build,
    weighted PageRank, Leiden (same settings) and multilevel (Louvain).
 
@@ -166,14 +166,14 @@ def _log(message: str) -> None:
     print(f"  {time.strftime('%H:%M:%S')} {message}", flush=True)
 
 
-def _run_stage(path: str, leiden_iterations: int, queue: Any,
+def _run_stage(path: str, leiden_iterations: int, parallel: bool, queue: Any,
                memory_limit: str | None = None) -> None:
     from graph.stage import build_graph_stage
 
     con = _connect(path, memory_limit)
     start = time.perf_counter()
     report = build_graph_stage(con, cutoff=CUTOFF, leiden_iterations=leiden_iterations,
-                               progress=_log)
+                               progress=_log, parallel=parallel)
     wall = time.perf_counter() - start
     queue.put({"seconds": report.seconds, "wall": wall, "nodes": report.nodes,
                "edges": report.edges, "circles": report.circles,
@@ -236,6 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dir", type=Path, default=Path("/tmp/callcircle-bench-graph"))
     parser.add_argument("--duckdb-memory", default="6GB",
                         help="DuckDB memory_limit for both runs (DuckDB's default is 80%% of RAM)")
+    parser.add_argument("--parallel", action="store_true",
+                        help="run the stage's igraph steps in a worker process beside DuckDB")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the warehouse already generated in --dir")
     args = parser.parse_args(argv)
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
                  "prospects", "prospect_referrers", "behaviour_monthly"):
         with duckdb.connect(str(path)) as con:  # start from a warehouse without outputs
             con.execute(f"DROP TABLE IF EXISTS {name}")
-    stage = _in_process(_run_stage, str(path), args.leiden_iterations,
+    stage = _in_process(_run_stage, str(path), args.leiden_iterations, args.parallel,
                         memory_limit=args.duckdb_memory)
     bare = _in_process(_run_bare, str(path), args.leiden_iterations,
                        memory_limit=args.duckdb_memory)
@@ -264,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     for step, sec in stage["seconds"].items():
         print(f"{step:<28}{sec:>10.1f}")
     print(f"{'total (wall)':<28}{stage['wall']:>10.1f}")
-    print("(the igraph steps run in a worker process while the DuckDB steps run)")
+    if args.parallel:
+        print("(the igraph steps run in a worker process while the DuckDB steps run)")
     print(f"nodes {stage['nodes']:,}, edges {stage['edges']:,}, subscribers "
           f"{stage['subscribers']:,}, circles {stage['circles']:,}, modularity "
           f"{stage['modularity']:.4f}, peak RSS {stage['peak_rss_gib']:.2f} GiB "
