@@ -312,7 +312,7 @@ def start_server(data_dir: Path, config: Path, log_path: Path, *,
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90  # building the serving copy on a busy 2-core runner
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited: {log_path.read_text(errors='replace')}")
