@@ -147,11 +147,16 @@ def train_command(data_dir: DataDirOption = None) -> None:
 
 
 @app.command("score")
-def score_command(data_dir: DataDirOption = None) -> None:
+def score_command(
+    data_dir: DataDirOption = None,
+    threads: Annotated[int, typer.Option(
+        help="Threads for churn risk and its reasons (-1: every core); scores are the same.",
+    )] = 1,
+) -> None:
     """Score churn risk, value, tiers and segments; publish them as a new snapshot."""
     from api.pipeline import score_snapshot
 
-    score_snapshot(SnapshotStore(data_dir), console=console)
+    score_snapshot(SnapshotStore(data_dir), console=console, threads=threads)
 
 
 @app.command("report")

@@ -19,7 +19,7 @@ from rich.table import Table
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
 from insight.kpis import kpis
-from insight.pipeline import score, train
+from insight.pipeline import InsightSettings, score, train
 from insight.tags import current_library, load_library, tag_counts, tag_snapshot
 
 
@@ -88,9 +88,9 @@ def train_models(store: SnapshotStore, *, console: Console) -> None:
     console.print(metrics_table(trained.metadata["evaluation"]))
 
 
-def score_snapshot(store: SnapshotStore, *, console: Console) -> None:
+def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1) -> None:
     """Score the current snapshot into a new published one."""
-    snapshot = score(store)
+    snapshot = score(store, settings=InsightSettings(score_threads=threads))
     console.print(f"scored snapshot {snapshot.id} published")
 
 

@@ -237,7 +237,7 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
 
     def decision_function(self, X: pd.DataFrame) -> NDArray[np.float64]:
         check_is_fitted(self, "booster_")
-        return self.booster_.predict(self._prepare(X), raw_score=True)
+        return self.booster_.predict(self._prepare(X), raw_score=True, num_threads=self.n_jobs)
 
     def predict_proba(self, X: pd.DataFrame) -> NDArray[np.float64]:
         risk = np.clip(self.calibrator_.predict(self.decision_function(X)), 0.0, 1.0)
@@ -249,7 +249,8 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP contributions to the raw score (log-odds); ``bias`` is the base."""
         check_is_fitted(self, "booster_")
-        values = self.booster_.predict(self._prepare(X), pred_contrib=True)
+        values = self.booster_.predict(self._prepare(X), pred_contrib=True,
+                                       num_threads=self.n_jobs)
         return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"],
                             index=X.index)
 

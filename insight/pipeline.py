@@ -91,6 +91,9 @@ class InsightSettings:
     seed: int = 0
     max_train_cutoffs: int = 6
     """Most recent labelled cut-offs used for training (older behaviour is less relevant)."""
+    score_threads: int = 1
+    """Threads for churn risk and its reasons (TreeSHAP is most of a scoring run); the
+    scores do not depend on it. -1: every core."""
 
 
 @dataclass
@@ -284,6 +287,7 @@ def score_tables(con: duckdb.DuckDBPyConnection, trained: TrainedChurnModel,
     cutoff, as_of = scoring_cutoff(con, settings)
     fs = churn_features(con, cutoff, as_of=as_of)
     X = fs.frame.reindex(columns=trained.features)
+    trained.model.set_params(n_jobs=settings.score_threads)
     risk = trained.model.predict_proba(X)[:, 1]
     reasons = trained.model.reasons(X, top=settings.top_reasons)
     scores = fs.frame[ID_COLUMNS].copy()

@@ -71,6 +71,18 @@ def test_churn_model_conventions_and_reasons() -> None:
         fitted.predict_proba(X.drop(columns="arrears"))
 
 
+def test_scoring_threads_change_speed_not_scores() -> None:
+    """``callcircle score --threads`` sets ``n_jobs`` on the fitted model before scoring."""
+    X, y = _toy(4000, 2)
+    model = ChurnRiskModel(n_estimators=60, min_child_samples=30).fit(X, y)
+    one = model.predict_proba(X)[:, 1], model.contributions(X).to_numpy()
+    model.set_params(n_jobs=2)
+    two = model.predict_proba(X)[:, 1], model.contributions(X).to_numpy()
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+    assert model.booster_.n_jobs == 1  # the booster keeps its training setting
+
+
 def test_time_split_uses_only_earlier_cutoffs() -> None:
     frames = {c: _toy(800, c) for c in (1, 2, 3)}
     result = time_split(frames, {"boosted": ChurnRiskModel(n_estimators=50)},
