@@ -63,6 +63,17 @@ def _keys(keys: Sequence[str]) -> list[Any]:
     return _KeyFilter(keys).params()
 
 
+async def _rows_for(db: Warehouse, table: str, column: str, keys: Sequence[str],
+                    order_by: str = "") -> list[Row]:
+    """Every column of an optional serving table for some keys; none when the snapshot
+    has not got the table (an ingest-only snapshot has no scores, tags or circles)."""
+    if not db.has(table):
+        return []
+    order = f" ORDER BY {order_by}" if order_by else ""
+    return await db.fetch(f"SELECT * FROM {table} WHERE {_in(column, keys)}{order}",
+                          _keys(keys))
+
+
 async def customers_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     rows = await db.fetch(
         f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {_in('customer_id', ids)}", _keys(ids))
@@ -119,23 +130,14 @@ async def products_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
 async def channel_history_by_customer(db: Warehouse,
                                       ids: Sequence[str]) -> dict[str, list[Row]]:
     """Per customer and channel: how many contacts, and the last one (latest first)."""
-    if not db.has("channel_history"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM channel_history WHERE {_in('customer_id', ids)} "
-        "ORDER BY customer_id, last_contact_at DESC, channel",
-        _keys(ids),
-    )
+    rows = await _rows_for(db, "channel_history", "customer_id", ids,
+                           "customer_id, last_contact_at DESC, channel")
     return _group(rows, "customer_id")
 
 
 async def bills_summary_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     """Bills over all of a customer's lines; arrears = each line's latest bill's arrears."""
-    if not db.has("bills_summary"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM bills_summary WHERE {_in('customer_id', ids)}", _keys(ids))
-    return _by_key(rows, "customer_id")
+    return _by_key(await _rows_for(db, "bills_summary", "customer_id", ids), "customer_id")
 
 
 async def top_contacts_by_customer(db: Warehouse, ids: Sequence[str],
@@ -276,11 +278,7 @@ async def count_customers(db: Warehouse, query: CustomerQuery) -> int:
 
 async def churn_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list[Row]]:
     """Churn scores of each customer's lines, highest risk first."""
-    if not db.has("churn_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM churn_latest WHERE {_in('customer_id', ids)} "
-        "ORDER BY customer_id, churn_risk DESC", _keys(ids))
+    rows = await _rows_for(db, "churn_latest", "customer_id", ids, "customer_id, churn_risk DESC")
     return _group(rows, "customer_id")
 
 
@@ -298,28 +296,18 @@ async def churn_page(db: Warehouse, after_rank: int, limit: int, min_risk: float
 
 
 async def value_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
-    if not db.has("value_latest"):
-        return {}
-    rows = await db.fetch(f"SELECT * FROM value_latest WHERE {_in('customer_id', ids)}", _keys(ids))
-    return _by_key(rows, "customer_id")
+    return _by_key(await _rows_for(db, "value_latest", "customer_id", ids), "customer_id")
 
 
 async def segment_members_by_customer(db: Warehouse,
                                       ids: Sequence[str]) -> dict[str, list[Row]]:
-    if not db.has("segment_members_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM segment_members_latest WHERE {_in('customer_id', ids)} "
-        "ORDER BY customer_id, subscription_id", _keys(ids))
+    rows = await _rows_for(db, "segment_members_latest", "customer_id", ids,
+                           "customer_id, subscription_id")
     return _group(rows, "customer_id")
 
 
 async def segments_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
-    if not db.has("segments_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM segments_latest WHERE {_in('segment_id', ids)}", _keys(ids))
-    return _by_key(rows, "segment_id")
+    return _by_key(await _rows_for(db, "segments_latest", "segment_id", ids), "segment_id")
 
 
 async def all_segments(db: Warehouse) -> list[Row]:
@@ -331,19 +319,13 @@ async def all_segments(db: Warehouse) -> list[Row]:
 async def circle_memberships_by_customer(db: Warehouse,
                                          ids: Sequence[str]) -> dict[str, list[Row]]:
     """The circles of each customer's numbers, most central number first."""
-    if not db.has("circle_members_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM circle_members_latest WHERE {_in('customer_id', ids)} "
-        "ORDER BY customer_id, pagerank DESC", _keys(ids))
+    rows = await _rows_for(db, "circle_members_latest", "customer_id", ids,
+                           "customer_id, pagerank DESC")
     return _group(rows, "customer_id")
 
 
 async def circles_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
-    if not db.has("circles_latest"):
-        return {}
-    rows = await db.fetch(f"SELECT * FROM circles_latest WHERE {_in('circle_id', ids)}", _keys(ids))
-    return _by_key(rows, "circle_id")
+    return _by_key(await _rows_for(db, "circles_latest", "circle_id", ids), "circle_id")
 
 
 async def circle_members(db: Warehouse, circle_ids: Sequence[str],
@@ -409,32 +391,21 @@ async def prospect_page(db: Warehouse, after_rank: int, limit: int,
 
 
 async def referrers_by_prospect(db: Warehouse, msisdns: Sequence[str]) -> dict[str, list[Row]]:
-    if not db.has("prospect_referrers_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM prospect_referrers_latest WHERE {_in('msisdn', msisdns)} "
-        "ORDER BY msisdn, weight DESC", _keys(msisdns))
+    rows = await _rows_for(db, "prospect_referrers_latest", "msisdn", msisdns,
+                           "msisdn, weight DESC")
     return _group(rows, "msisdn")
 
 
 async def graph_features_by_customer(db: Warehouse,
                                      ids: Sequence[str]) -> dict[str, list[Row]]:
     """Graph features (``graph.features``) of each customer's numbers."""
-    if not db.has("graph_features_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM graph_features_latest WHERE {_in('customer_id', ids)} "
-        "ORDER BY customer_id, msisdn", _keys(ids))
+    rows = await _rows_for(db, "graph_features_latest", "customer_id", ids, "customer_id, msisdn")
     return _group(rows, "customer_id")
 
 
 async def tags_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, list[Row]]:
     """Tag ids of each customer in the latest tagged period (``insight.tags``)."""
-    if not db.has("tags_latest"):
-        return {}
-    rows = await db.fetch(
-        f"SELECT * FROM tags_latest WHERE {_in('customer_id', ids)} "
-        "ORDER BY customer_id, tag_id", _keys(ids))
+    rows = await _rows_for(db, "tags_latest", "customer_id", ids, "customer_id, tag_id")
     return _group(rows, "customer_id")
 
 
