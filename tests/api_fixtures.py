@@ -335,6 +335,18 @@ def stop_server(server: Server) -> None:
         server.process.wait()
 
 
+def serve_synthetic_operator(root: Path, *, subscribers: int, seed: int) -> Server:
+    """A real server over a snapshot the real pipeline built: a synthetic operator of two
+    months, ingested into ``root / "data"``."""
+    from ingest.job import run_ingest
+    from ingest.synthetic import generate_operator
+
+    generate_operator(root / "source", subscribers=subscribers, months=2, seed=seed,
+                      progress=False)
+    run_ingest(root / "source", data_dir=root / "data")
+    return start_server(root / "data", write_config(root / "api.yaml"), root / "server.log")
+
+
 def token(role: str, *, secret: str = JWT_SECRET, issuer: str = JWT_ISSUER,
           expires_in: int = 600) -> str:
     now = int(time.time())

@@ -14,9 +14,8 @@ pytest.register_assert_rewrite("api_fixtures")
 from api_fixtures import (  # noqa: E402
     Server,
     data,
-    start_server,
+    serve_synthetic_operator,
     stop_server,
-    write_config,
 )
 
 pytestmark = pytest.mark.slow
@@ -24,13 +23,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def pipeline_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from ingest.job import run_ingest
-    from ingest.synthetic import generate_operator
-
-    root = tmp_path_factory.mktemp("api-pipeline")
-    generate_operator(root / "source", subscribers=200, months=2, seed=3, progress=False)
-    run_ingest(root / "source", data_dir=root / "data")
-    server = start_server(root / "data", write_config(root / "api.yaml"), root / "server.log")
+    server = serve_synthetic_operator(tmp_path_factory.mktemp("api-pipeline"),
+                                      subscribers=200, seed=3)
     yield server
     stop_server(server)
 

@@ -17,7 +17,7 @@ import networkx as nx
 import pytest
 
 pytest.register_assert_rewrite("api_fixtures")
-from api_fixtures import KEYS, ROOT, Server, data, start_server, stop_server, write_config  # noqa: E402
+from api_fixtures import KEYS, ROOT, Server, data, serve_synthetic_operator, stop_server  # noqa: E402
 
 pytestmark = pytest.mark.browser
 pytest_plugins = ["api_fixtures"]  # api_server: the hand-written snapshot with scores and tags
@@ -31,13 +31,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 @pytest.fixture(scope="module")
 def synthetic_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    from ingest.job import run_ingest
-    from ingest.synthetic import generate_operator
-
-    root = tmp_path_factory.mktemp("explorer")
-    generate_operator(root / "source", subscribers=150, months=2, seed=5, progress=False)
-    run_ingest(root / "source", data_dir=root / "data")
-    server = start_server(root / "data", write_config(root / "api.yaml"), root / "server.log")
+    server = serve_synthetic_operator(tmp_path_factory.mktemp("explorer"), subscribers=150,
+                                      seed=5)
     yield server
     stop_server(server)
 
