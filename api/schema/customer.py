@@ -255,19 +255,20 @@ def prefetch(info: Info, selections: list[Any], customer_ids: Sequence[str], *,
     """
     context = ctx(info)
     loaders = context.loaders
+    by_field: dict[str, Any] = {
+        "subscriptions": loaders.subscriptions, "plans": loaders.subscriptions,
+        "channelHistory": loaders.channel_history, "bills": loaders.bills_summary,
+        "churnRisk": loaders.churn, "value": loaders.value,
+        "segment": loaders.segment_members, "circle": loaders.circle_memberships,
+        "tags": loaders.tags, "graphFeatures": loaders.graph_features,
+    }
     started: list[Awaitable[Any]] = []
     for field in selected(selections):
         name = field.name
         if card and name in ("subscriptions", "plans", "channelHistory", "bills",
                              "topContacts"):
             continue
-        loader: Any = {
-            "subscriptions": loaders.subscriptions, "plans": loaders.subscriptions,
-            "channelHistory": loaders.channel_history, "bills": loaders.bills_summary,
-            "churnRisk": loaders.churn, "value": loaders.value,
-            "segment": loaders.segment_members, "circle": loaders.circle_memberships,
-            "tags": loaders.tags, "graphFeatures": loaders.graph_features,
-        }.get(name)
+        loader = by_field.get(name)
         if loader is not None:
             started.append(loader.load_many(customer_ids))
         elif name == "topContacts" and field.arguments.get("after") is None:
