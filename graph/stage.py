@@ -135,8 +135,9 @@ def build_graph_stage(
     names the run circle ids are matched against; by default the latest earlier one.
     ``window_months`` limits the call edges to the last months (default: all before the
     cut-off). ``parallel`` runs the igraph measures in a worker process while DuckDB
-    computes the rest; the results are the same. Off by default: on a loaded 2-core machine
-    at 1M subscribers it was no faster and the two processes peaked at 10 GiB together.
+    computes the rest; the results are the same. Off by default: at 1M subscribers on a
+    quiet 2-core machine it saves a quarter of the wall time, but the two processes peak at
+    10 GiB together, and under load it is no faster.
     The report's seconds are per step, and steps overlap when parallel.
     """
     started = time.perf_counter()
