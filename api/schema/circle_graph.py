@@ -71,6 +71,12 @@ class GraphEdge:
     sms: int
     seconds: int
 
+    @classmethod
+    def from_row(cls, source: str, target: str, row: Row) -> GraphEdge:
+        """A tie from a row of summed ``calls``, ``sms``, ``seconds`` and its ``weight``."""
+        return cls(source=source, target=target, weight=float(row["weight"]),
+                   calls=int(row["calls"]), sms=int(row["sms"]), seconds=int(row["seconds"]))
+
 
 @strawberry.type(description="A circle's measures at one cut-off.")
 class CirclePoint:
@@ -146,9 +152,7 @@ async def _edges(info: Info, secret: str, cutoff: dt.date, members: str,
                calls, sms, seconds, ({_WEIGHT})::DOUBLE AS weight
         FROM p ORDER BY weight DESC
         """, [*params, secret, secret])
-    return [GraphEdge(source=r["source"], target=r["target"], weight=float(r["weight"]),
-                      calls=int(r["calls"]), sms=int(r["sms"]), seconds=int(r["seconds"]))
-            for r in rows]
+    return [GraphEdge.from_row(r["source"], r["target"], r) for r in rows]
 
 
 async def circle_graph(info: Info, circle_id: str, max_nodes: int) -> CircleGraph | None:
@@ -245,9 +249,7 @@ async def neighbourhood(info: Info, key: str, first: int) -> Subgraph:
         row["on_net"] = next((row[k] for k in ("member_on_net", "number_on_net")
                               if row[k] is not None), row["customer_id"] is not None)
         nodes.append(GraphNode.from_row(row))
-    edges = [GraphEdge(source=key, target=row["key"], weight=float(row["weight"]),
-                       calls=int(row["calls"]), sms=int(row["sms"]), seconds=int(row["seconds"]))
-             for row in rows]
+    edges = [GraphEdge.from_row(key, row["key"], row) for row in rows]
     return Subgraph(nodes=nodes, edges=edges, truncated=truncated)
 
 
