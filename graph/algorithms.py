@@ -14,7 +14,8 @@ import random
 import time
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import igraph
 import networkx as nx
@@ -279,63 +280,97 @@ def approx_betweenness(G: nx.Graph, k: int, seed: int = 0, normalized: bool = Tr
 
 # --- the graph stage's measures -------------------------------------------------------
 
+class _Laps:
+    """Seconds per step, for the stage's report."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._start
+        self._start = now
+
+
+MEASURE_STEPS = ("pagerank", "k-core and clustering", "betweenness", "communities")
+"""What :func:`vertex_measures` can compute, each step independent of the others."""
+
+
 @dataclass(frozen=True)
 class VertexMeasures:
-    """The graph stage's igraph results, numpy arrays in vertex order."""
+    """The graph stage's igraph results, numpy arrays in vertex order (None: not computed)."""
 
-    pagerank: np.ndarray
-    core_number: np.ndarray
-    clustering: np.ndarray
-    betweenness: np.ndarray
+    pagerank: np.ndarray | None = None
+    core_number: np.ndarray | None = None
+    clustering: np.ndarray | None = None
+    betweenness: np.ndarray | None = None
     #: circle label per vertex (:func:`canonical_labels`), -1 for a vertex without ties
-    community: np.ndarray
-    modularity: float
+    community: np.ndarray | None = None
+    modularity: float = math.nan
     #: seconds per step, for the stage's report
-    seconds: dict[str, float]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def merged(self, other: VertexMeasures) -> VertexMeasures:
+        """These measures completed with those ``other`` computed (another process's)."""
+        taken = {f.name: getattr(other, f.name) for f in fields(self)
+                 if f.name not in ("modularity", "seconds") and getattr(self, f.name) is None}
+        return replace(self, **taken,
+                       modularity=other.modularity if other.community is not None
+                       else self.modularity,
+                       seconds={**self.seconds, **other.seconds})
 
 
 def vertex_measures(
-    n: int,
-    u: np.ndarray,
-    v: np.ndarray,
-    weight: np.ndarray,
+    g: igraph.Graph,
+    weights: Sequence[float] | np.ndarray | None,
     *,
-    betweenness_sources: Sequence[int],
+    steps: Iterable[str] = MEASURE_STEPS,
+    betweenness_sources: Sequence[int] = (),
     resolution: float = 1.0,
     seed: int = 0,
     n_iterations: int = 2,
 ) -> VertexMeasures:
     """Weighted PageRank, k-core, clustering, sampled betweenness and Leiden communities of
-    the undirected call graph given as edge arrays (vertices 0..n-1).
-
-    A plain function of arrays, so that the graph stage can run it in a worker process
-    while DuckDB computes the rest: igraph keeps the interpreter lock for the whole of
-    each call, so a thread would not overlap with it.
-    """
+    the undirected call graph (vertices 0..n-1, ``weights`` in edge order): the ``steps``
+    of :data:`MEASURE_STEPS` asked for."""
+    steps = set(steps)
+    if unknown := steps - set(MEASURE_STEPS):
+        raise ValueError(f"unknown measure steps {sorted(unknown)}; known: {MEASURE_STEPS}")
+    weights = weight_list(weights)
+    found: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    for step in MEASURE_STEPS:
+        if step not in steps:
+            continue
+        start = time.perf_counter()
+        if step == "pagerank":
+            found["pagerank"] = pagerank_ig(g, weights)
+        elif step == "k-core and clustering":
+            found["core_number"] = core_number_ig(g)
+            found["clustering"] = clustering_ig(g)
+        elif step == "betweenness":
+            found["betweenness"] = approx_betweenness_ig(g, betweenness_sources)
+        else:
+            community = leiden_ig(g, weights, resolution=resolution, seed=seed,
+                                  n_iterations=n_iterations)
+            found["modularity"] = modularity_ig(g, community, weights, resolution)
+            community[np.asarray(g.degree()) == 0] = -1  # without ties: in no circle
+            found["community"] = community
+        seconds[step] = time.perf_counter() - start
+    return VertexMeasures(**found, seconds=seconds)
+
+
+def vertex_measures_of_edges(n: int, u: np.ndarray, v: np.ndarray, weight: np.ndarray,
+                             **settings: Any) -> VertexMeasures:
+    """:func:`vertex_measures` of the graph on vertices 0..n-1 with edges (u[i], v[i]).
+
+    Arrays in, arrays out: what the graph stage sends to a worker process, so that part of
+    the measures runs on one core while the stage computes the rest on the other (igraph
+    keeps the interpreter lock during each call, so a thread could not overlap with it).
+    """
     start = time.perf_counter()
-
-    def lap(step: str) -> None:
-        nonlocal start
-        now = time.perf_counter()
-        seconds[step] = now - start
-        start = now
-
     g = igraph_from_arrays(n, u, v)
-    weights = weight_list(weight)
-    lap("igraph build")
-    pagerank = pagerank_ig(g, weights)
-    lap("pagerank")
-    core = core_number_ig(g)
-    clustering = clustering_ig(g)
-    lap("k-core and clustering")
-    betweenness = approx_betweenness_ig(g, betweenness_sources)
-    lap("betweenness")
-    community = leiden_ig(g, weights, resolution=resolution, seed=seed,
-                          n_iterations=n_iterations)
-    modularity = modularity_ig(g, community, weights, resolution)
-    community[np.asarray(g.degree()) == 0] = -1  # a subscriber without ties has no circle
-    lap("communities")
-    return VertexMeasures(pagerank=pagerank, core_number=core, clustering=clustering,
-                          betweenness=betweenness, community=community,
-                          modularity=modularity, seconds=seconds)
+    built = time.perf_counter() - start
+    measures = vertex_measures(g, weight, **settings)
+    return replace(measures, seconds={"igraph build": built, **measures.seconds})

@@ -3,8 +3,8 @@
 Everything here reads only what was known before the cut-off: call edges of complete
 months before it, churn events dated before it, bills of months before it, subscriptions
 started before it. The heavy per-vertex work (PageRank, k-core, clustering, sampled
-betweenness) runs in igraph; neighbour aggregates run in DuckDB over the staged edge table
-(``graph.callgraph.stage_call_edges``); spreading activation is a sparse matrix iteration.
+betweenness) runs in igraph; neighbour aggregates are numpy sums over the staged edge
+arrays (``graph.callgraph.edge_arrays``); spreading activation is a sparse matrix iteration.
 Each feature is described in ``docs/graph-features.md``.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -19,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-from graph.callgraph import EDGES_TABLE, NODES_TABLE, EdgeArrays, sql_date, table_exists
+from graph.callgraph import NODES_TABLE, EdgeArrays, sql_date, table_exists
 
 FEATURES_TABLE = "graph_features"
 SUBSCRIBERS_TABLE = "graph_subscribers"  # temporary: per-vertex attributes as of the cut-off
@@ -47,8 +48,8 @@ class FeatureSettings:
     seed: int = 0
 
 
-def register_arrow(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, np.ndarray]
-                   ) -> None:
+def register_arrow(con: duckdb.DuckDBPyConnection, name: str,
+                   columns: dict[str, np.ndarray | pa.Array]) -> None:
     """Materialise numpy columns as a temporary DuckDB table (columnar, no row loop)."""
     view = f"_{name}_view"
     con.register(view, pa.table(columns))
@@ -166,59 +167,136 @@ def churn_activation(con: duckdb.DuckDBPyConnection, arrays: EdgeArrays, *, cuto
         max_steps=settings.activation_max_steps)
 
 
-def neighbours_sql(cutoff: date, settings: FeatureSettings) -> str:
-    """Per-vertex aggregates over each vertex's ties and neighbours (needs the staged edges
-    and ``graph_subscribers``, not the igraph results, so it runs while igraph works)."""
-    cut = sql_date(cutoff)
-    half_life = float(settings.churn_half_life_days)
-    return f"""
-        WITH adjacency AS (  -- each tie in both orientations
-            SELECT u AS vid, v AS nbr, weight_ab AS w_out, weight_ba AS w_in, weight
-            FROM {EDGES_TABLE}
-            UNION ALL
-            SELECT v, u, weight_ba, weight_ab, weight FROM {EDGES_TABLE}
-        ),
-        adj AS (
-            SELECT a.vid, a.nbr, a.w_out, a.w_in, a.weight,
-                   s.on_net AS nbr_on_net, s.plan AS nbr_plan, s.arpu AS nbr_arpu,
-                   s.tenure_days AS nbr_tenure, s.churn_date AS nbr_churn,
-                   me.plan AS own_plan
-            FROM adjacency a
-            JOIN {SUBSCRIBERS_TABLE} s ON s.vid = a.nbr
-            JOIN {SUBSCRIBERS_TABLE} me ON me.vid = a.vid
-        ),
-        top_plan AS (  -- the most frequent plan, ties to the first by name (reproducible)
-            SELECT vid, first(nbr_plan ORDER BY n DESC, nbr_plan) AS neighbour_top_plan
-            FROM (SELECT vid, nbr_plan, count(*) AS n FROM adj
-                  WHERE nbr_plan IS NOT NULL GROUP BY ALL)
-            GROUP BY vid
-        ),
-        agg AS (
-            SELECT vid,
-                count(*) AS degree,
-                count(*) FILTER (w_out > 0) AS out_degree,
-                count(*) FILTER (w_in > 0) AS in_degree,
-                sum(weight) AS strength, sum(w_out) AS strength_out, sum(w_in) AS strength_in,
-                count(*) FILTER (w_out > 0 AND w_in > 0) AS reciprocated,
-                avg(nbr_on_net::INT) AS onnet_contact_share,
-                sum(weight) FILTER (nbr_on_net) / nullif(sum(weight), 0) AS onnet_strength_share,
-                count(*) FILTER (nbr_churn IS NOT NULL) AS churned_neighbours,
-                coalesce(sum(weight * pow(0.5, date_diff('day', nbr_churn, {cut}) / {half_life}))
-                         FILTER (nbr_churn IS NOT NULL), 0) AS churned_tie_weight,
-                avg(nbr_arpu) AS neighbour_mean_arpu,
-                avg(nbr_tenure) AS neighbour_mean_tenure_days,
-                avg((nbr_plan = own_plan)::INT) AS neighbour_same_plan_share
-            FROM adj GROUP BY vid
-        )
-        SELECT agg.*, t.neighbour_top_plan FROM agg LEFT JOIN top_plan t USING (vid)
+_PLANS_AT_ONCE = 16
+"""Plans tallied per pass for the neighbours' top plan: vertices × 16 counts at most."""
+
+
+def _nullable(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """A column that is NULL where ``valid`` is False (SQL's empty average, empty mode)."""
+    return pa.array(values, mask=~valid)
+
+
+def neighbour_aggregates(arrays: EdgeArrays, attributes: dict[str, np.ndarray], *,
+                         cutoff: date, settings: FeatureSettings) -> dict[str, Any]:
+    """Per-vertex aggregates over each vertex's ties and neighbours, as columns.
+
+    ``attributes`` are ``graph_subscribers``' columns in vertex order (``on_net``,
+    ``plan``, ``arpu``, ``tenure_days``, ``churn_date``; masked arrays where NULL). Each
+    aggregate has SQL's meaning: averages skip unknown values and are NULL over none; the
+    top plan breaks ties by the first plan name. Sums over the edge arrays in numpy
+    (``bincount``): the same figures as a GROUP BY over both orientations of every tie, on
+    one core (DuckDB's would take both, while the stage's igraph worker needs one) and at
+    half the CPU time. Only vertices with ties get a row.
     """
+    n = arrays.n
+    on_net = np.asarray(attributes["on_net"], dtype=bool)
+    churn = attributes["churn_date"]
+    churned_before = ~np.ma.getmaskarray(churn)
+    pull = np.zeros(n)  # a churned neighbour's pull, halving with time before the cut-off
+    days = (np.datetime64(cutoff, "D")
+            - np.ma.getdata(churn).astype("datetime64[D]")[churned_before]).astype(np.float64)
+    pull[churned_before] = np.power(0.5, days / float(settings.churn_half_life_days))
+    known = {name: (np.ma.getdata(attributes[name]).astype(np.float64),
+                    ~np.ma.getmaskarray(attributes[name])) for name in ("arpu", "tenure_days")}
+    # plans as codes in name order, so the smallest code wins a tie for the top plan
+    plan = np.ma.getdata(attributes["plan"])
+    has_plan = ~np.ma.getmaskarray(attributes["plan"])
+    names, codes = np.unique(plan[has_plan].astype(str), return_inverse=True)
+    plan_code = np.full(n, -1, dtype=np.int64)
+    plan_code[has_plan] = codes
+
+    sums: dict[str, np.ndarray] = {}
+
+    def add(name: str, vid: np.ndarray, weights: np.ndarray | None = None) -> None:
+        counted = np.bincount(vid, weights=weights, minlength=n)
+        sums[name] = sums[name] + counted if name in sums else counted
+
+    # each tie in both orientations: (vertex, neighbour, weight out of it, weight into it),
+    # summed one orientation at a time (half the memory of both at once)
+    orientations = ((arrays.u, arrays.v, arrays.weight_uv, arrays.weight_vu),
+                    (arrays.v, arrays.u, arrays.weight_vu, arrays.weight_uv))
+    neighbour_plans = []
+    for vid, nbr, w_out, w_in in orientations:
+        weight = arrays.weight
+        add("degree", vid)
+        add("out_degree", vid[w_out > 0])
+        add("in_degree", vid[w_in > 0])
+        add("reciprocated", vid[(w_out > 0) & (w_in > 0)])
+        add("strength", vid, weight)
+        add("strength_out", vid, w_out)
+        add("strength_in", vid, w_in)
+        nbr_on_net = on_net[nbr]
+        add("on_net_ties", vid[nbr_on_net])
+        add("on_net_strength", vid[nbr_on_net], weight[nbr_on_net])
+        churned = churned_before[nbr]
+        add("churned_neighbours", vid[churned])
+        add("churned_tie_weight", vid[churned], weight[churned] * pull[nbr[churned]])
+        for name, (values, present) in known.items():
+            seen = present[nbr]
+            add(f"{name} seen", vid[seen])
+            add(f"{name} sum", vid[seen], values[nbr[seen]])
+        nbr_plan = plan_code[nbr]
+        own_plan = plan_code[vid]
+        both = (nbr_plan >= 0) & (own_plan >= 0)
+        add("plans compared", vid[both])
+        add("same plan", vid[both & (nbr_plan == own_plan)])
+        neighbour_plans.append((vid, nbr_plan))
+
+    top, most = np.full(n, -1, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    rows = np.arange(n)
+    for first in range(0, len(names), _PLANS_AT_ONCE):
+        # neighbours per (vertex, plan) for a block of plans, dense; argmax and the strict
+        # comparison keep the first (smallest) code of a tie
+        width = min(_PLANS_AT_ONCE, len(names) - first)
+        tally = np.zeros(n * width, dtype=np.int64)
+        for vid, nbr_plan in neighbour_plans:
+            block = (nbr_plan >= first) & (nbr_plan < first + width)
+            tally += np.bincount(vid[block] * width + (nbr_plan[block] - first),
+                                 minlength=n * width)
+        tally = tally.reshape(n, width)
+        best = tally.argmax(axis=1)
+        better = tally[rows, best] > most
+        top[better], most[better] = first + best[better], tally[rows, best][better]
+    del neighbour_plans
+    top_plan = pa.array(np.where(top >= 0, names[np.maximum(top, 0)] if len(names) else "",
+                                 "").astype(object), mask=top < 0)
+
+    def share(part: np.ndarray, whole: np.ndarray, valid: np.ndarray) -> pa.Array:
+        """``part / whole``, NULL where not ``valid`` (SQL's average over no rows)."""
+        return _nullable(np.divide(part, whole, out=np.zeros(n), where=valid), valid)
+
+    degree, strength = sums["degree"], sums["strength"]
+    present = degree > 0
+    columns: dict[str, Any] = {
+        "vid": np.arange(n, dtype=np.int64),
+        **{name: sums[name] for name in ("degree", "out_degree", "in_degree", "strength",
+                                         "strength_out", "strength_in", "reciprocated")},
+        "onnet_contact_share": share(sums["on_net_ties"], degree, present),
+        "onnet_strength_share": share(sums["on_net_strength"], strength,
+                                      (sums["on_net_ties"] > 0) & (strength != 0)),
+        "churned_neighbours": sums["churned_neighbours"],
+        "churned_tie_weight": sums["churned_tie_weight"],
+        "neighbour_mean_arpu": share(sums["arpu sum"], sums["arpu seen"],
+                                     sums["arpu seen"] > 0),
+        "neighbour_mean_tenure_days": share(sums["tenure_days sum"], sums["tenure_days seen"],
+                                            sums["tenure_days seen"] > 0),
+        "neighbour_same_plan_share": share(sums["same plan"], sums["plans compared"],
+                                           sums["plans compared"] > 0),
+        "neighbour_top_plan": top_plan,
+    }
+    keep = np.flatnonzero(present)
+    return {name: (col.take(pa.array(keep)) if isinstance(col, pa.Array) else col[keep])
+            for name, col in columns.items()}
 
 
-def stage_neighbours(con: duckdb.DuckDBPyConnection, *, cutoff: date,
+def stage_neighbours(con: duckdb.DuckDBPyConnection, arrays: EdgeArrays, *, cutoff: date,
                      settings: FeatureSettings = FeatureSettings()) -> None:
-    """:func:`neighbours_sql` into the temporary ``graph_neighbours``."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {NEIGHBOURS_TABLE} AS "
-                f"{neighbours_sql(cutoff, settings)}")
+    """:func:`neighbour_aggregates` into the temporary ``graph_neighbours``."""
+    attributes = con.execute(
+        f"SELECT on_net, plan, arpu, tenure_days, churn_date FROM {SUBSCRIBERS_TABLE} "
+        "ORDER BY vid").fetchnumpy()
+    register_arrow(con, NEIGHBOURS_TABLE, neighbour_aggregates(
+        arrays, attributes, cutoff=cutoff, settings=settings))
 
 
 def features_sql(cutoff: date) -> str:

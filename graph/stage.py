@@ -11,7 +11,7 @@ import multiprocessing as mp
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -26,6 +26,7 @@ from graph.callgraph import (
     NODES_TABLE,
     EdgeArrays,
     edge_arrays,
+    igraph_from_arrays,
     stage_call_edges,
     table_exists,
 )
@@ -66,7 +67,7 @@ class GraphStageReport:
     lineage: dict[str, int] = field(default_factory=dict)
     prospects: int = 0
     prospect_referrers: int = 0
-    #: seconds per step; steps overlap when the igraph measures run in a worker process
+    #: seconds per step; the worker's steps (when parallel) overlap the others
     seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
@@ -80,23 +81,31 @@ def _timed(report: GraphStageReport, step: str, progress: Progress | None) -> It
     report.seconds[step] = report.seconds.get(step, 0.0) + time.perf_counter() - start
 
 
-@contextmanager
-def _vertex_measures(arrays: EdgeArrays, *, parallel: bool, **kwargs: Any
-                     ) -> Iterator[Callable[[], alg.VertexMeasures]]:
-    """Start :func:`graph.algorithms.vertex_measures` and yield a call that waits for it.
+PARALLEL_MIN_TIES = 500_000
+"""From this many ties on, the stage computes part of the igraph measures in a worker."""
 
-    In parallel it runs in a fresh worker process (spawned, so no DuckDB state is copied)
-    while the caller keeps DuckDB busy: igraph holds the interpreter lock and uses one core,
-    DuckDB releases it and uses the others. Otherwise it runs right away, in this process.
+WORKER_STEPS = ("communities", "pagerank", "k-core and clustering")
+"""The igraph measures a parallel stage computes in its worker process: Leiden, the longest,
+and what balances the two cores against betweenness and DuckDB's steps here."""
+
+
+@contextmanager
+def _worker_measures(arrays: EdgeArrays, *, parallel: bool, **settings: Any
+                     ) -> Iterator[Callable[[], alg.VertexMeasures]]:
+    """Start :data:`WORKER_STEPS` in a worker process and yield a call that waits for them.
+
+    The worker is spawned (no DuckDB state is copied) and builds its own copy of the graph:
+    igraph holds the interpreter lock during each call, so only a second process can use
+    the second core. Not parallel: nothing is started and the call gives no measures.
     """
     if not parallel:
-        measures = alg.vertex_measures(arrays.n, arrays.u, arrays.v, arrays.weight, **kwargs)
-        yield lambda: measures
+        yield alg.VertexMeasures
         return
     # vertex ids fit in 32 bits (igraph's own width): half the bytes to pickle to the worker
     u, v = arrays.u.astype(np.int32), arrays.v.astype(np.int32)
     with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
-        future = pool.submit(alg.vertex_measures, arrays.n, u, v, arrays.weight, **kwargs)
+        future = pool.submit(alg.vertex_measures_of_edges, arrays.n, u, v, arrays.weight,
+                             steps=WORKER_STEPS, **settings)
         del u, v
         yield future.result
 
@@ -125,7 +134,7 @@ def build_graph_stage(
     window_months: int | None = None,
     settings: FeatureSettings | None = None,
     leiden_iterations: int = 2,
-    parallel: bool = False,
+    parallel: bool | None = None,
 ) -> GraphStageReport:
     """Compute the graph stage as of ``cutoff`` and write its warehouse tables.
 
@@ -134,11 +143,12 @@ def build_graph_stage(
     ``behaviour_monthly`` for the complete months before the cut-off. ``previous_cutoff``
     names the run circle ids are matched against; by default the latest earlier one.
     ``window_months`` limits the call edges to the last months (default: all before the
-    cut-off). ``parallel`` runs the igraph measures in a worker process while DuckDB
-    computes the rest; the results are the same. Off by default: at 1M subscribers on a
-    quiet 2-core machine it saves a quarter of the wall time, but the two processes peak at
-    10 GiB together, and under load it is no faster.
-    The report's seconds are per step, and steps overlap when parallel.
+    cut-off). ``parallel`` computes :data:`WORKER_STEPS` in a worker process while this
+    one computes everything else; the results are the same as in one process. It costs a
+    second copy of the edge arrays and the igraph graph (~1.5 GiB at 10M ties) and a second
+    or two to start the worker, so by default (None) only graphs of at least
+    :data:`PARALLEL_MIN_TIES` ties get one.
+    The report's seconds are per step; the worker's overlap the others.
     """
     started = time.perf_counter()
     settings = settings or FeatureSettings(seed=seed)
@@ -152,27 +162,35 @@ def build_graph_stage(
         report.nodes, report.edges = stage_call_edges(con, cutoff=cutoff,
                                                       window_months=window_months)
         arrays = edge_arrays(con)
+    if parallel is None:
+        parallel = report.edges >= PARALLEL_MIN_TIES
     k = min(settings.betweenness_samples, arrays.n)
     sources = alg.sample_sources(range(arrays.n), k, settings.seed)
-    if progress is not None:
-        progress("graph stage: igraph measures" + (" in a worker process" if parallel else ""))
-    with _vertex_measures(arrays, parallel=parallel, betweenness_sources=sources,
-                          resolution=resolution, seed=seed,
-                          n_iterations=leiden_iterations) as measured:
-        # DuckDB's share, while the worker runs igraph
+    settings_ig = {"betweenness_sources": sources, "resolution": resolution, "seed": seed,
+                   "n_iterations": leiden_iterations}
+    with _worker_measures(arrays, parallel=parallel, **settings_ig) as from_worker:
         with _timed(report, "subscriber attributes", progress):
             stage_subscribers(con, cutoff=cutoff, settings=settings)
+        with _timed(report, "igraph build", progress):
+            g = igraph_from_arrays(arrays.n, arrays.u, arrays.v)
+        if progress is not None:
+            progress("graph stage: igraph measures" + (" (and a worker)" if parallel else ""))
+        steps = [s for s in alg.MEASURE_STEPS if not (parallel and s in WORKER_STEPS)]
+        measures = alg.vertex_measures(g, arrays.weight, steps=steps, **settings_ig)
+        del g
+        report.seconds.update(measures.seconds)
         with _timed(report, "churn activation", progress):
             activation = churn_activation(con, arrays, cutoff=cutoff, settings=settings)
         with _timed(report, "neighbour features", progress):
-            stage_neighbours(con, cutoff=cutoff, settings=settings)
+            stage_neighbours(con, arrays, cutoff=cutoff, settings=settings)
         with _timed(report, "prospects", progress):
             report.prospects, report.prospect_referrers = write_prospects(con, cutoff=cutoff)
         with _timed(report, "behaviour", progress):
             report.behaviour_rows = build_behaviour_monthly(con, cutoff=cutoff)
-        with _timed(report, "waiting for igraph", progress):
-            measures = measured()
-    report.seconds.update(measures.seconds)
+        with _timed(report, "waiting for the worker", progress) if parallel else nullcontext():
+            worker = from_worker()
+    report.seconds.update({f"{step} (worker)": s for step, s in worker.seconds.items()})
+    measures = measures.merged(worker)
     report.modularity = measures.modularity
     with _timed(report, "circles", progress):
         _register_vertices(con, measures, activation)

@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
 from graph.callgraph import edge_arrays, igraph_from_arrays, stage_call_edges
+from graph.features import FeatureSettings, stage_neighbours, stage_subscribers
 from graph.stage import build_graph_stage
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
@@ -91,3 +92,73 @@ def test_worker_process_gives_the_same_stage(tmp_path: Path) -> None:
             # equal up to the last bits of DuckDB's parallel float sums
             assert [pytest.approx(x, rel=1e-12, nan_ok=True) if isinstance(x, float) else x
                     for x in expected] == list(got), table
+
+
+# The neighbour aggregates as one GROUP BY over both orientations of every tie: an
+# independent statement of what graph.features.neighbour_aggregates computes in numpy.
+ORACLE = """
+    WITH adj AS (
+        SELECT a.vid, a.w_out, a.w_in, a.weight, s.on_net AS nbr_on_net, s.plan AS nbr_plan,
+               s.arpu AS nbr_arpu, s.tenure_days AS nbr_tenure, s.churn_date AS nbr_churn,
+               me.plan AS own_plan
+        FROM (SELECT u AS vid, v AS nbr, weight_ab AS w_out, weight_ba AS w_in, weight
+              FROM graph_edges
+              UNION ALL SELECT v, u, weight_ba, weight_ab, weight FROM graph_edges) a
+        JOIN graph_subscribers s ON s.vid = a.nbr
+        JOIN graph_subscribers me ON me.vid = a.vid
+    ),
+    top_plan AS (
+        SELECT vid, first(nbr_plan ORDER BY n DESC, nbr_plan) AS neighbour_top_plan
+        FROM (SELECT vid, nbr_plan, count(*) AS n FROM adj
+              WHERE nbr_plan IS NOT NULL GROUP BY ALL)
+        GROUP BY vid
+    )
+    SELECT vid, count(*) AS degree, count(*) FILTER (w_out > 0) AS out_degree,
+        count(*) FILTER (w_in > 0) AS in_degree, sum(weight) AS strength,
+        sum(w_out) AS strength_out, sum(w_in) AS strength_in,
+        count(*) FILTER (w_out > 0 AND w_in > 0) AS reciprocated,
+        avg(nbr_on_net::INT) AS onnet_contact_share,
+        sum(weight) FILTER (nbr_on_net) / nullif(sum(weight), 0) AS onnet_strength_share,
+        count(*) FILTER (nbr_churn IS NOT NULL) AS churned_neighbours,
+        coalesce(sum(weight * pow(0.5, date_diff('day', nbr_churn, DATE '{cut}') / {half}))
+                 FILTER (nbr_churn IS NOT NULL), 0) AS churned_tie_weight,
+        avg(nbr_arpu) AS neighbour_mean_arpu, avg(nbr_tenure) AS neighbour_mean_tenure_days,
+        avg((nbr_plan = own_plan)::INT) AS neighbour_same_plan_share,
+        any_value(t.neighbour_top_plan) AS neighbour_top_plan
+    FROM adj LEFT JOIN top_plan t USING (vid) GROUP BY vid ORDER BY vid
+"""
+
+
+def test_neighbour_aggregates_mean_what_the_group_by_means(tmp_path: Path) -> None:
+    """numpy sums over the edge arrays give the GROUP BY's figures, NULLs and ties included."""
+    _, path = _warehouse(tmp_path)
+    con = duckdb.connect(str(path))
+    settings = FeatureSettings()
+    stage_call_edges(con, cutoff=CUTOFF)
+    arrays = edge_arrays(con)
+    stage_subscribers(con, cutoff=CUTOFF, settings=settings)
+    # a few neighbours without a plan or a bill, so NULLs are skipped as SQL skips them
+    con.execute("UPDATE graph_subscribers SET plan = NULL, arpu = NULL WHERE vid % 11 = 0")
+    stage_neighbours(con, arrays, cutoff=CUTOFF, settings=settings)
+    cur = con.execute("SELECT * FROM graph_neighbours ORDER BY vid")
+    names = [d[0] for d in cur.description]
+    got = cur.fetchall()
+    cur = con.execute(ORACLE.format(cut=CUTOFF, half=float(settings.churn_half_life_days)))
+    assert [d[0] for d in cur.description] == names
+    expected = cur.fetchall()
+    assert len(got) == len(expected) > 100
+    column = {name: [want[i] for want in expected] for i, name in enumerate(names)}
+    assert any(x is None for x in column["neighbour_mean_arpu"])  # covered: all NULL
+    assert any(x > 0 for x in column["churned_neighbours"])  # covered: churned neighbours
+    ((tied,),) = con.execute("""
+        SELECT count(*) FROM (
+            SELECT vid FROM (
+                SELECT vid, n, max(n) OVER (PARTITION BY vid) AS top FROM (
+                    SELECT a.vid, s.plan, count(*) AS n
+                    FROM (SELECT u AS vid, v AS nbr FROM graph_edges
+                          UNION ALL SELECT v, u FROM graph_edges) a
+                    JOIN graph_subscribers s ON s.vid = a.nbr
+                    WHERE s.plan IS NOT NULL GROUP BY ALL))
+            WHERE n = top GROUP BY vid HAVING count(*) > 1)""").fetchall()
+    assert tied > 0  # covered: top plans tied between two names
+    con.close()
