@@ -523,6 +523,12 @@ class _LineCounter:
         self._file.close()
 
 
+def ntriples_copy(sql: str, target: Path) -> str:
+    """``COPY`` writing the rows of ``sql`` (one N-Triples line each) to ``target`` as is."""
+    return (f"COPY ({sql}) TO {_q(str(target))} (FORMAT csv, HEADER false, QUOTE '', "
+            "ESCAPE '', DELIMITER '\x1f', USE_TMP_FILE false)")
+
+
 def _copy_into_store(con: duckdb.DuckDBPyConnection, sql: str, store: ox.Store,
                      workdir: Path, progress: Progress) -> tuple[int, float]:
     """``COPY`` the N-Triples of ``sql`` straight into the store's bulk loader.
@@ -556,10 +562,7 @@ def _copy_into_store(con: duckdb.DuckDBPyConnection, sql: str, store: ox.Store,
         loader.start()
         copy_error: duckdb.Error | None = None
         try:
-            con.execute(
-                f"COPY ({sql}) TO {_q(str(fifo))} (FORMAT csv, HEADER false, QUOTE '', "
-                "ESCAPE '', DELIMITER '\x1f', USE_TMP_FILE false)"
-            ).fetchall()
+            con.execute(ntriples_copy(sql, fifo)).fetchall()
         except duckdb.Error as error:
             copy_error = error
         finally:
@@ -579,29 +582,14 @@ def _copy_into_store(con: duckdb.DuckDBPyConnection, sql: str, store: ox.Store,
 # ---------------------------------------------------------------------------
 
 
-def build_knowledge_graph(
-    con: duckdb.DuckDBPyConnection,
-    store_path: Path,
-    *,
-    extra_turtle: Sequence[str] = (),
-    progress: Progress | None = None,
-) -> KnowledgeGraphReport:
-    """Write the snapshot's knowledge graph from the warehouse into a new Oxigraph store.
+def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None = None
+                        ) -> tuple[str | None, dict[str, int]]:
+    """The SELECT whose rows are the warehouse's N-Triples lines, and the instances it
+    writes per class; None when the warehouse holds nothing to write.
 
-    Missing or empty tables (a source without CDRs or bills) are skipped. The
-    ontology goes into the store too, so SPARQL can use ``rdfs:subClassOf``.
-    ``extra_turtle`` (e.g. :func:`provenance_turtle` of the run) is loaded as is.
-    ``store_path`` must not exist yet or be an empty directory.
+    Missing or empty tables (a source without CDRs or bills) are skipped.
     """
-    started = time.perf_counter()
-    store_path = Path(store_path)
-    if store_path.exists() and any(store_path.iterdir()):
-        raise FileExistsError(
-            f"{store_path} already holds a store; the knowledge graph is built into a fresh "
-            "directory of a building snapshot"
-        )
-    report_progress = progress or (lambda _label, _done, _total: None)
-    ontology = load_ontology()
+    ontology = ontology if ontology is not None else load_ontology()
     channels = _channel_codes(ontology)
     tables = _warehouse_columns(con)
     has_numbers = "numbers" in tables and "msisdn" in tables["numbers"]
@@ -651,15 +639,43 @@ def build_knowledge_graph(
             selects.append(_operators_sql(operator_sources))
             classes["Operator"] = operators
 
+    return (" UNION ALL ".join(selects) if selects else None), classes
+
+
+def build_knowledge_graph(
+    con: duckdb.DuckDBPyConnection,
+    store_path: Path,
+    *,
+    extra_turtle: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> KnowledgeGraphReport:
+    """Write the snapshot's knowledge graph from the warehouse into a new Oxigraph store.
+
+    Missing or empty tables (a source without CDRs or bills) are skipped. The
+    ontology goes into the store too, so SPARQL can use ``rdfs:subClassOf``.
+    ``extra_turtle`` (e.g. :func:`provenance_turtle` of the run) is loaded as is.
+    ``store_path`` must not exist yet or be an empty directory.
+    """
+    started = time.perf_counter()
+    store_path = Path(store_path)
+    if store_path.exists() and any(store_path.iterdir()):
+        raise FileExistsError(
+            f"{store_path} already holds a store; the knowledge graph is built into a fresh "
+            "directory of a building snapshot"
+        )
+    report_progress = progress or (lambda _label, _done, _total: None)
+    ontology = load_ontology()
+    sql, classes = knowledge_graph_sql(con, ontology)
+
     store_path.mkdir(parents=True, exist_ok=True)
     report_progress("knowledge graph: SQL into the bulk loader", 0, 2)
     store = ox.Store(str(store_path))
     try:
         store.bulk_load(path=ontology_path(), format=ox.RdfFormat.TURTLE)
         written, generated = 0, time.perf_counter()
-        if selects:
-            written, generated = _copy_into_store(con, " UNION ALL ".join(selects), store,
-                                                  store_path.parent, report_progress)
+        if sql is not None:
+            written, generated = _copy_into_store(con, sql, store, store_path.parent,
+                                                  report_progress)
         extra = 0
         for text in extra_turtle:
             quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
