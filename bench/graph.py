@@ -280,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cdrs", type=int, default=10_000_000)
     parser.add_argument("--leiden-iterations", type=int, default=2)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/callcircle-bench-graph"))
-    parser.add_argument("--duckdb-memory", default="4GB",
+    parser.add_argument("--duckdb-memory", default="5GB",
                         help="DuckDB memory_limit for both runs (DuckDB's default is 80%% of RAM)")
     parser.add_argument("--sequential", action="store_true",
                         help="compute the Leiden circles in the stage's process, not a worker")
