@@ -7,12 +7,13 @@ degrees, 85% on-net, three months of edges, bills, churn and CDRs) into a DuckDB
 under ``--dir``, then, each in a fresh process so peak memory is its own:
 
 1. the whole graph stage (``graph.stage.build_graph_stage``), timed per feature family
-   (Leiden runs in a worker process beside the rest; ``--sequential`` keeps it in one);
+   (Leiden, PageRank and k-core run in a worker process beside the rest;
+   ``--sequential`` keeps them in one process);
 2. the bare calls on the same edge list, before the stage and after it (the machine's
    pace drifts): DuckDB's edge aggregation, igraph build, weighted PageRank, Leiden (same
    settings), and after the stage multilevel (Louvain) too.
 
-Prints a table, peak memory (the stage's process and its Leiden worker together), and the ratio
+Prints a table, peak memory (the stage's process and its worker together), and the ratio
 stage / (aggregation + build + PageRank + Leiden).
 Not part of the test suite.
 """

@@ -280,19 +280,6 @@ def approx_betweenness(G: nx.Graph, k: int, seed: int = 0, normalized: bool = Tr
 
 # --- the graph stage's measures -------------------------------------------------------
 
-class _Laps:
-    """Seconds per step, for the stage's report."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._start = time.perf_counter()
-
-    def __call__(self, step: str) -> None:
-        now = time.perf_counter()
-        self.seconds[step] = self.seconds.get(step, 0.0) + now - self._start
-        self._start = now
-
-
 MEASURE_STEPS = ("pagerank", "k-core and clustering", "betweenness", "communities")
 """What :func:`vertex_measures` can compute, each step independent of the others."""
 

@@ -215,9 +215,9 @@ def neighbour_aggregates(arrays: EdgeArrays, attributes: dict[str, np.ndarray], 
     # summed one orientation at a time (half the memory of both at once)
     orientations = ((arrays.u, arrays.v, arrays.weight_uv, arrays.weight_vu),
                     (arrays.v, arrays.u, arrays.weight_vu, arrays.weight_uv))
+    weight = arrays.weight
     neighbour_plans = []
     for vid, nbr, w_out, w_in in orientations:
-        weight = arrays.weight
         add("degree", vid)
         add("out_degree", vid[w_out > 0])
         add("in_degree", vid[w_in > 0])
