@@ -135,6 +135,48 @@ def test_ingest_publishes_a_snapshot_matching_the_source(
     assert len(rows) == latest and all(size == members for size, members in rows)
 
 
+CALL_EDGES_ORACLE = """
+    SELECT CAST(date_trunc('month', start_time) AS DATE) AS month,
+           least(caller, callee) AS a, greatest(caller, callee) AS b,
+           count(*) FILTER (WHERE event_type = 'voice' AND caller < callee) AS calls_ab,
+           count(*) FILTER (WHERE event_type = 'voice' AND caller > callee) AS calls_ba,
+           coalesce(sum(duration_s) FILTER (WHERE event_type = 'voice' AND caller < callee), 0)
+               AS seconds_ab,
+           coalesce(sum(duration_s) FILTER (WHERE event_type = 'voice' AND caller > callee), 0)
+               AS seconds_ba,
+           count(*) FILTER (WHERE event_type = 'sms' AND caller < callee) AS sms_ab,
+           count(*) FILTER (WHERE event_type = 'sms' AND caller > callee) AS sms_ba,
+           count(*) FILTER (WHERE event_type = 'voice'
+                            AND (hour(start_time) >= 22 OR hour(start_time) < 6)) AS night_calls,
+           count(*) FILTER (WHERE event_type = 'voice' AND roaming) AS roaming_calls,
+           min(start_time) AS first_contact, max(start_time) AS last_contact
+    FROM cdrs WHERE caller <> callee GROUP BY ALL
+"""
+"""The call edges as one GROUP BY over the CDRs, with a filter per direction."""
+
+
+def test_call_edges_equal_one_group_by_over_the_cdrs(
+    published: tuple[Path, IngestResult]
+) -> None:
+    data, _ = published
+    snapshot = SnapshotStore(data).current()
+    assert snapshot is not None
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    try:
+        staged = con.execute("SELECT * FROM call_edges").fetchall()
+        expected = con.execute(CALL_EDGES_ORACLE).fetchall()
+        types = set(con.execute("SELECT data_type FROM information_schema.columns WHERE "
+                                "table_name = 'call_edges' AND column_name NOT IN "
+                                "('month', 'a', 'b', 'first_contact', 'last_contact')"
+                                ).fetchall())
+    finally:
+        con.close()
+    assert len(staged) > 1000
+    assert sum(1 for row in staged if row[4] > 0) > 100  # both directions are present
+    assert sorted(staged, key=repr) == sorted(expected, key=repr)
+    assert types == {("BIGINT",)}
+
+
 def test_rerun_on_same_files_changes_nothing(
     operator_source: Path, published: tuple[Path, IngestResult]
 ) -> None:
