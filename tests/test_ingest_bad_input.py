@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from ingest_fixtures import ROWS, csv_text, write_source
 
 from ingest.load import SourceError, StageReport, stage_sources
+from ingest.sources import _LineScan
 
 RUN_TIME = datetime(2026, 3, 1, 12, 0)
 
@@ -82,6 +84,23 @@ def test_blank_lines_do_not_shift_line_numbers(tmp_path: Path) -> None:
     con, _ = stage(tmp_path, source)
     assert [q[:2] for q in quarantined(con, "cdrs")] == [(4, "malformed line")]
     assert_good_cdrs_landed(con, [2, 6, 7, 8])
+
+
+def test_blank_lines_are_found_across_chunk_boundaries() -> None:
+    """Lines and empty lines counted a chunk at a time match a split of the whole file,
+    wherever the chunks cut ("\n" | "\n", "\r" | "\n", a file starting blank)."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        data = bytes(rng.choice(b"ab,\n\n\r") for _ in range(rng.randint(1, 60)))
+        scan = _LineScan()
+        start = 0
+        while start < len(data):
+            size = rng.randint(1, 7)
+            scan.feed(data[start:start + size])
+            start += size
+        lines = data.split(b"\n")
+        assert scan.blank == [n for n, line in enumerate(lines[:-1], 1) if line in (b"", b"\r")]
+        assert scan.count == len(lines) - (1 if data.endswith(b"\n") else 0)
 
 
 def test_truncated_last_line(tmp_path: Path) -> None:
