@@ -8,7 +8,8 @@ kept in ``_number_operators`` so later runs look up only numbers never seen.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 import duckdb
 import phonenumbers
@@ -28,6 +29,8 @@ class AggregateReport:
     off_net: int
     call_edges: int
     usage_rows: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Time of each table's rebuild."""
 
 
 def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
@@ -40,16 +43,19 @@ def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
         QUALIFY row_number() OVER (PARTITION BY msisdn
                                    ORDER BY status = 'terminated', start_date DESC) = 1
     """)
-    _build_call_edges(con)
-    _build_numbers(con)
-    _build_usage(con)
+    seconds: dict[str, float] = {}
+    for table, build in (("call_edges", _build_call_edges), ("numbers", _build_numbers),
+                         ("usage_monthly", _build_usage)):
+        started = time.perf_counter()
+        build(con)
+        seconds[table] = time.perf_counter() - started
     con.execute("DROP TABLE _on_net; DROP TABLE _edges")
     # fetchall, not fetchone: DuckDB 2.0 keeps a result open until a fetch comes back empty
     ((numbers, on_net),) = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE on_net) FROM numbers").fetchall()
     ((edges,),) = con.execute("SELECT count(*) FROM call_edges").fetchall()
     ((usage,),) = con.execute("SELECT count(*) FROM usage_monthly").fetchall()
-    return AggregateReport(numbers, on_net, numbers - on_net, edges, usage)
+    return AggregateReport(numbers, on_net, numbers - on_net, edges, usage, seconds)
 
 
 def _build_numbers(con: duckdb.DuckDBPyConnection) -> None:

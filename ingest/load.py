@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +69,10 @@ class StageReport:
     """False when every file was already loaded with the same checksum."""
     ignored: list[str] = field(default_factory=list)
     """Files in the source directory that no entity reads."""
+    fingerprint_seconds: float = 0.0
+    """Time to checksum and scan every file (side by side), before any load."""
+    load_seconds: dict[str, float] = field(default_factory=dict)
+    """Time spent loading each entity's new or changed files."""
 
     def quarantine_by_reason(self) -> dict[str, int]:
         total: Counter[str] = Counter()
@@ -116,10 +121,12 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
     for unit in units:
         for part, name in unit.files:
             wanted.setdefault(name, encoding or part.csv.encoding)
+    started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         futures = {name: pool.submit(fingerprint, source_dir / name, name, encoding=how)
                    for name, how in wanted.items()}
         sources: dict[str, SourceFile] = {name: f.result() for name, f in futures.items()}
+    fingerprint_seconds = time.perf_counter() - started
     previous = {(e, f): s for e, f, s in con.execute(
         "SELECT entity, source_file, sha256 FROM ingested_files").fetchall()}
     todo = [u for u in units if not _unchanged(u, sources, previous)]
@@ -134,6 +141,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
                                       skipped_unchanged=True) for n in unit.names)
     present = {(u.entity, n) for u in units for n in u.names}
     loader = _Loader(con, run_id, layout, sources, run_time)
+    load_seconds: dict[str, float] = {}
     total = len(todo)
     done = 0
     with tempfile.TemporaryDirectory(prefix="callcircle-stage-") as workdir, \
@@ -144,18 +152,24 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
             entity_todo = [u for u in todo if u.entity == entity_name]
             if not entity_todo:
                 continue
+            started = time.perf_counter()
             _forget_replaced(con, entity, entity_todo, present, previous)
+            load_seconds[entity_name] = time.perf_counter() - started
             for unit in entity_todo:
                 if progress is not None:
                     progress(f"{entity_name} {', '.join(unit.names)}", done, total)
+                started = time.perf_counter()
                 reports.extend(loader.load(entity, unit))
+                load_seconds[entity_name] = (load_seconds.get(entity_name, 0.0)
+                                             + time.perf_counter() - started)
                 done += 1
         loader.drop_raw()
     if progress is not None:
         progress("done", total, total)
     order = {name: i for i, name in enumerate(ENTITY_ORDER)}
     reports.sort(key=lambda r: (order[r.entity], r.file))
-    return StageReport(reports, changed=bool(todo), ignored=ignored)
+    return StageReport(reports, changed=bool(todo), ignored=ignored,
+                       fingerprint_seconds=fingerprint_seconds, load_seconds=load_seconds)
 
 
 def _unchanged(unit: Unit, sources: dict[str, SourceFile],

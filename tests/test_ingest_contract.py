@@ -104,11 +104,13 @@ def test_aggregates(tmp_path: Path) -> None:
 def test_same_files_twice_change_nothing(tmp_path: Path) -> None:
     source = write_source(tmp_path / "src")
     con = connect(tmp_path)
-    stage_sources(con, source, run_id="run-1", now=RUN_TIME)
-    build_aggregates(con)
+    first = stage_sources(con, source, run_id="run-1", now=RUN_TIME)
+    aggregates = build_aggregates(con)
+    assert set(first.load_seconds) == set(ENTITIES) and first.fingerprint_seconds > 0
+    assert set(aggregates.seconds) == {"call_edges", "numbers", "usage_monthly"}
     before = contents(con)
     again = stage_sources(con, source, run_id="run-2", now=RUN_TIME)
-    assert not again.changed
+    assert not again.changed and again.load_seconds == {}
     assert all(f.skipped_unchanged for f in again.files)
     build_aggregates(con)
     assert contents(con) == before
