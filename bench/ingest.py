@@ -4,7 +4,8 @@ Generates (or reuses) a synthetic operator, then in the same run:
 
 1. the reference — DuckDB's own ``read_csv`` of the same CDR files and the same
    per-pair, per-month GROUP BY the ingest computes (no validation, no phone
-   normalisation, no quarantine);
+   normalisation, no quarantine); and DuckDB doing the same while keeping the CDRs
+   in a table of a database file, as the warehouse must;
 2. the ingest — staging with validation and quarantine, aggregation, knowledge
    graph, SHACL, publish;
 3. the knowledge graph's reference — pyoxigraph's ``bulk_load`` alone, of a file holding
@@ -61,6 +62,28 @@ def bare_duckdb(cdr_files: list[Path]) -> tuple[int, int, float]:
     return rows, pairs, seconds
 
 
+def stored_duckdb(cdr_files: list[Path], workdir: Path) -> float:
+    """DuckDB alone, keeping the CDRs: the floor of any ingest that stores them.
+
+    The same files read into a table of a database file (types detected, no checks,
+    no normalisation, DuckDB's default compression), then the same GROUP BY from that
+    table. Returns the seconds of both.
+    """
+    path = workdir / "stored-reference.duckdb"
+    path.unlink(missing_ok=True)
+    con = duckdb.connect(str(path))
+    started = time.perf_counter()
+    con.execute("CREATE TABLE cdrs AS SELECT * FROM read_csv(?, header = true, "
+                "auto_detect = true)", [[str(p) for p in cdr_files]])
+    from_table = BARE_AGGREGATION.replace("read_csv(?, header = true, auto_detect = true)",
+                                          "cdrs")
+    con.execute(f"CREATE TABLE edges AS {from_table}")
+    seconds = time.perf_counter() - started
+    con.close()
+    path.unlink()
+    return seconds
+
+
 def bare_bulk_load(warehouse: Path, workdir: Path) -> tuple[int, float, float]:
     """The reference for the knowledge graph: pyoxigraph's own ``bulk_load`` of a file.
 
@@ -113,6 +136,7 @@ def main() -> None:
     cdr_bytes = sum(p.stat().st_size for p in cdr_files)
 
     rows, pairs, bare_seconds = bare_duckdb(cdr_files)
+    stored_seconds = stored_duckdb(cdr_files, args.workdir)
 
     data_dir = args.workdir / "data"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -140,8 +164,13 @@ def main() -> None:
         table.add_column(column)
     table.add_row("DuckDB bare read_csv + GROUP BY", f"{bare_seconds:.2f}",
                   f"{rows / bare_seconds:,.0f}", f"{pairs:,} pair-months")
+    table.add_row("DuckDB alone, keeping the CDRs: CREATE TABLE AS read_csv, then the "
+                  "GROUP BY from that table", f"{stored_seconds:.2f}",
+                  f"{rows / stored_seconds:,.0f}",
+                  f"{stored_seconds / bare_seconds:.2f}× bare: the floor of a stored CDR stage")
     table.add_row("ingest: CDR stage", f"{cdr_stage:.2f}", f"{rows / cdr_stage:,.0f}",
-                  f"ratio {cdr_stage / bare_seconds:.2f}× bare (goal ≤ 2×)")
+                  f"ratio {cdr_stage / bare_seconds:.2f}× bare (goal ≤ 2×), "
+                  f"{cdr_stage / stored_seconds:.2f}× DuckDB keeping the CDRs")
     for step, seconds in cdr_steps.items():
         table.add_row(f"  {step}", f"{seconds:.2f}", "", "")
     table.add_row("ingest: stage sources + aggregate, all entities", f"{all_sources:.2f}",
