@@ -388,16 +388,21 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str
     """
     key = key_sql(entity)
     columns = ", ".join(quote_ident(c.name) for c in entity.columns)
-    # keys are grouped by their 64-bit hash first (cheap to group); only the few rows
-    # whose hash repeats are grouped again by the key itself
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS SELECT {key} AS k FROM {checked}
-                    WHERE _reason IS NULL AND hash({key}) IN (
-                        SELECT hash({key}) FROM {checked} WHERE _reason IS NULL
-                        GROUP BY 1 HAVING count(*) > 1)
-                    GROUP BY ALL HAVING count(*) > 1""")
-    if con.execute("SELECT count(*) FROM _dup_keys").fetchone()[0]:
-        _mark_later_rows(con, entity, checked, key, columns)
-    con.execute("DROP TABLE _dup_keys")
+    # keys are grouped by their 64-bit hash first (cheap to group); only when a hash
+    # repeats are its rows read again and grouped by the key itself
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _dup_hashes AS SELECT hash({key}) AS h
+                    FROM {checked} WHERE _reason IS NULL GROUP BY 1 HAVING count(*) > 1""")
+    ((repeated,),) = con.execute("SELECT count(*) FROM _dup_hashes").fetchall()
+    if repeated:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _dup_keys AS SELECT {key} AS k
+                        FROM {checked} WHERE _reason IS NULL
+                        AND hash({key}) IN (SELECT h FROM _dup_hashes)
+                        GROUP BY ALL HAVING count(*) > 1""")
+        ((keys,),) = con.execute("SELECT count(*) FROM _dup_keys").fetchall()
+        if keys:
+            _mark_later_rows(con, entity, checked, key, columns)
+        con.execute("DROP TABLE _dup_keys")
+    con.execute("DROP TABLE _dup_hashes")
     if existing_files:
         con.execute(f"""
             UPDATE {checked} SET _reason = {sql_literal(DUPLICATE_KEY)},
