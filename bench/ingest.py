@@ -5,7 +5,7 @@ Generates (or reuses) a synthetic operator, then in the same run:
 1. the reference — DuckDB's own ``read_csv`` of the same CDR files and the same
    per-pair, per-month GROUP BY the ingest computes (no validation, no phone
    normalisation, no quarantine); and DuckDB doing the same while keeping the CDRs
-   in a table of a database file, as the warehouse must;
+   in the warehouse's ``cdrs`` table, in a database file, as the ingest must;
 2. the ingest — staging with validation and quarantine, aggregation, knowledge
    graph, SHACL, publish;
 3. the knowledge graph's reference — pyoxigraph's ``bulk_load`` alone, of a file holding
@@ -30,8 +30,10 @@ from rich.console import Console
 from rich.table import Table
 
 from graph.knowledge import knowledge_graph_sql, ntriples_copy
+from ingest.contract import ENTITIES
 from ingest.job import run_ingest
 from ingest.synthetic import generate_operator
+from ingest.validate import SQL_TYPES, staged_table_ddl
 
 BARE_AGGREGATION = """
 SELECT month, a, b, count(*) FILTER (WHERE event_type = 'voice') AS calls,
@@ -65,16 +67,19 @@ def bare_duckdb(cdr_files: list[Path]) -> tuple[int, int, float]:
 def stored_duckdb(cdr_files: list[Path], workdir: Path) -> float:
     """DuckDB alone, keeping the CDRs: the floor of any ingest that stores them.
 
-    The same files read into a table of a database file (types detected, no checks,
-    no normalisation, DuckDB's default compression), then the same GROUP BY from that
-    table. Returns the seconds of both.
+    The same files read into the warehouse's own ``cdrs`` table (same types and
+    compression) in a database file, with no checks and no normalisation, then the same
+    GROUP BY from that table. Returns the seconds of both.
     """
     path = workdir / "stored-reference.duckdb"
     path.unlink(missing_ok=True)
     con = duckdb.connect(str(path))
+    con.execute(staged_table_ddl(ENTITIES["cdrs"]))
+    types = {c.name: SQL_TYPES[c.kind] for c in ENTITIES["cdrs"].columns}
     started = time.perf_counter()
-    con.execute("CREATE TABLE cdrs AS SELECT * FROM read_csv(?, header = true, "
-                "auto_detect = true)", [[str(p) for p in cdr_files]])
+    con.execute("INSERT INTO cdrs BY NAME SELECT * EXCLUDE (filename), "
+                "filename AS _source_file FROM read_csv(?, header = true, types = ?, "
+                "filename = true)", [[str(p) for p in cdr_files], types])
     from_table = BARE_AGGREGATION.replace("read_csv(?, header = true, auto_detect = true)",
                                           "cdrs")
     con.execute(f"CREATE TABLE edges AS {from_table}")
@@ -164,8 +169,8 @@ def main() -> None:
         table.add_column(column)
     table.add_row("DuckDB bare read_csv + GROUP BY", f"{bare_seconds:.2f}",
                   f"{rows / bare_seconds:,.0f}", f"{pairs:,} pair-months")
-    table.add_row("DuckDB alone, keeping the CDRs: CREATE TABLE AS read_csv, then the "
-                  "GROUP BY from that table", f"{stored_seconds:.2f}",
+    table.add_row("DuckDB alone, keeping the CDRs: read_csv into the warehouse's cdrs "
+                  "table, then the GROUP BY from it", f"{stored_seconds:.2f}",
                   f"{rows / stored_seconds:,.0f}",
                   f"{stored_seconds / bare_seconds:.2f}× bare: the floor of a stored CDR stage")
     table.add_row("ingest: CDR stage", f"{cdr_stage:.2f}", f"{rows / cdr_stage:,.0f}",
