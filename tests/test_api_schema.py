@@ -1,12 +1,21 @@
-"""The schema in process: introspection switch, error masking, snapshot leases, settings."""
+"""The schema in process (introspection switch, error masking, snapshot leases, settings),
+and the app and middleware behind a uvicorn server on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import httpx
 import pytest
+import uvicorn
+from api_fixtures import free_port
 
 from api.auth import AuthError, Principal, Role, authenticate
 from api.context import Context
@@ -115,32 +124,49 @@ def test_sparql_operation_type_is_parsed(text: str, kind: str) -> None:
     assert classify(text) == kind
 
 
-def test_graphiql_page_only_when_enabled(tmp_path: Path) -> None:
-    from starlette.testclient import TestClient
+@contextmanager
+def uvicorn_on_loopback(app: Any) -> Iterator[str]:
+    """``app`` served by a real uvicorn server on 127.0.0.1, in a thread; yields its URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(),
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, name="test-uvicorn")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
 
+
+def test_graphiql_page_only_when_enabled(tmp_path: Path) -> None:
     from api.app import create_app
 
     html = {"accept": "text/html"}
-    with TestClient(create_app(Settings(data_dir=tmp_path, graphiql=True))) as client:
-        page = client.get("/graphql", headers=html)
+    with uvicorn_on_loopback(create_app(Settings(data_dir=tmp_path, graphiql=True))) as url:
+        page = httpx.get(f"{url}/graphql", headers=html)
         assert page.status_code == 200 and "graphiql" in page.text.lower()
-        assert client.post("/graphql", json={"query": "{ __typename }"}).status_code == 401
-    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
-        assert client.get("/graphql", headers=html).status_code == 401
+        assert httpx.post(f"{url}/graphql", json={"query": "{ __typename }"}
+                          ).status_code == 401
+    with uvicorn_on_loopback(create_app(Settings(data_dir=tmp_path))) as url:
+        assert httpx.get(f"{url}/graphql", headers=html).status_code == 401
 
 
 def test_slow_requests_time_out_with_504() -> None:
-    from starlette.testclient import TestClient
-
     from api.metrics import Metrics
     from api.middleware import TimeoutMiddleware
 
     async def slow_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        await asyncio.sleep(5)
+        if scope["type"] == "http":
+            await asyncio.sleep(5)
 
     app = TimeoutMiddleware(slow_app, timeout_s=0.2, metrics=Metrics())
-    response = TestClient(app).post("/graphql", json={})
-    assert response.status_code == 504
+    with uvicorn_on_loopback(app) as url:
+        response = httpx.post(f"{url}/graphql", json={}, timeout=10)
+    assert response.status_code == 504  # the app itself never answers
     assert "longer than 0.2 s" in response.json()["errors"][0]["message"]
 
 
