@@ -166,9 +166,24 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
 
 
 def ensure_behaviour_table(con: duckdb.DuckDBPyConnection) -> None:
-    """Create ``behaviour_monthly`` if missing."""
+    """Create ``behaviour_monthly`` if missing, or with this version's columns.
+
+    A table an older version wrote keeps its rows (the columns both versions have);
+    every month before a cut-off is computed again when the stage runs.
+    """
     cols = ", ".join(f"{name} {kind}" for name, kind in BEHAVIOUR_COLUMNS.items())
-    con.execute(f"CREATE TABLE IF NOT EXISTS {BEHAVIOUR_TABLE} ({cols})")
+    if table_exists(con, BEHAVIOUR_TABLE):
+        present = {row[0] for row in con.execute(f"DESCRIBE {BEHAVIOUR_TABLE}").fetchall()}
+        if present == set(BEHAVIOUR_COLUMNS):
+            return
+        kept = ", ".join(name for name in BEHAVIOUR_COLUMNS if name in present)
+        con.execute(f"ALTER TABLE {BEHAVIOUR_TABLE} RENAME TO _behaviour_before")
+        con.execute(f"CREATE TABLE {BEHAVIOUR_TABLE} ({cols})")
+        con.execute(f"INSERT INTO {BEHAVIOUR_TABLE} BY NAME SELECT {kept} "
+                    "FROM _behaviour_before")
+        con.execute("DROP TABLE _behaviour_before")
+        return
+    con.execute(f"CREATE TABLE {BEHAVIOUR_TABLE} ({cols})")
 
 
 def build_behaviour_monthly(con: duckdb.DuckDBPyConnection, *, cutoff: date,

@@ -349,26 +349,90 @@ def features_sql(cutoff: date) -> str:
     """
 
 
+STALE_CUTOFFS_TABLE = "stale_cutoffs"
+"""Cut-offs whose rows in a table lack columns a newer version writes (NULL there)."""
+
+
 def replace_cutoff_rows(con: duckdb.DuckDBPyConnection, table: str, cutoff: date,
                         select: str) -> int:
     """Replace the rows of one cut-off in ``table`` by the rows of ``select`` (idempotent).
 
-    The table is created from the query's columns on first use, and created anew (older
-    cut-offs dropped) when a new version writes different columns. Returns rows written.
+    The table is created from the query's columns on first use. When a new version
+    writes other columns, the other cut-offs' rows are kept, not dropped: columns no
+    longer written go, new ones are NULL for them, and those cut-offs are listed in
+    ``stale_cutoffs`` (see :func:`stale_cutoffs`) until their rows are written again.
+    Returns rows written.
     """
     con.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {select}")
     if table_exists(con, table):
-        ours = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-        theirs = [r[0] for r in con.execute("DESCRIBE _rows").fetchall()]
+        ours = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+        theirs = [row[0] for row in con.execute("DESCRIBE _rows").fetchall()]
         if set(ours) != set(theirs):
-            con.execute(f"DROP TABLE {table}")
+            _migrate_cutoff_table(con, table, ours, theirs)
     if not table_exists(con, table):
         con.execute(f"CREATE TABLE {table} AS SELECT * FROM _rows WHERE FALSE")
     con.execute(f"DELETE FROM {table} WHERE cutoff = {sql_date(cutoff)}")
     con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
+    if table_exists(con, STALE_CUTOFFS_TABLE):
+        con.execute(f"DELETE FROM {STALE_CUTOFFS_TABLE} WHERE table_name = ? AND cutoff = ?",
+                    [table, cutoff])
     rows = con.execute("SELECT count(*) FROM _rows").fetchall()[0][0]
     con.execute("DROP TABLE _rows")
     return int(rows)
+
+
+def _migrate_cutoff_table(con: duckdb.DuckDBPyConnection, table: str, ours: list[str],
+                          theirs: list[str]) -> None:
+    """Rewrite ``table`` with the columns of ``_rows``, keeping the values still written."""
+    kept = [name for name in theirs if name in set(ours)]
+    con.execute("CREATE OR REPLACE TEMP TABLE _migrated AS SELECT * FROM _rows WHERE FALSE")
+    columns = ", ".join(f'"{name}"' for name in kept)
+    con.execute(f"INSERT INTO _migrated BY NAME SELECT {columns} FROM {table}")
+    if len(kept) < len(theirs):
+        con.execute(f"CREATE TABLE IF NOT EXISTS {STALE_CUTOFFS_TABLE} "
+                    "(table_name VARCHAR, cutoff DATE)")
+        con.execute(f"INSERT INTO {STALE_CUTOFFS_TABLE} SELECT DISTINCT ?, cutoff FROM {table} "
+                    f"WHERE cutoff NOT IN (SELECT cutoff FROM {STALE_CUTOFFS_TABLE} "
+                    "WHERE table_name = ?)", [table, table])
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"CREATE TABLE {table} AS SELECT * FROM _migrated")
+    con.execute("DROP TABLE _migrated")
+
+
+def stale_cutoffs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> list[date]:
+    """Cut-offs with rows in any of ``tables`` written by an older version, oldest first."""
+    if not tables or not table_exists(con, STALE_CUTOFFS_TABLE):
+        return []
+    marks = ", ".join("?" for _ in tables)
+    return [row[0] for row in con.execute(
+        f"SELECT DISTINCT cutoff FROM {STALE_CUTOFFS_TABLE} WHERE table_name IN ({marks}) "
+        "ORDER BY cutoff", list(tables)).fetchall()]
+
+
+def cutoffs_from(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], first: date
+                 ) -> list[date]:
+    """The cut-offs with rows in any of ``tables`` from ``first`` on, oldest first."""
+    present = [t for t in tables if table_exists(con, t)]
+    if not present:
+        return []
+    union = " UNION ".join(f"SELECT cutoff FROM {t} WHERE cutoff >= ?" for t in present)
+    return [row[0] for row in con.execute(f"SELECT cutoff FROM ({union}) ORDER BY 1",
+                                          [first] * len(present)).fetchall()]
+
+
+def forget_cutoffs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...],
+                   cutoffs: list[date]) -> None:
+    """Delete the rows of ``cutoffs`` from ``tables``, and their stale marks."""
+    if not cutoffs:
+        return
+    marks = ", ".join("?" for _ in cutoffs)
+    for table in tables:
+        if table_exists(con, table):
+            con.execute(f"DELETE FROM {table} WHERE cutoff IN ({marks})", cutoffs)
+    if table_exists(con, STALE_CUTOFFS_TABLE):
+        names = ", ".join("?" for _ in tables)
+        con.execute(f"DELETE FROM {STALE_CUTOFFS_TABLE} WHERE cutoff IN ({marks}) "
+                    f"AND table_name IN ({names})", [*cutoffs, *tables])
 
 
 def replace_cutoff_frame(con: duckdb.DuckDBPyConnection, table: str, cutoff: date,

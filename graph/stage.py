@@ -31,24 +31,35 @@ from graph.callgraph import (
     table_exists,
 )
 from graph.circles import (
+    CIRCLES_TABLE,
+    LINEAGE_TABLE,
+    MEMBERS_TABLE,
     assign_circle_ids,
     previous_circle_cutoff,
     write_circles,
 )
 from graph.features import (
+    FEATURES_TABLE,
     NEIGHBOURS_TABLE,
     SUBSCRIBERS_TABLE,
     VERTEX_TABLE,
     FeatureSettings,
     churn_activation,
+    cutoffs_from,
+    forget_cutoffs,
     register_arrow,
     stage_neighbours,
     stage_subscribers,
+    stale_cutoffs,
     write_graph_features,
 )
-from graph.prospects import write_prospects
+from graph.prospects import PROSPECTS_TABLE, REFERRERS_TABLE, write_prospects
 
 Progress = Callable[[str], None]
+
+CUTOFF_TABLES = (FEATURES_TABLE, CIRCLES_TABLE, MEMBERS_TABLE, LINEAGE_TABLE, PROSPECTS_TABLE,
+                 REFERRERS_TABLE)
+"""The tables whose rows of a cut-off :func:`build_graph_stage` replaces."""
 
 
 @dataclass
@@ -203,3 +214,35 @@ def build_graph_stage(
         con.execute(f"DROP TABLE IF EXISTS {name}")
     report.wall_seconds = time.perf_counter() - started
     return report
+
+
+def build_graph_cutoffs(
+    con: duckdb.DuckDBPyConnection,
+    cutoffs: list[date],
+    *,
+    on_built: Callable[[date, int, int], None] | None = None,
+    **options: Any,
+) -> list[date]:
+    """Build the graph stage for ``cutoffs`` in order; rebuild history an upgrade left stale.
+
+    A new version that writes other columns migrates a table on its first write, and
+    the other cut-offs' rows lack the new columns (:func:`graph.features.stale_cutoffs`).
+    Every cut-off from the earliest stale one on is then forgotten and built again in
+    order, as a first run would (circle ids are matched run to run), so a snapshot never
+    mixes versions. ``on_built(cutoff, done, total)`` follows the progress; ``options``
+    go to :func:`build_graph_stage`. Returns the cut-offs built, in the order built.
+    """
+    queue = list(cutoffs)
+    built: list[date] = []
+    while queue:
+        cutoff = queue.pop(0)
+        build_graph_stage(con, cutoff=cutoff, **options)
+        built.append(cutoff)
+        stale = stale_cutoffs(con, CUTOFF_TABLES)
+        if stale:
+            chain = sorted({*cutoffs_from(con, CUTOFF_TABLES, stale[0]), *queue})
+            forget_cutoffs(con, CUTOFF_TABLES, chain)
+            queue = chain
+        if on_built is not None:
+            on_built(cutoff, len(built), len(built) + len(queue))
+    return built

@@ -26,7 +26,7 @@ from rich.table import Table
 from graph.callgraph import table_exists
 from graph.knowledge import build_knowledge_graph, provenance_turtle, validate_knowledge_graph
 from graph.snapshot import Snapshot, SnapshotStore, SnapshotStoreBusy
-from graph.stage import build_graph_stage
+from graph.stage import build_graph_cutoffs
 from ingest.aggregate import AggregateReport, build_aggregates
 from ingest.ledger import RunLedger, RunRecord, utc_now
 from ingest.load import SourceError, StageReport, stage_sources
@@ -114,20 +114,24 @@ class _Stages:
         self.ledger, self.run, self.progress = ledger, run, progress
         self.seconds: dict[str, float] = {}
         self.task: Any = None
+        self.total: int | None = None
 
     @contextmanager
     def stage(self, name: str, total: int | None = None) -> Iterator[None]:
         self.ledger.stage(self.run, name)
         if self.progress is not None:
             self.task = self.progress.add_task(name, total=total)
+        self.total = total
         started = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - started, 3)
         self.run.stage_seconds = dict(self.seconds)
         if self.progress is not None:
-            self.progress.update(self.task, completed=total or 1, total=total or 1)
+            self.progress.update(self.task, completed=self.total or 1, total=self.total or 1)
 
     def advance(self, label: str, done: int, total: int) -> None:
+        """A stage's progress; its total may grow (cut-offs found stale on the way)."""
+        self.total = total
         if self.progress is not None and self.task is not None:
             self.progress.update(self.task, completed=done, total=total,
                                  description=f"staging {label}")
@@ -227,10 +231,9 @@ def _run(
             }
             todo = graph_cutoffs_to_build(con, stage_report)
             with stages.stage("call circles", total=len(todo)):
-                for done, cutoff in enumerate(todo, start=1):
-                    build_graph_stage(con, cutoff=cutoff)
-                    stages.advance(f"call circles as of {cutoff}", done, len(todo))
-            result.graph_cutoffs = todo
+                result.graph_cutoffs = build_graph_cutoffs(
+                    con, todo, on_built=lambda cutoff, done, total: stages.advance(
+                        f"call circles as of {cutoff}", done, total))
             con.execute("CHECKPOINT")
             with stages.stage("knowledge graph"):
                 provenance = provenance_turtle(_provenance(run, source_dir, snapshot_id))

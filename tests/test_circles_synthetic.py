@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from datetime import date, datetime
@@ -12,9 +13,10 @@ import igraph
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
 
+from graph.behaviour import BEHAVIOUR_TABLE
 from graph.callgraph import edge_arrays, igraph_from_arrays, stage_call_edges
-from graph.features import FeatureSettings, stage_neighbours, stage_subscribers
-from graph.stage import build_graph_stage
+from graph.features import FeatureSettings, stage_neighbours, stage_subscribers, stale_cutoffs
+from graph.stage import CUTOFF_TABLES, build_graph_cutoffs, build_graph_stage
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
 from ingest.synthetic import generate_operator
@@ -162,3 +164,36 @@ def test_neighbour_aggregates_mean_what_the_group_by_means(tmp_path: Path) -> No
             WHERE n = top GROUP BY vid HAVING count(*) > 1)""").fetchall()
     assert tied > 0  # covered: top plans tied between two names
     con.close()
+
+
+def test_an_older_versions_tables_are_rebuilt_in_the_same_run(tmp_path: Path) -> None:
+    """Tables an older version wrote (other columns) keep every cut-off: the first cut-off
+    built migrates them, and the history from the oldest cut-off left with the old columns
+    on is built again, in order: the same rows as a first run, circle ids included."""
+    _, path = _warehouse(tmp_path)
+    con = duckdb.connect(str(path))
+    cutoffs = [date(2026, 2, 1), date(2026, 3, 1), CUTOFF]
+    assert build_graph_cutoffs(con, cutoffs) == cutoffs
+    tables = (*CUTOFF_TABLES, BEHAVIOUR_TABLE)
+    expected = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                for t in tables}
+    columns = {t: [r[0] for r in con.execute(f"DESCRIBE {t}").fetchall()] for t in tables}
+    # what an older version left: one column it did not have, one it had and we dropped
+    con.execute("ALTER TABLE graph_features DROP COLUMN churned_tie_share")
+    con.execute("ALTER TABLE graph_features ADD COLUMN retired_feature DOUBLE")
+    con.execute("ALTER TABLE circles DROP COLUMN density")
+    con.execute("ALTER TABLE behaviour_monthly DROP COLUMN roaming_share")
+
+    built: list[tuple[date, int, int]] = []
+    order = build_graph_cutoffs(con, [CUTOFF], on_built=lambda *step: built.append(step))
+    assert order == [CUTOFF, *cutoffs]
+    assert built[0] == (CUTOFF, 1, 4) and built[-1] == (CUTOFF, 4, 4)
+    assert stale_cutoffs(con, CUTOFF_TABLES) == []
+    for table in tables:
+        assert [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()] == columns[table]
+        rows = sorted(con.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
+        assert len(rows) == len(expected[table]), table
+        for row, before in zip(rows, expected[table], strict=True):
+            # sums of money may differ in the last bits: DuckDB's parallel sums change order
+            assert all(math.isclose(a, b, rel_tol=1e-9) if isinstance(a, float) else a == b
+                       for a, b in zip(row, before, strict=True)), (table, row, before)

@@ -14,7 +14,7 @@ import pytest
 from test_callgraph import CUTOFF, make_warehouse
 
 from graph.callgraph import call_graph
-from graph.features import spreading_activation
+from graph.features import replace_cutoff_rows, spreading_activation, stale_cutoffs
 from graph.stage import build_graph_stage
 
 
@@ -118,3 +118,30 @@ def test_spreading_activation_conserves_and_decays() -> None:
     assert star.tolist() == pytest.approx([0, 0.75, 0.25])
     lone = spreading_activation(5, u, v, w, np.array([4]))
     assert lone.tolist() == [0, 0, 0, 0, 1.0]
+
+
+def test_a_new_column_keeps_the_other_cutoffs_and_marks_them_stale(tmp_path: Path) -> None:
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    jan, feb = date(2026, 2, 1), date(2026, 3, 1)
+    for cutoff, value in ((jan, 1.0), (feb, 2.0)):
+        replace_cutoff_rows(con, "scores", cutoff,
+                            f"SELECT DATE '{cutoff}' AS cutoff, 'a' AS msisdn, {value} AS old, "
+                            f"{value} AS kept")
+    # the next version drops `old`, adds `new`, and writes February only
+    replace_cutoff_rows(con, "scores", feb,
+                        f"SELECT DATE '{feb}' AS cutoff, 'a' AS msisdn, 7.0 AS kept, 8 AS new")
+    assert con.execute("SELECT cutoff, kept, new FROM scores ORDER BY cutoff").fetchall() == [
+        (jan, 1.0, None), (feb, 7.0, 8)]
+    assert [r[0] for r in con.execute("DESCRIBE scores").fetchall()] == [
+        "cutoff", "msisdn", "kept", "new"]
+    assert stale_cutoffs(con, ("scores",)) == [jan]
+    assert stale_cutoffs(con, ("other",)) == []
+    replace_cutoff_rows(con, "scores", jan,
+                        f"SELECT DATE '{jan}' AS cutoff, 'a' AS msisdn, 5.0 AS kept, 6 AS new")
+    assert stale_cutoffs(con, ("scores",)) == []
+    # a version that only drops a column leaves nothing stale
+    replace_cutoff_rows(con, "scores", feb, f"SELECT DATE '{feb}' AS cutoff, 'a' AS msisdn, "
+                                            "7.0 AS kept")
+    assert con.execute("SELECT cutoff, kept FROM scores ORDER BY cutoff").fetchall() == [
+        (jan, 5.0), (feb, 7.0)]
+    assert stale_cutoffs(con, ("scores",)) == []
