@@ -115,13 +115,7 @@ class CircleGraph(Subgraph):
     lineage: list[CircleLineage]
 
 
-async def _warehouse_tables(info: Info) -> set[str]:
-    rows = await ctx(info).db.fetch(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = 'w'")
-    return {row["table_name"] for row in rows}
-
-
-def _number_columns(have: set[str]) -> tuple[str, str]:
+def _number_columns(have: frozenset[str]) -> tuple[str, str]:
     """Join and columns giving operator and churned flag of ``m.msisdn``, if the tables exist."""
     join, operator, churned, on_net = "", "NULL::VARCHAR", "FALSE", "NULL::BOOLEAN"
     if "numbers" in have:
@@ -162,7 +156,7 @@ async def circle_graph(info: Info, circle_id: str, max_nodes: int) -> CircleGrap
     circle = await context.loaders.circle.load(circle_id)
     if circle is None or not context.db.has("circle_members_by_circle"):
         return None
-    have = await _warehouse_tables(info)
+    have = context.snapshot.tables
     secret = explorer.node_key_secret(context.snapshot.snapshot.path.parent.parent)
     join, columns = _number_columns(have)
     members = await context.db.fetch(
@@ -210,7 +204,7 @@ async def neighbourhood(info: Info, key: str, first: int) -> Subgraph:
     context = ctx(info)
     if not 1 <= first <= MAX_NEIGHBOURS:
         raise PublicError(f"`first` must be between 1 and {MAX_NEIGHBOURS}")
-    have = await _warehouse_tables(info)
+    have = context.snapshot.tables
     if "call_edges" not in have or not context.db.has("circle_members_latest"):
         return Subgraph(nodes=[], edges=[], truncated=False)
     secret = explorer.node_key_secret(context.snapshot.snapshot.path.parent.parent)
