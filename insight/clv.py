@@ -40,6 +40,18 @@ def _fit_log_params(nll, start: Sequence[float]) -> NDArray[np.float64]:
     return np.exp(best.x)
 
 
+def _decay(r: float, a: float, b: float, x: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
+    """``(1 - z)^(r + x) · 2F1(r + x, b + x; a + b + x - 1; z)`` of the BG/NBD forecasts.
+
+    Written, by Euler's transformation, as ``(1 - z)^(a - 1) · 2F1(a + b - 1 - r, a - 1;
+    a + b + x - 1; z)``: the same value, but the series no longer overflows for
+    subscribers with hundreds of transactions (the textbook form gives inf · 0 there).
+    """
+    x = np.asarray(x, dtype=float)
+    z = np.asarray(z, dtype=float)
+    return (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+
+
 class BetaGeoModel(BaseEstimator):
     """BG/NBD: how many more top-ups a prepaid subscriber will make, and whether still alive.
 
@@ -92,8 +104,7 @@ class BetaGeoModel(BaseEstimator):
         """E[X(t)] for a new subscriber (unconditional), used to check the fit."""
         r, alpha, a, b = self.params_
         t = np.asarray(t, dtype=float)
-        z = t / (alpha + t)
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+        return (a + b - 1) / (a - 1) * (1 - _decay(r, a, b, 0.0, t / (alpha + t)))
 
     def predict_purchases(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
                           T: ArrayLike) -> NDArray[np.float64]:
@@ -101,10 +112,8 @@ class BetaGeoModel(BaseEstimator):
         r, alpha, a, b = self.params_
         x, t_x, big_t = _arrays(frequency, recency, T)
         t = np.asarray(t, dtype=float)
-        z = t / (alpha + big_t + t)
         head = (a + b + x - 1) / (a - 1)
-        body = 1 - ((alpha + big_t) / (alpha + big_t + t)) ** (r + x) * hyp2f1(
-            r + x, b + x, a + b + x - 1, z)
+        body = 1 - _decay(r, a, b, x, t / (alpha + big_t + t))
         return head * body / (1 + self._odds_dead(x, t_x, big_t))
 
     def _odds_dead(self, x: NDArray[np.float64], t_x: NDArray[np.float64],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import hyp2f1
 
 from insight.clv import BetaGeoModel, GammaGammaModel, prepaid_lifetime_value
 
@@ -74,3 +76,29 @@ def test_prepaid_lifetime_value_orders_subscribers(
     undiscounted = prepaid_lifetime_value(model, gg, [4], [37], [38], [20], months=12,
                                           units_per_month=52 / 12, monthly_discount=0.0)
     assert undiscounted[0] > clv[1]
+
+
+def test_bgnbd_forecasts_match_the_textbook_formula_and_stay_finite(
+        bgnbd: tuple[BetaGeoModel, pd.DataFrame]) -> None:
+    """Equal to Fader, Hardie & Lee's eq. (10) where it can be evaluated; finite, without a
+    floating-point warning, and rising with frequency for heavy users active to the end,
+    where it cannot."""
+    model, summary = bgnbd
+    r, alpha, a, b = model.params_
+    x, t_x, big_t = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    t = 39.0
+    textbook = ((a + b + x - 1) / (a - 1) * (1 - ((alpha + big_t) / (alpha + big_t + t))
+                                             ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1,
+                                                                 t / (alpha + big_t + t)))
+                / (1 + np.where(x > 0, a / (b + x - 1)
+                                * ((alpha + big_t) / (alpha + t_x)) ** (r + x), 0)))
+    assert model.predict_purchases(t, x, t_x, big_t) == pytest.approx(textbook, rel=1e-9)
+    heavy = np.array([100.0, 500.0, 2000.0, 10000.0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        textbook_heavy = np.exp((r + heavy) * np.log(0.5)) * hyp2f1(
+            r + heavy, b + heavy, a + b + heavy - 1, 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forecast = model.predict_purchases(365.0, heavy, [365.0] * 4, [365.0] * 4)
+    assert not np.all(np.isfinite(textbook_heavy) & (textbook_heavy > 0))
+    assert np.all(np.isfinite(forecast)) and np.all(np.diff(forecast) > 0)
