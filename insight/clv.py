@@ -40,16 +40,26 @@ def _fit_log_params(nll, start: Sequence[float]) -> NDArray[np.float64]:
     return np.exp(best.x)
 
 
-def _decay(r: float, a: float, b: float, x: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
-    """``(1 - z)^(r + x) · 2F1(r + x, b + x; a + b + x - 1; z)`` of the BG/NBD forecasts.
+_NEAR_POLE = 1e-10
+"""How close to 0 ``a + b + x - 1`` may come; scipy's 2F1 has a pole there."""
 
-    Written, by Euler's transformation, as ``(1 - z)^(a - 1) · 2F1(a + b - 1 - r, a - 1;
-    a + b + x - 1; z)``: the same value, but the series no longer overflows for
-    subscribers with hundreds of transactions (the textbook form gives inf · 0 there).
+
+def _forecast(r: float, a: float, b: float, x: ArrayLike, z: ArrayLike) -> NDArray[np.float64]:
+    """``(a + b + x - 1) / (a - 1) · (1 - (1 - z)^(r + x) · 2F1(r + x, b + x; a + b + x - 1;
+    z))``, the BG/NBD expected purchases before the odds of having left.
+
+    The power and 2F1 are written, by Euler's transformation, as ``(1 - z)^(a - 1) ·
+    2F1(a + b - 1 - r, a - 1; a + b + x - 1; z)``: the same value, but the series no
+    longer overflows for subscribers with hundreds of transactions (the textbook form gives
+    inf · 0 there). When a fit drives ``a`` and ``b`` to 0 (short histories, nobody seen
+    leaving), ``a + b + x - 1`` reaches the pole at 0 for one repeat purchase; the forecast
+    has a finite limit there, which ``_NEAR_POLE`` in its place reproduces to ~1e-10.
     """
     x = np.asarray(x, dtype=float)
     z = np.asarray(z, dtype=float)
-    return (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
+    c = a + b + x - 1
+    c = np.where(np.abs(c) < _NEAR_POLE, _NEAR_POLE, c)
+    return c / (a - 1) * (1 - (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z))
 
 
 class BetaGeoModel(BaseEstimator):
@@ -104,7 +114,7 @@ class BetaGeoModel(BaseEstimator):
         """E[X(t)] for a new subscriber (unconditional), used to check the fit."""
         r, alpha, a, b = self.params_
         t = np.asarray(t, dtype=float)
-        return (a + b - 1) / (a - 1) * (1 - _decay(r, a, b, 0.0, t / (alpha + t)))
+        return _forecast(r, a, b, 0.0, t / (alpha + t))
 
     def predict_purchases(self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike,
                           T: ArrayLike) -> NDArray[np.float64]:
@@ -112,9 +122,8 @@ class BetaGeoModel(BaseEstimator):
         r, alpha, a, b = self.params_
         x, t_x, big_t = _arrays(frequency, recency, T)
         t = np.asarray(t, dtype=float)
-        head = (a + b + x - 1) / (a - 1)
-        body = 1 - _decay(r, a, b, x, t / (alpha + big_t + t))
-        return head * body / (1 + self._odds_dead(x, t_x, big_t))
+        return (_forecast(r, a, b, x, t / (alpha + big_t + t))
+                / (1 + self._odds_dead(x, t_x, big_t)))
 
     def _odds_dead(self, x: NDArray[np.float64], t_x: NDArray[np.float64],
                    big_t: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -102,3 +102,22 @@ def test_bgnbd_forecasts_match_the_textbook_formula_and_stay_finite(
         forecast = model.predict_purchases(365.0, heavy, [365.0] * 4, [365.0] * 4)
     assert not np.all(np.isfinite(textbook_heavy) & (textbook_heavy > 0))
     assert np.all(np.isfinite(forecast)) and np.all(np.diff(forecast) > 0)
+
+
+def test_bgnbd_forecasts_are_finite_when_a_fit_drives_a_and_b_to_zero() -> None:
+    """Short histories where nobody was seen leaving fit a ≈ b ≈ 0: one repeat purchase then
+    sits on 2F1's pole, and the forecast is its finite limit."""
+    model = BetaGeoModel()
+    model.r_, model.alpha_, model.a_, model.b_ = 1.0366, 13.117, 2.1e-18, 1.1e-16
+    x, t_x, big_t = np.array([0.0, 1.0, 1.0, 4.0]), np.array([0.0, 60.0, 100.0, 90.0]), 120.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        forecast = model.predict_purchases(30.4, x, t_x, [big_t] * 4)
+    assert np.all(np.isfinite(forecast)) and np.all(forecast > 0)
+    # the limit at one repeat purchase, from 2F1 with its third parameter at 1e-12 instead
+    r, alpha, a, b = model.params_
+    z = 30.4 / (alpha + big_t + 30.4)
+    c = 1e-12
+    limit = c / (a - 1) * (1 - (1 - z) ** (a - 1) * hyp2f1(a + b - 1 - r, a - 1, c, z))
+    alive = model.probability_alive(1, 60, big_t)[0]
+    assert forecast[1] / alive == pytest.approx(limit, rel=1e-8)
