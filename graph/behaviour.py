@@ -13,7 +13,7 @@ from datetime import date
 
 import duckdb
 
-from graph.callgraph import sql_date, table_exists
+from graph.callgraph import recreate_keeping_rows, sql_date, table_exists
 
 BEHAVIOUR_TABLE = "behaviour_monthly"
 
@@ -172,18 +172,13 @@ def ensure_behaviour_table(con: duckdb.DuckDBPyConnection) -> None:
     every month before a cut-off is computed again when the stage runs.
     """
     cols = ", ".join(f"{name} {kind}" for name, kind in BEHAVIOUR_COLUMNS.items())
-    if table_exists(con, BEHAVIOUR_TABLE):
-        present = {row[0] for row in con.execute(f"DESCRIBE {BEHAVIOUR_TABLE}").fetchall()}
-        if present == set(BEHAVIOUR_COLUMNS):
-            return
-        kept = ", ".join(name for name in BEHAVIOUR_COLUMNS if name in present)
-        con.execute(f"ALTER TABLE {BEHAVIOUR_TABLE} RENAME TO _behaviour_before")
-        con.execute(f"CREATE TABLE {BEHAVIOUR_TABLE} ({cols})")
-        con.execute(f"INSERT INTO {BEHAVIOUR_TABLE} BY NAME SELECT {kept} "
-                    "FROM _behaviour_before")
-        con.execute("DROP TABLE _behaviour_before")
+    create = f"CREATE TABLE {BEHAVIOUR_TABLE} ({cols})"
+    if not table_exists(con, BEHAVIOUR_TABLE):
+        con.execute(create)
         return
-    con.execute(f"CREATE TABLE {BEHAVIOUR_TABLE} ({cols})")
+    present = {row[0] for row in con.execute(f"DESCRIBE {BEHAVIOUR_TABLE}").fetchall()}
+    if present != set(BEHAVIOUR_COLUMNS):
+        recreate_keeping_rows(con, BEHAVIOUR_TABLE, create)
 
 
 def build_behaviour_monthly(con: duckdb.DuckDBPyConnection, *, cutoff: date,

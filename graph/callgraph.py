@@ -43,6 +43,20 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return any(r[0] for r in rows)
 
 
+def recreate_keeping_rows(con: duckdb.DuckDBPyConnection, table: str, create: str) -> None:
+    """Recreate ``table`` by ``create`` (its ``CREATE TABLE`` with other columns), keeping
+    the rows: the columns both have keep their values, new ones are NULL, the rest go."""
+    before = f"_{table}_before"
+    con.execute(f"ALTER TABLE {table} RENAME TO {before}")
+    con.execute(create)
+    present = {row[0] for row in con.execute(f"DESCRIBE {before}").fetchall()}
+    kept = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()
+            if row[0] in present]
+    columns = ", ".join(f'"{name}"' for name in kept)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM {before}")
+    con.execute(f"DROP TABLE {before}")
+
+
 def sql_date(day: date) -> str:
     """A DATE literal (dates are not user text, so inlining them is safe)."""
     return f"DATE '{day.isoformat()}'"

@@ -20,7 +20,13 @@ import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-from graph.callgraph import NODES_TABLE, EdgeArrays, sql_date, table_exists
+from graph.callgraph import (
+    NODES_TABLE,
+    EdgeArrays,
+    recreate_keeping_rows,
+    sql_date,
+    table_exists,
+)
 
 FEATURES_TABLE = "graph_features"
 SUBSCRIBERS_TABLE = "graph_subscribers"  # temporary: per-vertex attributes as of the cut-off
@@ -383,20 +389,14 @@ def replace_cutoff_rows(con: duckdb.DuckDBPyConnection, table: str, cutoff: date
 
 def _migrate_cutoff_table(con: duckdb.DuckDBPyConnection, table: str, ours: list[str],
                           theirs: list[str]) -> None:
-    """Rewrite ``table`` with the columns of ``_rows``, keeping the values still written."""
-    kept = [name for name in theirs if name in set(ours)]
-    con.execute("CREATE OR REPLACE TEMP TABLE _migrated AS SELECT * FROM _rows WHERE FALSE")
-    columns = ", ".join(f'"{name}"' for name in kept)
-    con.execute(f"INSERT INTO _migrated BY NAME SELECT {columns} FROM {table}")
-    if len(kept) < len(theirs):
+    """Give ``table`` the columns of ``_rows``; mark its cut-offs stale if any are new."""
+    if set(theirs) - set(ours):
         con.execute(f"CREATE TABLE IF NOT EXISTS {STALE_CUTOFFS_TABLE} "
                     "(table_name VARCHAR, cutoff DATE)")
         con.execute(f"INSERT INTO {STALE_CUTOFFS_TABLE} SELECT DISTINCT ?, cutoff FROM {table} "
                     f"WHERE cutoff NOT IN (SELECT cutoff FROM {STALE_CUTOFFS_TABLE} "
                     "WHERE table_name = ?)", [table, table])
-    con.execute(f"DROP TABLE {table}")
-    con.execute(f"CREATE TABLE {table} AS SELECT * FROM _migrated")
-    con.execute("DROP TABLE _migrated")
+    recreate_keeping_rows(con, table, f"CREATE TABLE {table} AS SELECT * FROM _rows WHERE FALSE")
 
 
 def stale_cutoffs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> list[date]:
