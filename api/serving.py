@@ -6,7 +6,7 @@ When the API first opens a snapshot it writes ``<data dir>/serving/<id>.v<N>.duc
 copies of the per-customer tables sorted by ``customer_id`` (so DuckDB's min/max
 zone maps skip all but a row group or two for a key range) and the per-customer
 aggregates the schema shows — bills summary, last contact per channel, every
-contact ranked by tie strength (``graph.callgraph``'s weights). The warehouse
+contact ranked by tie strength (``graph.warehouse``'s weights). The warehouse
 stays attached as ``w`` for everything else. Built under a file lock (several
 workers, one build), to a temporary name then renamed; files of snapshots no longer
 published are removed. Nothing here is a model or a rule: only layout.
@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from graph.snapshot import Snapshot
+from graph.warehouse import latest_cutoff_sql, sql_string, tie_strength_sql
 
 log = logging.getLogger("callcircle.api.serving")
 
@@ -129,11 +130,6 @@ UNIQUE_KEYS = (("customers", "customer_id"), ("subscriptions_by_id", "subscripti
 
 def serving_path(data_dir: Path, snapshot_id: str) -> Path:
     return data_dir / SERVING_DIR / f"{snapshot_id}.v{LAYOUT_VERSION}.duckdb"
-
-
-def sql_string(value: str) -> str:
-    """A SQL string literal of a path we chose (ATTACH takes no parameters)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def ensure_serving(snapshot: Snapshot, data_dir: Path) -> Path:
@@ -251,9 +247,6 @@ def _statements(have: set[str]) -> list[str]:
         FROM w.interactions GROUP BY customer_id, channel
         ORDER BY customer_id, last_contact_at DESC, channel""")
     if "call_edges" in have:
-        # imported here: the call graph module brings NetworkX and igraph with it
-        from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT
-
         numbers = ("LEFT JOIN w.numbers n ON n.msisdn = a.other" if "numbers" in have else
                    "LEFT JOIN (SELECT NULL::VARCHAR AS msisdn, NULL::BOOLEAN AS on_net, "
                    "NULL::VARCHAR AS operator, NULL::VARCHAR AS customer_id) n ON false")
@@ -279,8 +272,7 @@ def _statements(have: set[str]) -> list[str]:
             FROM sides s JOIN own o USING (msisdn)
             GROUP BY o.customer_id, s.other
         )
-        SELECT a.*, {CALL_WEIGHT} * (calls_out + calls_in) + {SMS_WEIGHT} * sms
-                    + {MINUTE_WEIGHT} * seconds / 60.0 AS weight,
+        SELECT a.*, {tie_strength_sql("calls_out + calls_in", "sms", "seconds")} AS weight,
                n.on_net, n.operator, n.customer_id AS other_customer_id
         FROM agg a ANTI JOIN own o2 ON o2.customer_id = a.customer_id AND o2.msisdn = a.other
         {numbers}
@@ -290,7 +282,7 @@ def _statements(have: set[str]) -> list[str]:
 
 
 def _latest(table: str) -> str:
-    return f"FROM w.{table} WHERE cutoff = (SELECT max(cutoff) FROM w.{table})"
+    return f"FROM w.{table} WHERE cutoff = {latest_cutoff_sql(f'w.{table}')}"
 
 
 def _insight_statements(have: set[str]) -> list[str]:

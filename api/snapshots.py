@@ -20,8 +20,9 @@ from typing import Any
 
 import duckdb
 
-from api.serving import ensure_serving, remove_stale, sql_string
+from api.serving import ensure_serving, remove_stale
 from graph.snapshot import Snapshot, SnapshotStore
+from graph.warehouse import sql_string
 
 log = logging.getLogger("callcircle.api.snapshots")
 

@@ -144,7 +144,7 @@ async def top_contacts_by_customer(db: Warehouse, ids: Sequence[str],
                                    limit: int) -> dict[str, list[Row]]:
     """The numbers each customer's lines talk to, strongest tie first, ``limit`` each.
 
-    Tie strength is ``graph.callgraph``'s (calls, SMS and minutes, both directions,
+    Tie strength is ``graph.warehouse``'s (calls, SMS and minutes, both directions,
     all months of the snapshot); calls between two lines of the same customer are left
     out. Each row carries its 1-based ``rank`` and the customer's ``total`` contacts.
     """

@@ -13,7 +13,7 @@ from datetime import date
 
 import duckdb
 
-from graph.callgraph import recreate_keeping_rows, sql_date, table_exists
+from graph.warehouse import recreate_keeping_rows, sql_date, table_exists
 
 BEHAVIOUR_TABLE = "behaviour_monthly"
 

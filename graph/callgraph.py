@@ -22,60 +22,15 @@ import igraph
 import networkx as nx
 import numpy as np
 
-#: Tie strength of an edge: ``CALL_WEIGHT × calls + SMS_WEIGHT × SMS + MINUTE_WEIGHT × minutes``.
-#: A call counts fully, a text half, and a long conversation adds to a short one (ten minutes
-#: are worth one more call), so that frequent and long relations both read as strong ties.
-CALL_WEIGHT = 1.0
-SMS_WEIGHT = 0.5
-MINUTE_WEIGHT = 0.1
+from graph.warehouse import months_filter, sql_date, table_exists, tie_strength_sql
 
 NODES_TABLE = "graph_nodes"
 EDGES_TABLE = "graph_edges"
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """True if a table or view of that name is visible on the connection."""
-    rows = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
-        "UNION ALL SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
-        [name, name],
-    ).fetchall()
-    return any(r[0] for r in rows)
-
-
-def recreate_keeping_rows(con: duckdb.DuckDBPyConnection, table: str, create: str) -> None:
-    """Recreate ``table`` by ``create`` (its ``CREATE TABLE`` with other columns), keeping
-    the rows: the columns both have keep their values, new ones are NULL, the rest go."""
-    before = f"_{table}_before"
-    con.execute(f"ALTER TABLE {table} RENAME TO {before}")
-    con.execute(create)
-    present = {row[0] for row in con.execute(f"DESCRIBE {before}").fetchall()}
-    kept = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()
-            if row[0] in present]
-    columns = ", ".join(f'"{name}"' for name in kept)
-    con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM {before}")
-    con.execute(f"DROP TABLE {before}")
-
-
-def sql_date(day: date) -> str:
-    """A DATE literal (dates are not user text, so inlining them is safe)."""
-    return f"DATE '{day.isoformat()}'"
-
-
-def months_filter(cutoff: date, window_months: int | None, column: str = "month") -> str:
-    """SQL condition keeping complete months before the cut-off (and inside the window)."""
-    cond = f"{column} + INTERVAL 1 MONTH <= {sql_date(cutoff)}"
-    if window_months is not None:
-        cond += (
-            f" AND {column} >= date_trunc('month', {sql_date(cutoff)})"
-            f" - INTERVAL {int(window_months)} MONTH"
-        )
-    return cond
-
-
 def _aggregated_edges_sql(cutoff: date, window_months: int | None) -> tuple[str, str, str]:
-    w_ab = f"{CALL_WEIGHT} * calls_ab + {SMS_WEIGHT} * sms_ab + {MINUTE_WEIGHT} * seconds_ab / 60.0"
-    w_ba = f"{CALL_WEIGHT} * calls_ba + {SMS_WEIGHT} * sms_ba + {MINUTE_WEIGHT} * seconds_ba / 60.0"
+    w_ab = tie_strength_sql("calls_ab", "sms_ab", "seconds_ab")
+    w_ba = tie_strength_sql("calls_ba", "sms_ba", "seconds_ba")
     return f"""
         SELECT a, b,
                sum(calls_ab)::BIGINT AS calls_ab, sum(calls_ba)::BIGINT AS calls_ba,

@@ -9,13 +9,14 @@ recorded in ``circle_lineage`` so analysts and campaigns can follow a circle mon
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
 
-from graph.callgraph import EDGES_TABLE, NODES_TABLE, sql_date, table_exists
-from graph.features import SUBSCRIBERS_TABLE, VERTEX_TABLE, replace_cutoff_rows
+from graph.callgraph import EDGES_TABLE, NODES_TABLE
+from graph.features import SUBSCRIBERS_TABLE, VERTEX_TABLE
+from graph.warehouse import latest_cutoff, replace_cutoff_rows, sql_date, table_exists
 
 CIRCLES_TABLE = "circles"
 MEMBERS_TABLE = "circle_members"
@@ -32,12 +33,7 @@ INFLUENCER_SHARE = 0.2
 
 def previous_circle_cutoff(con: duckdb.DuckDBPyConnection, cutoff: date) -> date | None:
     """The latest cut-off before ``cutoff`` that has circles, or None."""
-    if not table_exists(con, MEMBERS_TABLE):
-        return None
-    row = con.execute(
-        f"SELECT max(cutoff) FROM {MEMBERS_TABLE} WHERE cutoff < {sql_date(cutoff)}"
-    ).fetchall()
-    return row[0][0] if row else None
+    return latest_cutoff(con, MEMBERS_TABLE, at_most=cutoff - timedelta(days=1))
 
 
 def assign_circle_ids(

@@ -16,17 +16,11 @@ from typing import Any
 
 import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import scipy.sparse as sp
 
-from graph.callgraph import (
-    NODES_TABLE,
-    EdgeArrays,
-    recreate_keeping_rows,
-    sql_date,
-    table_exists,
-)
+from graph.callgraph import NODES_TABLE, EdgeArrays
+from graph.warehouse import register_arrow, replace_cutoff_rows, sql_date, table_exists
 
 FEATURES_TABLE = "graph_features"
 SUBSCRIBERS_TABLE = "graph_subscribers"  # temporary: per-vertex attributes as of the cut-off
@@ -52,15 +46,6 @@ class FeatureSettings:
     #: ARPU = mean monthly bill over this many complete months before the cut-off
     arpu_months: int = 3
     seed: int = 0
-
-
-def register_arrow(con: duckdb.DuckDBPyConnection, name: str,
-                   columns: dict[str, np.ndarray | pa.Array]) -> None:
-    """Materialise numpy columns as a temporary DuckDB table (columnar, no row loop)."""
-    view = f"_{name}_view"
-    con.register(view, pa.table(columns))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {view}")
-    con.unregister(view)
 
 
 def stage_subscribers(con: duckdb.DuckDBPyConnection, *, cutoff: date,
@@ -353,96 +338,6 @@ def features_sql(cutoff: date) -> str:
         WHERE s.on_net
         ORDER BY s.msisdn
     """
-
-
-STALE_CUTOFFS_TABLE = "stale_cutoffs"
-"""Cut-offs whose rows in a table lack columns a newer version writes (NULL there)."""
-
-
-def replace_cutoff_rows(con: duckdb.DuckDBPyConnection, table: str, cutoff: date,
-                        select: str) -> int:
-    """Replace the rows of one cut-off in ``table`` by the rows of ``select`` (idempotent).
-
-    The table is created from the query's columns on first use. When a new version
-    writes other columns, the other cut-offs' rows are kept, not dropped: columns no
-    longer written go, new ones are NULL for them, and those cut-offs are listed in
-    ``stale_cutoffs`` (see :func:`stale_cutoffs`) until their rows are written again.
-    Returns rows written.
-    """
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _rows AS {select}")
-    if table_exists(con, table):
-        ours = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
-        theirs = [row[0] for row in con.execute("DESCRIBE _rows").fetchall()]
-        if set(ours) != set(theirs):
-            _migrate_cutoff_table(con, table, ours, theirs)
-    if not table_exists(con, table):
-        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _rows WHERE FALSE")
-    con.execute(f"DELETE FROM {table} WHERE cutoff = {sql_date(cutoff)}")
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
-    if table_exists(con, STALE_CUTOFFS_TABLE):
-        con.execute(f"DELETE FROM {STALE_CUTOFFS_TABLE} WHERE table_name = ? AND cutoff = ?",
-                    [table, cutoff])
-    rows = con.execute("SELECT count(*) FROM _rows").fetchall()[0][0]
-    con.execute("DROP TABLE _rows")
-    return int(rows)
-
-
-def _migrate_cutoff_table(con: duckdb.DuckDBPyConnection, table: str, ours: list[str],
-                          theirs: list[str]) -> None:
-    """Give ``table`` the columns of ``_rows``; mark its cut-offs stale if any are new."""
-    if set(theirs) - set(ours):
-        con.execute(f"CREATE TABLE IF NOT EXISTS {STALE_CUTOFFS_TABLE} "
-                    "(table_name VARCHAR, cutoff DATE)")
-        con.execute(f"INSERT INTO {STALE_CUTOFFS_TABLE} SELECT DISTINCT ?, cutoff FROM {table} "
-                    f"WHERE cutoff NOT IN (SELECT cutoff FROM {STALE_CUTOFFS_TABLE} "
-                    "WHERE table_name = ?)", [table, table])
-    recreate_keeping_rows(con, table, f"CREATE TABLE {table} AS SELECT * FROM _rows WHERE FALSE")
-
-
-def stale_cutoffs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> list[date]:
-    """Cut-offs with rows in any of ``tables`` written by an older version, oldest first."""
-    if not tables or not table_exists(con, STALE_CUTOFFS_TABLE):
-        return []
-    marks = ", ".join("?" for _ in tables)
-    return [row[0] for row in con.execute(
-        f"SELECT DISTINCT cutoff FROM {STALE_CUTOFFS_TABLE} WHERE table_name IN ({marks}) "
-        "ORDER BY cutoff", list(tables)).fetchall()]
-
-
-def cutoffs_from(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...], first: date
-                 ) -> list[date]:
-    """The cut-offs with rows in any of ``tables`` from ``first`` on, oldest first."""
-    present = [t for t in tables if table_exists(con, t)]
-    if not present:
-        return []
-    union = " UNION ".join(f"SELECT cutoff FROM {t} WHERE cutoff >= ?" for t in present)
-    return [row[0] for row in con.execute(f"SELECT cutoff FROM ({union}) ORDER BY 1",
-                                          [first] * len(present)).fetchall()]
-
-
-def forget_cutoffs(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...],
-                   cutoffs: list[date]) -> None:
-    """Delete the rows of ``cutoffs`` from ``tables``, and their stale marks."""
-    if not cutoffs:
-        return
-    marks = ", ".join("?" for _ in cutoffs)
-    for table in tables:
-        if table_exists(con, table):
-            con.execute(f"DELETE FROM {table} WHERE cutoff IN ({marks})", cutoffs)
-    if table_exists(con, STALE_CUTOFFS_TABLE):
-        names = ", ".join("?" for _ in tables)
-        con.execute(f"DELETE FROM {STALE_CUTOFFS_TABLE} WHERE cutoff IN ({marks}) "
-                    f"AND table_name IN ({names})", [*cutoffs, *tables])
-
-
-def replace_cutoff_frame(con: duckdb.DuckDBPyConnection, table: str, cutoff: date,
-                         frame: pd.DataFrame) -> int:
-    """:func:`replace_cutoff_rows` for rows computed in Python (scores, tags)."""
-    con.register("_frame_rows", frame)
-    try:
-        return replace_cutoff_rows(con, table, cutoff, "SELECT * FROM _frame_rows")
-    finally:
-        con.unregister("_frame_rows")
 
 
 def write_graph_features(con: duckdb.DuckDBPyConnection, *, cutoff: date) -> int:

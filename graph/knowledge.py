@@ -39,6 +39,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.namespace import DCTERMS, FOAF, PROV, RDF, RDFS, SH, SKOS, XSD
 
+from graph.warehouse import latest_cutoff_sql, sql_string
 from ontology import (
     CC,
     ID,
@@ -116,13 +117,8 @@ class ShaclReport:
 # ---------------------------------------------------------------------------
 
 
-def _q(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _iri_const(iri: str) -> str:
-    return _q(f"<{iri}>")
+    return sql_string(f"<{iri}>")
 
 
 def _string(expr: str) -> str:
@@ -135,13 +131,13 @@ def _string(expr: str) -> str:
 
 
 def _typed(lexical: str, datatype: URIRef) -> str:
-    suffix = _q('"^^<' + str(datatype) + ">")
+    suffix = sql_string('"^^<' + str(datatype) + ">")
     return f"'\"' || {lexical} || {suffix}"
 
 
 def _id_iri(kind: str, expr: str) -> str:
     """IRI of an operator identifier: ``ontology._iri`` in SQL (url_encode = quote(safe=''))."""
-    return f"{_q(f'<{ID}{kind}/')} || url_encode(CAST({expr} AS VARCHAR)) || '>'"
+    return f"{sql_string(f'<{ID}{kind}/')} || url_encode(CAST({expr} AS VARCHAR)) || '>'"
 
 
 def _number_segment(expr: str) -> str:
@@ -153,7 +149,7 @@ def _number_segment(expr: str) -> str:
 
 def _number_iri(expr: str) -> str:
     """``ontology.number_iri`` in SQL: E.164 digits without '+'."""
-    return f"{_q(f'<{ID}number/')} || {_number_segment(expr)} || '>'"
+    return f"{sql_string(f'<{ID}number/')} || {_number_segment(expr)} || '>'"
 
 
 def _decimal(expr: str, scale: int) -> str:
@@ -194,12 +190,13 @@ def _term(kind: str, expr: str) -> str:
 
 def _triple(predicate: URIRef, obj: str) -> str:
     """One N-Triples line about the row's subject ``s`` (NULL if the object is NULL)."""
-    return f"s || {_q(f' <{predicate}> ')} || {obj} || ' .'"
+    return f"s || {sql_string(f' <{predicate}> ')} || {obj} || ' .'"
 
 
 def _code_case(expr: str, mapping: dict[str, str]) -> str:
     """SQL CASE turning a source code into an IRI term (unknown codes give NULL)."""
-    whens = " ".join(f"WHEN {_q(code)} THEN {_iri_const(iri)}" for code, iri in mapping.items())
+    whens = " ".join(f"WHEN {sql_string(code)} THEN {_iri_const(iri)}"
+                     for code, iri in mapping.items())
     return f"CASE {expr} {whens} END"
 
 
@@ -230,9 +227,9 @@ def _customer_class() -> str:
 def _product_class() -> str:
     whens = []
     for (product_type, payment_type), cls in PRODUCT_CLASSES.items():
-        cond = f"product_type = {_q(product_type)}"
+        cond = f"product_type = {sql_string(product_type)}"
         if payment_type is not None:
-            cond += f" AND payment_type = {_q(payment_type)}"
+            cond += f" AND payment_type = {sql_string(payment_type)}"
         whens.append(f"WHEN {cond} THEN {_iri_const(str(cls))}")
     return f"CASE {' '.join(whens)} END"
 
@@ -413,8 +410,8 @@ def _ties_sql() -> str:
     # each number's IRI segment once per pair: the subject and four objects reuse it
     segments = (f"SELECT *, {_number_segment('a')} AS segment_a, "
                 f"{_number_segment('b')} AS segment_b FROM ({ties})")
-    number = _q(f"<{ID}number/")
-    iris = (f"{_q(f'<{ID}tie/')} || segment_a || '/' || segment_b || '>' AS s, "
+    number = sql_string(f"<{ID}number/")
+    iris = (f"{sql_string(f'<{ID}tie/')} || segment_a || '/' || segment_b || '>' AS s, "
             f"{number} || segment_a || '>' AS number_a, {number} || segment_b || '>' AS number_b")
     lines = [
         _triple(RDF.type, _iri_const(str(CC.CallTie))),
@@ -432,7 +429,7 @@ def _ties_sql() -> str:
         _triple(CC.activeMonths, _term("integer", "active_months")),
         _triple(CC.firstContact, _term("datetime", "first_contact")),
         _triple(CC.lastContact, _term("datetime", "last_contact")),
-        f"number_a || {_q(f' <{CC.callsWith}> ')} || number_b || ' .'",
+        f"number_a || {sql_string(f' <{CC.callsWith}> ')} || number_b || ' .'",
     ]
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
             f"FROM (SELECT {iris}, * FROM ({segments}))")
@@ -454,7 +451,7 @@ def _circles_sql() -> str:
     ]
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
             f"FROM (SELECT {_id_iri('circle', 'circle_id')} AS s, * FROM circles "
-            "WHERE cutoff = (SELECT max(cutoff) FROM circles))")
+            f"WHERE cutoff = {latest_cutoff_sql('circles')})")
 
 
 def _circle_members_sql(with_features: bool) -> str:
@@ -476,7 +473,7 @@ def _circle_members_sql(with_features: bool) -> str:
         features = " FROM circle_members m"
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
             f"FROM (SELECT {_number_iri('m.msisdn')} AS s, m.*{features} "
-            "WHERE m.cutoff = (SELECT max(cutoff) FROM circle_members))")
+            f"WHERE m.cutoff = {latest_cutoff_sql('circle_members')})")
 
 
 def _operators_sql(sources: list[tuple[str, str]]) -> str:
@@ -525,7 +522,7 @@ class _LineCounter:
 
 def ntriples_copy(sql: str, target: Path) -> str:
     """``COPY`` writing the rows of ``sql`` (one N-Triples line each) to ``target`` as is."""
-    return (f"COPY ({sql}) TO {_q(str(target))} (FORMAT csv, HEADER false, QUOTE '', "
+    return (f"COPY ({sql}) TO {sql_string(str(target))} (FORMAT csv, HEADER false, QUOTE '', "
             "ESCAPE '', DELIMITER '\x1f', USE_TMP_FILE false)")
 
 
@@ -620,7 +617,7 @@ def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None =
             classes["CallTie"] = ties
     if {"cutoff", "circle_id"} <= tables.get("circles", set()):
         circles = _count(con, "SELECT count(*) FROM circles "
-                              "WHERE cutoff = (SELECT max(cutoff) FROM circles)")
+                              f"WHERE cutoff = {latest_cutoff_sql('circles')}")
         if circles:
             selects.append(_circles_sql())
             classes["CallCircle"] = circles

@@ -11,8 +11,8 @@ from datetime import date
 
 import duckdb
 
-from graph.callgraph import EDGES_TABLE, NODES_TABLE, sql_date
-from graph.features import replace_cutoff_rows
+from graph.callgraph import EDGES_TABLE, NODES_TABLE
+from graph.warehouse import replace_cutoff_rows, sql_date
 
 PROSPECTS_TABLE = "prospects"
 REFERRERS_TABLE = "prospect_referrers"

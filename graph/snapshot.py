@@ -25,11 +25,12 @@ import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from graph.warehouse import utc_stamp
 
 DATA_DIR_ENV = "CALLCIRCLE_DATA"
 DEFAULT_DATA_DIR = Path("callcircle-data")
@@ -150,8 +151,7 @@ class SnapshotStore:
         ]
 
     def new_snapshot_id(self) -> str:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        return f"s{stamp}"
+        return f"s{utc_stamp()}Z"
 
     def begin(self, run_id: str, *, copy_warehouse_from: Snapshot | None = None) -> Snapshot:
         """Create a building snapshot, seeded with a copy of a previous warehouse if given."""

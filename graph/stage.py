@@ -28,7 +28,6 @@ from graph.callgraph import (
     edge_arrays,
     igraph_from_arrays,
     stage_call_edges,
-    table_exists,
 )
 from graph.circles import (
     CIRCLES_TABLE,
@@ -45,15 +44,18 @@ from graph.features import (
     VERTEX_TABLE,
     FeatureSettings,
     churn_activation,
-    cutoffs_from,
-    forget_cutoffs,
-    register_arrow,
     stage_neighbours,
     stage_subscribers,
-    stale_cutoffs,
     write_graph_features,
 )
 from graph.prospects import PROSPECTS_TABLE, REFERRERS_TABLE, write_prospects
+from graph.warehouse import (
+    cutoffs_from,
+    forget_cutoffs,
+    register_arrow,
+    stale_cutoffs,
+    table_exists,
+)
 
 Progress = Callable[[str], None]
 

@@ -23,10 +23,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from graph.callgraph import table_exists
 from graph.knowledge import build_knowledge_graph, provenance_turtle, validate_knowledge_graph
 from graph.snapshot import Snapshot, SnapshotStore, SnapshotStoreBusy
 from graph.stage import build_graph_cutoffs
+from graph.warehouse import month_start, table_exists
 from ingest.aggregate import AggregateReport, build_aggregates
 from ingest.ledger import RunLedger, RunRecord, utc_now
 from ingest.load import SourceError, StageReport, stage_sources
@@ -287,11 +287,6 @@ def export_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -
     return table.num_rows
 
 
-def _month_start(day: date, months_later: int = 0) -> date:
-    index = day.year * 12 + day.month - 1 + months_later
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def graph_cutoffs_to_build(con: duckdb.DuckDBPyConnection, stage_report: StageReport
                            ) -> list[date]:
     """Month-start cut-offs whose call circles and graph features must be (re)built.
@@ -306,10 +301,10 @@ def graph_cutoffs_to_build(con: duckdb.DuckDBPyConnection, stage_report: StageRe
     if first is None:
         return []
     cutoffs = []
-    month = _month_start(first, 1)
-    while month <= _month_start(last, 1):
+    month = month_start(first, 1)
+    while month <= month_start(last, 1):
         cutoffs.append(month)
-        month = _month_start(month, 1)
+        month = month_start(month, 1)
     built: set[date] = set()
     if table_exists(con, "graph_features"):
         built = {row[0] for row in con.execute("SELECT DISTINCT cutoff FROM graph_features"

@@ -19,6 +19,7 @@ from typing import Any
 from rich.table import Table
 
 from graph.snapshot import pid_alive, write_atomic
+from graph.warehouse import utc_stamp
 
 RUN_FILE = "run.json"
 
@@ -61,9 +62,8 @@ class RunLedger:
     def start(self, source_dir: Path) -> RunRecord:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.seal_abandoned()
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         run = RunRecord(
-            run_id=f"r{stamp}-{secrets.token_hex(3)}",
+            run_id=f"r{utc_stamp()}-{secrets.token_hex(3)}",
             source_dir=str(source_dir),
             started_at=utc_now(),
             pid=os.getpid(),

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from graph.warehouse import sql_string
 from ingest.contract import ENTITIES, ENTITY_ORDER, Entity
 from ingest.mapping import Mapping, Unit, contract_mapping, load_mapping, plan_units
 from ingest.sources import (
@@ -40,7 +41,6 @@ from ingest.validate import (
     mark_duplicates,
     mark_unknown_references,
     normalise_phones,
-    sql_literal,
     staged_table_ddl,
 )
 
@@ -208,7 +208,7 @@ def _forget_replaced(con: duckdb.DuckDBPyConnection, entity: Entity, todo: list[
         names |= {f for (e, f) in previous if e == entity.name and (e, f) not in present}
     if not names:
         return
-    listed = ", ".join(sql_literal(n) for n in sorted(names))
+    listed = ", ".join(sql_string(n) for n in sorted(names))
     con.execute(f"DELETE FROM {entity.name} WHERE _source_file IN ({listed})")
     con.execute(f"DELETE FROM ingested_files WHERE entity = ? AND source_file IN ({listed})",
                 [entity.name])
@@ -341,7 +341,7 @@ class _Loader:
                                for c in entity.columns}
             items = [f"{e} AS {quote_ident(c)}" for c, e in expressions.items()]
             line = "" if raw.line_sql == "_line" else f"{raw.line_sql} AS _line, "
-            source = f"(SELECT *, {line}{sql_literal(name)} AS _file FROM {raw.table}) r"
+            source = f"(SELECT *, {line}{sql_string(name)} AS _file FROM {raw.table}) r"
             where = f" WHERE {part.where}" if part.where else ""
             if group:
                 positions = ", ".join(str(entity.column_names.index(c) + 1) for c in group)

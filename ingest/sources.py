@@ -21,6 +21,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
+from graph.warehouse import sql_string
+
 CHUNK = 1 << 22
 MALFORMED = "malformed line"
 TRUNCATED = "truncated last line"
@@ -267,10 +269,6 @@ class RawTable:
     """SQL giving a row's line in ``table`` (a column, or ``rowid`` plus a constant)."""
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -295,10 +293,10 @@ def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, options: CsvOpt
 
 def _csv_call(path: Path, options: CsvOptions, columns: list[str], *, header: bool,
               quote: bool) -> str:
-    spec = ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in columns)
-    q = _sql_str(options.quote) if quote and options.quote else "''"
-    return (f"read_csv({_sql_str(str(path))}, columns = {{{spec}}}, header = {header}, "
-            f"auto_detect = false, delim = {_sql_str(options.delimiter)}, quote = {q}, "
+    spec = ", ".join(f"{sql_string(c)}: 'VARCHAR'" for c in columns)
+    q = sql_string(options.quote) if quote and options.quote else "''"
+    return (f"read_csv({sql_string(str(path))}, columns = {{{spec}}}, header = {header}, "
+            f"auto_detect = false, delim = {sql_string(options.delimiter)}, quote = {q}, "
             f"escape = {q}, store_rejects = true, rejects_table = '_rejects', "
             f"rejects_scan = '_reject_scans')")
 
@@ -440,7 +438,7 @@ def _number_lines(con: duckdb.DuckDBPyConnection, table: str, skipped: list[int]
 def _read_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, table: str) -> RawTable:
     try:
         described = con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({_sql_str(str(source.path))})").fetchall()
+            f"DESCRIBE SELECT * FROM read_parquet({sql_string(str(source.path))})").fetchall()
     except duckdb.Error as error:
         raise SourceError(source.name, f"is not a readable Parquet file ({error})",
                           "re-export it, or export as CSV") from None
@@ -449,7 +447,7 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, source: SourceFile, table: str
     con.execute(f"DROP TABLE IF EXISTS {table}")
     con.execute(
         f"CREATE TEMP TABLE {table} AS SELECT {select}, file_row_number + 1 AS _line "
-        f"FROM read_parquet({_sql_str(str(source.path))}, file_row_number = true)"
+        f"FROM read_parquet({sql_string(str(source.path))}, file_row_number = true)"
     )
     rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     if rows == 0:

@@ -19,6 +19,7 @@ import phonenumbers
 from phonenumbers import phonenumberutil
 from phonenumbers.phonemetadata import PhoneMetadata
 
+from graph.warehouse import sql_string
 from ingest.contract import Column, Entity
 from ingest.sources import MALFORMED, TRUNCATED, quote_ident
 
@@ -48,12 +49,8 @@ SQL_TYPES = {
 }
 
 
-def sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _in_list(values: tuple[str, ...]) -> str:
-    return ", ".join(sql_literal(v) for v in values)
+    return ", ".join(sql_string(v) for v in values)
 
 
 def staged_table_ddl(entity: Entity) -> str:
@@ -118,7 +115,7 @@ def checked_select(entity: Entity, mapped: str, region: str, run_time: datetime)
     phones = [c for c in entity.columns if c.kind == "phone"]
     joins = "".join(
         f" LEFT JOIN _phone_lookup _phone_{c.name} ON _phone_{c.name}.region = "
-        f"{sql_literal(region)} AND _phone_{c.name}.raw = {raw[c.name]}"
+        f"{sql_string(region)} AND _phone_{c.name}.raw = {raw[c.name]}"
         for c in phones
     )
     inner = ", ".join(
@@ -130,31 +127,31 @@ def checked_select(entity: Entity, mapped: str, region: str, run_time: datetime)
     for c in entity.columns:
         if c.required:
             cases.append((f"{quote_ident('raw:' + c.name)} IS NULL", MISSING,
-                          sql_literal(f"{c.name} is empty")))
+                          sql_string(f"{c.name} is empty")))
     for c in entity.columns:
         value = quote_ident("raw:" + c.name)
         cases.append((f"{value} IS NOT NULL AND {quote_ident(c.name)} IS NULL",
                       _type_problem(c),
-                      f"{sql_literal(c.name + ' = ')} || {value}"
-                      f" || {sql_literal(' is not a ' + _kind_label(c))}"))
+                      f"{sql_string(c.name + ' = ')} || {value}"
+                      f" || {sql_string(' is not a ' + _kind_label(c))}"))
     for c in entity.columns:
         if c.minimum is not None:
             cases.append((f"{quote_ident(c.name)} < {c.minimum!r}", BELOW_MINIMUM,
-                          f"{sql_literal(c.name + ' = ')} || {quote_ident('raw:' + c.name)}"
-                          f" || {sql_literal(f' is below {c.minimum:g}')}"))
+                          f"{sql_string(c.name + ' = ')} || {quote_ident('raw:' + c.name)}"
+                          f" || {sql_string(f' is below {c.minimum:g}')}"))
     stamp = run_time.replace(microsecond=0).isoformat(sep=" ")
     for c in entity.columns:
         if c.kind == "timestamp":
-            cases.append((f"{quote_ident(c.name)} > TIMESTAMP {sql_literal(stamp)}", FUTURE,
-                          f"{sql_literal(c.name + ' = ')} || {quote_ident('raw:' + c.name)}"
-                          f" || {sql_literal(' is after the run (' + stamp + ')')}"))
+            cases.append((f"{quote_ident(c.name)} > TIMESTAMP {sql_string(stamp)}", FUTURE,
+                          f"{sql_string(c.name + ' = ')} || {quote_ident('raw:' + c.name)}"
+                          f" || {sql_string(' is after the run (' + stamp + ')')}"))
     for reason, rule in entity.sql_checks:
-        cases.append((f"NOT coalesce(({rule}), TRUE)", reason, sql_literal(rule + " fails")))
+        cases.append((f"NOT coalesce(({rule}), TRUE)", reason, sql_string(rule + " fails")))
     # the rules are evaluated once per row, giving the number of the first one broken;
     # reason and detail are only built for the (few) rows that break one
     code_sql = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in
                                   enumerate(cases)) + " END"
-    reason_sql = "CASE _code " + " ".join(f"WHEN {i} THEN {sql_literal(r)}" for i, (_, r, _) in
+    reason_sql = "CASE _code " + " ".join(f"WHEN {i} THEN {sql_string(r)}" for i, (_, r, _) in
                                           enumerate(cases)) + " END"
     detail_sql = "CASE _code " + " ".join(f"WHEN {i} THEN {d}" for i, (_, _, d) in
                                           enumerate(cases)) + " END"
@@ -405,8 +402,8 @@ def mark_duplicates(con: duckdb.DuckDBPyConnection, entity: Entity, checked: str
     con.execute("DROP TABLE _dup_hashes")
     if existing_files:
         con.execute(f"""
-            UPDATE {checked} SET _reason = {sql_literal(DUPLICATE_KEY)},
-                _detail = {sql_literal(', '.join(entity.key) + ' already loaded from ')}
+            UPDATE {checked} SET _reason = {sql_string(DUPLICATE_KEY)},
+                _detail = {sql_string(', '.join(entity.key) + ' already loaded from ')}
                           || s._source_file || ' line ' || s._source_line
             FROM (SELECT {key_sql(entity)} AS k, _source_file, _source_line
                   FROM {entity.name}) s
@@ -428,9 +425,9 @@ def _mark_later_rows(con: duckdb.DuckDBPyConnection, entity: Entity, checked: st
     """)
     con.execute(f"""
         UPDATE {checked} SET
-            _reason = CASE WHEN d.same THEN {sql_literal(DUPLICATE_ROW)}
-                           ELSE {sql_literal(DUPLICATE_KEY)} END,
-            _detail = {sql_literal(', '.join(entity.key) + ' already on line ')}
+            _reason = CASE WHEN d.same THEN {sql_string(DUPLICATE_ROW)}
+                           ELSE {sql_string(DUPLICATE_KEY)} END,
+            _detail = {sql_string(', '.join(entity.key) + ' already on line ')}
                       || d.first_line
         FROM _dups d
         WHERE d.n > 1 AND {checked}._part = d._part AND {checked}._line = d._line
@@ -447,9 +444,9 @@ def mark_unknown_references(con: duckdb.DuckDBPyConnection, entity: Entity,
         target, target_column = column.references.split(".")
         name = quote_ident(column.name)
         con.execute(f"""
-            UPDATE {checked} SET _reason = {sql_literal(UNKNOWN_REFERENCE)},
-                _detail = {sql_literal(column.name + ' = ')} || {name}
-                          || {sql_literal(f' is not in {target}')}
+            UPDATE {checked} SET _reason = {sql_string(UNKNOWN_REFERENCE)},
+                _detail = {sql_string(column.name + ' = ')} || {name}
+                          || {sql_string(f' is not in {target}')}
             WHERE _reason IS NULL AND {name} IS NOT NULL AND NOT EXISTS (
                 SELECT 1 FROM {target} t WHERE t.{quote_ident(target_column)} = {checked}.{name})
         """)
@@ -460,8 +457,8 @@ def mark_unknown_references(con: duckdb.DuckDBPyConnection, entity: Entity,
         condition = " AND ".join(
             f"{quote_ident(p)} NOT IN (SELECT msisdn FROM _on_net)" for p in parties)
         con.execute(f"""
-            UPDATE {checked} SET _reason = {sql_literal(NO_ON_NET)},
-                _detail = {sql_literal(' and '.join(parties) + ' are not subscriptions')}
+            UPDATE {checked} SET _reason = {sql_string(NO_ON_NET)},
+                _detail = {sql_string(' and '.join(parties) + ' are not subscriptions')}
             WHERE _reason IS NULL AND {condition}
         """)
         con.execute("DROP TABLE _on_net")

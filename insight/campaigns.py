@@ -35,8 +35,8 @@ import duckdb
 import pandas as pd
 from scipy.stats import norm
 
-from graph.callgraph import table_exists
 from graph.snapshot import Snapshot, SnapshotStore
+from graph.warehouse import latest_cutoff, new_run_id, table_exists
 from insight.tags import derive_snapshot
 
 __all__ = [
@@ -128,13 +128,6 @@ def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in used}
 
 
-def _latest(con: duckdb.DuckDBPyConnection, table: str, as_of: date) -> date | None:
-    if not table_exists(con, table):
-        return None
-    return con.execute(f"SELECT max(cutoff) FROM {table} WHERE cutoff <= ?",
-                       [as_of]).fetchall()[0][0]
-
-
 def _need(con: duckdb.DuckDBPyConnection, table: str, what: str, campaign: Campaign) -> None:
     if not table_exists(con, table):
         raise ValueError(f"campaign {campaign.campaign_id!r}: targeting by {what} needs the "
@@ -154,7 +147,7 @@ def target(con: duckdb.DuckDBPyConnection, campaign: Campaign, *, as_of: date | 
                               "share": float(campaign.control_share), "as_of": as_of}
     where: list[str] = []
     joins: list[str] = []
-    value_cutoff = _latest(con, "customer_value", as_of)
+    value_cutoff = latest_cutoff(con, "customer_value", at_most=as_of)
     if value_cutoff is not None:
         params["vc"] = value_cutoff
         joins.append("LEFT JOIN customer_value v ON v.customer_id = c.customer_id "
@@ -174,10 +167,10 @@ def target(con: duckdb.DuckDBPyConnection, campaign: Campaign, *, as_of: date | 
     if t.segments:
         _need(con, "segment_members", "segment", campaign)
         params["segs"] = [int(s) for s in t.segments]
-        params["sc"] = _latest(con, "segment_members", as_of)
+        params["sc"] = latest_cutoff(con, "segment_members", at_most=as_of)
         where.append("c.customer_id IN (SELECT customer_id FROM segment_members "
                      "WHERE cutoff = $sc AND list_contains($segs, segment_id))")
-    tag_cutoff = _latest(con, "tag_assignments", as_of)
+    tag_cutoff = latest_cutoff(con, "tag_assignments", at_most=as_of)
     if t.tags or t.exclude_tags:
         _need(con, "tag_assignments", "tag", campaign)
         params["tc"] = tag_cutoff
@@ -189,7 +182,7 @@ def target(con: duckdb.DuckDBPyConnection, campaign: Campaign, *, as_of: date | 
         params["xtags"] = list(t.exclude_tags)
         where.append("c.customer_id NOT IN (SELECT customer_id FROM tag_assignments "
                      "WHERE cutoff = $tc AND list_contains($xtags, tag_id))")
-    circle_cutoff = _latest(con, "circle_members", as_of)
+    circle_cutoff = latest_cutoff(con, "circle_members", at_most=as_of)
     if t.circles:
         _need(con, "circle_members", "circle", campaign)
         params["circles"] = [int(x) for x in t.circles]
@@ -547,10 +540,6 @@ def evaluate_all(con: duckdb.DuckDBPyConnection, *, confidence: float = 0.95) ->
 # ---------------------------------------------------------------------------
 
 
-def _run_id(prefix: str) -> str:
-    return f"{prefix}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
-
-
 def plan_campaign(store: SnapshotStore, campaign: Campaign, *, as_of: date | None = None,
                   execute: bool = False) -> tuple[Snapshot, pd.DataFrame]:
     """Target (and optionally execute) a campaign; publish the list as a new snapshot."""
@@ -567,7 +556,7 @@ def plan_campaign(store: SnapshotStore, campaign: Campaign, *, as_of: date | Non
                 "treatment": int(counts.get("treatment", 0)),
                 "control": int(counts.get("control", 0)), "executed": execute}
 
-    snapshot = derive_snapshot(store, _run_id("campaign"), write, manifest_key="campaign")
+    snapshot = derive_snapshot(store, new_run_id("campaign"), write, manifest_key="campaign")
     return snapshot, out["targets"]
 
 
@@ -578,7 +567,7 @@ def record_snapshot_responses(store: SnapshotStore, responses: list[dict[str, An
     def write(con: duckdb.DuckDBPyConnection, _kg: Path) -> dict[str, Any]:
         return {"responses": record_responses(con, responses)}
 
-    return derive_snapshot(store, _run_id("responses"), write, manifest_key="responses")
+    return derive_snapshot(store, new_run_id("responses"), write, manifest_key="responses")
 
 
 def evaluate_campaign(snapshot: Snapshot, campaign_id: str, **kwargs: Any

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT, sql_date, table_exists
+from graph.warehouse import month_start, sql_date, table_exists, tie_strength_sql
 
 __all__ = ["ID_COLUMNS", "LABEL", "FeatureSet", "available_cutoffs", "churn_features",
            "export_cutoff"]
@@ -89,10 +89,10 @@ def available_cutoffs(con: duckdb.DuckDBPyConnection, history_months: int = 3) -
                          ).fetchall()[0]
     if lo is None:
         return []
-    out, month = [], _add_months(lo, history_months)
+    out, month = [], month_start(lo, history_months)
     while month <= hi:  # the month starting at the cut-off is in the data (label known)
         out.append(month)
-        month = _add_months(month, 1)
+        month = month_start(month, 1)
     return out
 
 
@@ -103,12 +103,7 @@ def export_cutoff(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
         return None
     last = con.execute("SELECT max(churn_date) FROM churn_events").fetchall()[0][0]
     month = date(last.year, last.month, 1)
-    return month, _add_months(month, 1)
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
+    return month, month_start(month, 1)
 
 
 def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
@@ -125,9 +120,9 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
     """
     c = sql_date(cutoff)
     f = sql_date(as_of or cutoff)
-    horizon = sql_date(_add_months(cutoff, horizon_months))
+    horizon = sql_date(month_start(cutoff, horizon_months))
     feature_day = as_of or cutoff
-    m1, m3 = sql_date(_add_months(feature_day, -1)), sql_date(_add_months(feature_day, -3))
+    m1, m3 = sql_date(month_start(feature_day, -1)), sql_date(month_start(feature_day, -3))
     groups: dict[str, list[str]] = {
         "plan": ["plan", "payment_type", "plan_type", "monthly_fee", "tenure_months",
                  "customer_type", "region", "age_years", "customer_tenure_months", "lines"],
@@ -307,18 +302,18 @@ def _circle_churn_exposure(con: duckdb.DuckDBPyConnection, cutoff: date, close: 
                            window: int) -> pd.DataFrame:
     """How much of a subscriber's call circle has already left, as of the cut-off.
 
-    Tie strength follows ``graph.callgraph`` (calls, texts and minutes). A contact *left*
+    Tie strength follows ``graph.warehouse`` (calls, texts and minutes). A contact *left*
     if their line has a churn event before the cut-off; their number still shows up in
     the CDRs afterwards (as off-net), which is exactly the pull we want to measure.
     """
     c = sql_date(cutoff)
-    start = sql_date(_add_months(cutoff, -window))
-    m1, m2, m3 = (sql_date(_add_months(cutoff, -k)) for k in (1, 2, 3))
+    start = sql_date(month_start(cutoff, -window))
+    m1, m2, m3 = (sql_date(month_start(cutoff, -k)) for k in (1, 2, 3))
     return con.execute(f"""
         WITH pairs AS (
             SELECT a, b, sum(calls_ab + calls_ba + sms_ab + sms_ba) AS n,
-                   sum({CALL_WEIGHT} * (calls_ab + calls_ba) + {SMS_WEIGHT} * (sms_ab + sms_ba)
-                       + {MINUTE_WEIGHT} * (seconds_ab + seconds_ba) / 60.0) AS w
+                   sum({tie_strength_sql("calls_ab + calls_ba", "sms_ab + sms_ba",
+                                         "seconds_ab + seconds_ba")}) AS w
             FROM call_edges WHERE month >= {start} AND month < {c} GROUP BY ALL
         ),
         ties AS (

@@ -36,7 +36,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from graph.callgraph import table_exists
+from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.value import DEFAULT_TIER_LABELS, CostModel
 
 __all__ = ["DIMENSIONS", "FACTS_TABLE", "MEASURES", "kpi_facts", "kpis"]
@@ -79,19 +79,22 @@ def _sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
             "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
             [tables[0], column]).fetchall()[0][0])
 
-    latest = ("SELECT m.month, x.customer_id, {value} AS v FROM months m JOIN {table} x ON "
-              "x.cutoff = coalesce((SELECT max(cutoff) FROM {table} WHERE cutoff <= "
-              "m.month + INTERVAL 1 MONTH), (SELECT min(cutoff) FROM {table}))")
+    def latest(value: str, table: str) -> str:
+        """Each month's rows of ``table`` at its latest cut-off by the month's end."""
+        cut = latest_cutoff_sql(table, at_most="m.month + INTERVAL 1 MONTH")
+        return (f"SELECT m.month, x.customer_id, {value} AS v FROM months m JOIN {table} x "
+                f"ON x.cutoff = coalesce({cut}, (SELECT min(cutoff) FROM {table}))")
+
     none = "SELECT NULL::DATE AS month, NULL::VARCHAR AS customer_id, NULL::VARCHAR AS v " \
            "WHERE false"
     return {
         "segment": (f"SELECT month, customer_id, CAST(min(v) AS VARCHAR) AS v FROM ("
-                    f"{latest.format(value='x.segment_id', table='segment_members')}) "
+                    f"{latest('x.segment_id', 'segment_members')}) "
                     "GROUP BY ALL") if has("segment_members") else none,
-        "tier": latest.format(value="x.value_tier", table="customer_value")
+        "tier": latest("x.value_tier", "customer_value")
         if has("customer_value") else none,
         "circle": (f"SELECT month, customer_id, max(v) AS v FROM ("
-                   f"{latest.format(value='x.circle_size', table='graph_features')}) "
+                   f"{latest('x.circle_size', 'graph_features')}) "
                    "GROUP BY ALL") if has("graph_features", column="circle_size") else
         none.replace("NULL::VARCHAR AS v", "NULL::BIGINT AS v"),
         "channel": ("SELECT m.month, i.customer_id, mode(i.channel) AS v FROM months m JOIN "

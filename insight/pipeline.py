@@ -31,9 +31,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graph.callgraph import table_exists
-from graph.features import replace_cutoff_frame
 from graph.snapshot import Snapshot, SnapshotStore
+from graph.warehouse import (
+    latest_cutoff,
+    month_start,
+    new_run_id,
+    replace_cutoff_frame,
+    table_exists,
+)
 from insight.churn import ChurnRiskModel, logistic_baseline
 from insight.evaluation import (
     calibration_table,
@@ -245,9 +250,7 @@ def scoring_cutoff(con: duckdb.DuckDBPyConnection, settings: InsightSettings
     export's cut-off."""
     cutoffs = available_cutoffs(con, settings.history_months)
     if cutoffs:
-        last = cutoffs[-1]
-        index = last.year * 12 + last.month
-        return date(index // 12, index % 12 + 1, 1), None
+        return month_start(cutoffs[-1], 1), None
     export = export_cutoff(con)
     if export is None:
         raise ValueError("cannot place a scoring cut-off: no monthly data and no churn events")
@@ -267,10 +270,7 @@ def _reason_columns(reasons: list[list[dict[str, Any]]], top: int) -> dict[str, 
 
 def _previous_segments(con: duckdb.DuckDBPyConnection, cutoff: date
                        ) -> tuple[pd.DataFrame | None, pd.Series | None]:
-    if not table_exists(con, "segments"):
-        return None, None
-    last = con.execute("SELECT max(cutoff) FROM segments WHERE cutoff <= ?",
-                       [cutoff]).fetchall()[0][0]
+    last = latest_cutoff(con, "segments", at_most=cutoff)
     if last is None:
         return None, None
     seg = con.execute("SELECT * FROM segments WHERE cutoff = ?", [last]).df()
@@ -386,7 +386,7 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
     started = time.perf_counter()
     with current.reading() as con:
         tables = score_tables(con, trained, settings)
-    run_id = run_id or f"insight-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    run_id = run_id or new_run_id("insight")
     model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
 
     def write(out: duckdb.DuckDBPyConnection, kg_path: Path) -> dict[str, Any]:

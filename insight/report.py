@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graph.callgraph import table_exists
+from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.campaigns import evaluate_all
 from insight.tags import tag_counts
 from insight.value import pareto_curve
@@ -122,8 +122,7 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
 def _latest(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
     if not table_exists(con, table):
         return None
-    return con.execute(f"SELECT * FROM {table} WHERE cutoff = "
-                       f"(SELECT max(cutoff) FROM {table})").df()
+    return con.execute(f"SELECT * FROM {table} WHERE cutoff = {latest_cutoff_sql(table)}").df()
 
 
 def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],

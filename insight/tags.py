@@ -32,10 +32,9 @@ import yaml
 from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
 
-from graph.callgraph import table_exists
-from graph.features import replace_cutoff_frame
 from graph.knowledge import replace_triples
 from graph.snapshot import Snapshot, SnapshotStore
+from graph.warehouse import replace_cutoff_frame, table_exists
 from ontology import (
     CC,
     bind_prefixes,

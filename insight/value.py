@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT, sql_date, table_exists
+from graph.warehouse import month_start, sql_date, table_exists, tie_strength_sql
 from insight.clv import BetaGeoModel, GammaGammaModel, prepaid_lifetime_value
 
 __all__ = [
@@ -64,11 +64,6 @@ class CostModel:
         return asdict(self)
 
 
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
-
 def current_value(con: duckdb.DuckDBPyConnection, cutoff: date, *,
                   cost_model: CostModel | None = None, months: int = 3) -> pd.DataFrame:
     """Per subscriber active at ``cutoff``: monthly revenue, margin, ARPU trend, tenure.
@@ -77,7 +72,7 @@ def current_value(con: duckdb.DuckDBPyConnection, cutoff: date, *,
     periods; a line without bills (a prepaid export without statements) uses its top-ups.
     """
     cost = cost_model or CostModel()
-    c, start = sql_date(cutoff), sql_date(_add_months(cutoff, -months))
+    c, start = sql_date(cutoff), sql_date(month_start(cutoff, -months))
     has_usage = table_exists(con, "usage_monthly")
     usage = (f"""SELECT msisdn, avg((seconds_out) / 60.0) AS minutes, avg(sms_out) AS sms,
                         avg(data_mb) AS data_mb
@@ -262,10 +257,10 @@ def network_value_from_warehouse(con: duckdb.DuckDBPyConnection, cutoff: date,
                                  window_months: int = 3) -> pd.Series:
     """:func:`network_value` over the call edges of the months before ``cutoff``; restricted
     to call circles when the graph stage has written ``circle_members``."""
-    c, start = sql_date(cutoff), sql_date(_add_months(cutoff, -window_months))
+    c, start = sql_date(cutoff), sql_date(month_start(cutoff, -window_months))
     edges = con.execute(f"""
-        SELECT a, b, sum({CALL_WEIGHT} * (calls_ab + calls_ba) + {SMS_WEIGHT} * (sms_ab + sms_ba)
-                         + {MINUTE_WEIGHT} * (seconds_ab + seconds_ba) / 60.0) AS weight
+        SELECT a, b, sum({tie_strength_sql("calls_ab + calls_ba", "sms_ab + sms_ba",
+                                           "seconds_ab + seconds_ba")}) AS weight
         FROM call_edges WHERE month >= {start} AND month < {c} GROUP BY ALL
     """).df()
     circles = None
@@ -297,7 +292,7 @@ def revenue_holdout(con: duckdb.DuckDBPyConnection, cutoff: date, scored: pd.Dat
     ``scored`` needs ``subscription_id, value_tier, monthly_revenue`` and ``churn_risk``;
     predicted revenue is monthly revenue × expected surviving months.
     """
-    c, end = sql_date(cutoff), sql_date(_add_months(cutoff, months))
+    c, end = sql_date(cutoff), sql_date(month_start(cutoff, months))
     realised = con.execute(f"""
         SELECT subscription_id, sum(total_amount) AS realised
         FROM bills WHERE period >= {c} AND period < {end} GROUP BY ALL

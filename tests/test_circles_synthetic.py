@@ -15,8 +15,9 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from graph.behaviour import BEHAVIOUR_TABLE
 from graph.callgraph import edge_arrays, igraph_from_arrays, stage_call_edges
-from graph.features import FeatureSettings, stage_neighbours, stage_subscribers, stale_cutoffs
+from graph.features import FeatureSettings, stage_neighbours, stage_subscribers
 from graph.stage import CUTOFF_TABLES, build_graph_cutoffs, build_graph_stage
+from graph.warehouse import stale_cutoffs
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
 from ingest.synthetic import generate_operator

@@ -14,8 +14,9 @@ import pytest
 from test_callgraph import CUTOFF, make_warehouse
 
 from graph.callgraph import call_graph
-from graph.features import replace_cutoff_rows, spreading_activation, stale_cutoffs
+from graph.features import spreading_activation
 from graph.stage import build_graph_stage
+from graph.warehouse import replace_cutoff_rows, stale_cutoffs
 
 
 def _features(con: duckdb.DuckDBPyConnection, cutoff: date = CUTOFF) -> dict[str, dict[str, Any]]:

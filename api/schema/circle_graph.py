@@ -4,7 +4,7 @@ The explorer page draws circles from these queries (it has no other way in). Num
 PII, so nodes are identified by an opaque ``key`` (a keyed hash of the number, stable for
 the server's data directory) that lets the page link edges and expand a node without
 ever seeing the number; ``number`` itself is masked per role like everywhere else.
-Tie strength is ``graph.callgraph``'s, computed over the circle cut-off's months.
+Tie strength is ``graph.warehouse``'s, computed over the circle cut-off's months.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from api import explorer, pii
 from api.context import ctx
 from api.errors import PublicError
 from api.warehouse import Row
-from graph.callgraph import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT, months_filter
+from graph.warehouse import latest_cutoff_sql, months_filter, tie_strength_sql
 
 if TYPE_CHECKING:
     from api.schema.customer import Customer
 
 MAX_NODES = 5000
 MAX_NEIGHBOURS = 200
-_WEIGHT = f"{CALL_WEIGHT} * calls + {SMS_WEIGHT} * sms + {MINUTE_WEIGHT} * seconds / 60.0"
+_WEIGHT = tie_strength_sql("calls", "sms", "seconds")
 _KEY = "substr(sha256(CAST(? AS VARCHAR) || {col}), 1, 16)"
 
 
@@ -217,7 +217,8 @@ async def neighbourhood(info: Info, key: str, first: int) -> Subgraph:
     if not found:
         raise PublicError("unknown node key")
     me = found[0]["msisdn"]
-    cutoff_rows = await context.db.fetch("SELECT max(cutoff) AS cutoff FROM circle_members_latest")
+    cutoff_rows = await context.db.fetch(
+        f"SELECT {latest_cutoff_sql('circle_members_latest')} AS cutoff")
     cutoff = cutoff_rows[0]["cutoff"]
     join, columns = _number_columns(have)
     holder = "n.holder" if "numbers" in have else "NULL::VARCHAR"
