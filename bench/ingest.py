@@ -29,7 +29,12 @@ import pyoxigraph as ox
 from rich.console import Console
 from rich.table import Table
 
-from graph.knowledge import knowledge_graph_sql, ntriples_copy
+from graph.knowledge import (
+    KnowledgeGraphCensus,
+    knowledge_graph_census,
+    knowledge_graph_sql,
+    ntriples_copy,
+)
 from ingest.contract import ENTITIES
 from ingest.job import run_ingest
 from ingest.synthetic import generate_operator
@@ -120,6 +125,24 @@ def bare_bulk_load(warehouse: Path, workdir: Path) -> tuple[int, float, float]:
     return lines, write_seconds, load_seconds
 
 
+def census_table(census: KnowledgeGraphCensus, subscribers: int, most: int = 20) -> Table:
+    """Where the knowledge graph's triples go: per class of their subject, per predicate."""
+    table = Table(title=f"knowledge graph: {census.triples:,} triples, "
+                        f"{census.triples / max(subscribers, 1):,.0f} per subscriber")
+    for column in ("class", "instances", "triples", "share", "predicate", "triples "):
+        table.add_column(column, justify="left" if column in ("class", "predicate") else "right")
+    classes = list(census.triples_by_class.items())
+    predicates = list(census.predicates.items())[:most]
+    for i in range(max(len(classes), len(predicates))):
+        cls, n = classes[i] if i < len(classes) else ("", None)
+        pred, m = predicates[i] if i < len(predicates) else ("", None)
+        table.add_row(cls, f"{census.classes.get(cls, 0):,}" if cls else "",
+                      f"{n:,}" if n is not None else "",
+                      f"{n / census.triples:.1%}" if n is not None else "",
+                      pred, f"{m:,}" if m is not None else "")
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -193,6 +216,9 @@ def main() -> None:
         table.add_row(f"  stage: {stage}", f"{seconds:.2f}", "", "")
     table.add_row("ingest total", f"{total_seconds:.2f}", "", f"peak RSS {peak_gib:.2f} GiB")
     console.print(table)
+    if result.snapshot is not None:
+        console.print(census_table(knowledge_graph_census(result.snapshot.knowledge_graph_path),
+                                   args.subscribers))
 
 
 if __name__ == "__main__":

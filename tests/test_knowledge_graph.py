@@ -18,6 +18,7 @@ from rdflib.namespace import FOAF
 from graph.knowledge import (
     _copy_into_store,
     build_knowledge_graph,
+    knowledge_graph_census,
     open_knowledge_graph,
     provenance_turtle,
     validate_knowledge_graph,
@@ -199,6 +200,23 @@ def test_report_counts_classes_and_triples(built) -> None:
     graph = open_knowledge_graph(store)
     assert len(graph) == report.triples
     assert report.triples_per_second > 0
+
+
+def test_census_divides_the_triples_by_class_and_predicate(built) -> None:
+    store, report = built
+    census = knowledge_graph_census(store)
+    assert census.triples == report.triples
+    assert census.classes["cc:Customer"] == report.classes["Customer"]
+    assert census.classes["cc:CallTie"] == report.classes["CallTie"]
+    assert sum(census.predicates.values()) == census.triples
+    assert list(census.predicates.values()) == sorted(census.predicates.values(), reverse=True)
+    # the triples about each tie are counted under cc:CallTie
+    graph = open_knowledge_graph(store)
+    tie_triples = _one(graph, "SELECT (COUNT(*) AS ?n) WHERE { ?t a cc:CallTie ; ?p ?o }")[0]
+    assert census.triples_by_class["cc:CallTie"] == int(tie_triples)
+    assert census.predicates["cc:callsWith"] == report.classes["CallTie"]
+    # every instance triple belongs to one principal class, the ontology and run to none
+    assert sum(census.triples_by_class.values()) < census.triples
 
 
 def test_sparql_counts_over_published_store(built) -> None:
