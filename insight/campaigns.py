@@ -37,7 +37,6 @@ from scipy.stats import norm
 
 from graph.snapshot import Snapshot, SnapshotStore
 from graph.warehouse import latest_cutoff, new_run_id, table_exists
-from insight.tags import derive_snapshot
 
 __all__ = [
     "CHANNELS", "Campaign", "TargetDefinition", "campaign_from_dict", "evaluate",
@@ -556,7 +555,7 @@ def plan_campaign(store: SnapshotStore, campaign: Campaign, *, as_of: date | Non
                 "treatment": int(counts.get("treatment", 0)),
                 "control": int(counts.get("control", 0)), "executed": execute}
 
-    snapshot = derive_snapshot(store, new_run_id("campaign"), write, manifest_key="campaign")
+    snapshot = store.derive(new_run_id("campaign"), write, manifest_key="campaign")
     return snapshot, out["targets"]
 
 
@@ -567,7 +566,7 @@ def record_snapshot_responses(store: SnapshotStore, responses: list[dict[str, An
     def write(con: duckdb.DuckDBPyConnection, _kg: Path) -> dict[str, Any]:
         return {"responses": record_responses(con, responses)}
 
-    return derive_snapshot(store, new_run_id("responses"), write, manifest_key="responses")
+    return store.derive(new_run_id("responses"), write, manifest_key="responses")
 
 
 def evaluate_campaign(snapshot: Snapshot, campaign_id: str, **kwargs: Any
