@@ -185,14 +185,8 @@ class TagMutation:
     async def save_tag_library(self, info: Info, yaml: str) -> TagLibrary:
         require(info, Role.ADMIN, "editing tag rules")
         store = SnapshotStore(data_dir(info))
-
-        def work() -> tag_rules.RuleLibrary:
-            new = tag_rules.parse_library(yaml)
-            old = tag_rules.current_library(store)
-            path = tag_rules.save_library(store, old.successor(new))
-            return tag_rules.load_library(path)
-
-        return TagLibrary.of(await on_store(work))
+        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(
+            store, lambda old: old.successor(tag_rules.parse_library(yaml)))))
 
     @strawberry.mutation(description="Add or change one tag rule (admin); its version goes up "
                                      "when the expression changes.")
@@ -200,13 +194,9 @@ class TagMutation:
                             scheme: str = "general") -> TagLibrary:
         require(info, Role.ADMIN, "editing tag rules")
         store = SnapshotStore(data_dir(info))
-
-        def work() -> tag_rules.RuleLibrary:
-            library = tag_rules.current_library(store).with_tag(
-                tag_rules.TagRule(tag, expression, 1, label, scheme))
-            return tag_rules.load_library(tag_rules.save_library(store, library))
-
-        return TagLibrary.of(await on_store(work))
+        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(
+            store, lambda old: old.with_tag(tag_rules.TagRule(tag, expression, 1, label,
+                                                              scheme)))))
 
     @strawberry.mutation(description="Add or change one business feature (admin), given as "
                                      "JSON: {measure, op, value, months, label, lists...}.")
@@ -215,25 +205,20 @@ class TagMutation:
         require(info, Role.ADMIN, "editing business features")
         store = SnapshotStore(data_dir(info))
 
-        def work() -> tag_rules.RuleLibrary:
+        def change(old: tag_rules.RuleLibrary) -> tag_rules.RuleLibrary:
             spec = definition if isinstance(definition, dict) else json.loads(str(definition))
             feature = tag_rules.parse_library(
                 {"features": {name: spec}, "tags": {}}).features[name]
-            library = tag_rules.current_library(store).with_feature(feature)
-            return tag_rules.load_library(tag_rules.save_library(store, library))
+            return old.with_feature(feature)
 
-        return TagLibrary.of(await on_store(work))
+        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(store, change)))
 
     @strawberry.mutation(description="Remove a tag rule (admin).")
     async def delete_tag_rule(self, info: Info, tag: str) -> TagLibrary:
         require(info, Role.ADMIN, "editing tag rules")
         store = SnapshotStore(data_dir(info))
-
-        def work() -> tag_rules.RuleLibrary:
-            library = tag_rules.current_library(store).without_tag(tag)
-            return tag_rules.load_library(tag_rules.save_library(store, library))
-
-        return TagLibrary.of(await on_store(work))
+        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(
+            store, lambda old: old.without_tag(tag))))
 
     @strawberry.mutation(description="Tag every customer with the saved library for a month "
                                      "(default: the last month of data) and publish the "
