@@ -27,7 +27,7 @@ from insight.tags.apply import (
     tag_snapshot,
     write_tag_tables,
 )
-from insight.tags.compile import CompiledTags, compile_tags, month_start, required_tables
+from insight.tags.compile import CompiledTags, compile_tags, required_tables
 from insight.tags.library import (
     current_library,
     edit_library,
@@ -48,7 +48,7 @@ __all__ = [
     "MEASURES", "BusinessFeature", "CompiledTags", "Measure", "RuleError", "RuleLibrary",
     "TagResult", "TagRule", "apply_tags", "compile_tags", "current_library", "customer_tags",
     "edit_library", "iter_rules", "last_full_month", "library_from_turtle",
-    "library_to_turtle", "load_library", "month_start", "parse_library", "required_tables",
+    "library_to_turtle", "load_library", "parse_library", "required_tables",
     "rule_graph", "save_library", "starter_library", "tag_counts", "tag_snapshot",
     "tag_triples", "validate_library", "write_tag_tables", "write_tag_triples",
 ]

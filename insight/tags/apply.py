@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,14 @@ import duckdb
 import pandas as pd
 
 from graph.snapshot import Snapshot, SnapshotStore
-from graph.warehouse import replace_cutoff_frame, table_exists
-from insight.tags.compile import add_months, compile_tags, month_start
+from graph.warehouse import (
+    latest_cutoff,
+    month_start,
+    new_run_id,
+    replace_cutoff_frame,
+    table_exists,
+)
+from insight.tags.compile import compile_tags
 from insight.tags.library import current_library
 from insight.tags.measures import CATEGORY, MEASURES
 from insight.tags.rdf import write_tag_triples
@@ -43,7 +49,7 @@ def apply_tags(con: duckdb.DuckDBPyConnection, library: RuleLibrary, period: dat
     """
     started = time.perf_counter()
     compiled = compile_tags(library, period, con)
-    cutoff = add_months(compiled.period, 1)
+    cutoff = month_start(compiled.period, 1)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _tag_eval AS {compiled.sql}", compiled.params)
     assign, evidence = [], []
     for tag, column in compiled.tag_columns.items():
@@ -115,7 +121,7 @@ def tag_snapshot(store: SnapshotStore, library: RuleLibrary | None = None, *,
     """Tag every customer for ``period`` (default: the last month of data) and publish the
     assignments, evidence and rules (warehouse and knowledge graph) as a new snapshot."""
     library = library or current_library(store)
-    run_id = run_id or f"tags-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    run_id = run_id or new_run_id("tags")
 
     def write(con: duckdb.DuckDBPyConnection, kg_path: Path) -> dict[str, Any]:
         result = apply_tags(con, library, period or last_full_month(con), run_id=run_id)
@@ -135,7 +141,7 @@ def customer_tags(con: duckdb.DuckDBPyConnection, customer_id: str,
     if not table_exists(con, "tag_assignments"):
         return []
     if cutoff is None:
-        cutoff = con.execute("SELECT max(cutoff) FROM tag_assignments").fetchall()[0][0]
+        cutoff = latest_cutoff(con, "tag_assignments")
     rows = con.execute(
         "SELECT a.tag_id, a.rule_id, a.rule_version, a.period, r.label, r.scheme, "
         "r.expression FROM tag_assignments a LEFT JOIN tag_rules r "
@@ -160,7 +166,7 @@ def tag_counts(con: duckdb.DuckDBPyConnection, cutoff: date | None = None
     if not table_exists(con, "tag_rules"):
         return []
     if cutoff is None:
-        cutoff = con.execute("SELECT max(cutoff) FROM tag_rules").fetchall()[0][0]
+        cutoff = latest_cutoff(con, "tag_rules")
     has = table_exists(con, "tag_assignments")
     join = ("LEFT JOIN (SELECT tag_id, count(*) AS customers FROM tag_assignments "
             "WHERE cutoff = $c GROUP BY 1) a USING (tag_id)") if has else ""

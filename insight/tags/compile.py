@@ -10,18 +10,9 @@ from typing import Any
 
 import duckdb
 
-from graph.warehouse import table_exists
+from graph.warehouse import month_start, table_exists
 from insight.tags.measures import MEASURES, NUMBER, SOURCES
 from insight.tags.rules import BusinessFeature, RuleError, RuleLibrary, parse_expression, tag_order
-
-
-def month_start(day: date) -> date:
-    return date(day.year, day.month, 1)
-
-
-def add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 @dataclass
@@ -43,7 +34,7 @@ def _feature_sql(i: int, f: BusinessFeature, period: date, params: dict[str, Any
     where: list[str] = []
     expr = measure.expr
     if measure.windowed:
-        start = add_months(period, -(f.months - 1))
+        start = month_start(period, -(f.months - 1))
         params[f"w{i}"] = start
         where.append(f"{src['date']} >= $w{i} AND {src['date']} < {end}")
         if measure.trend:
@@ -105,7 +96,7 @@ def compile_tags(library: RuleLibrary, period: date,
             if missing:
                 raise RuleError(f"business feature {name!r}: the warehouse has no "
                                 f"{', '.join(missing)} table (measure {f.measure})")
-    params: dict[str, Any] = {"end": add_months(period, 1)}
+    params: dict[str, Any] = {"end": month_start(period, 1)}
     ctes, selects, joins = [], [], []
     feature_columns: dict[str, tuple[str, str]] = {}
     names = sorted(library.features)

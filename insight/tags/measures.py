@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from graph.warehouse import latest_cutoff_sql
+
 NUMBER, CATEGORY, BOOLEAN = "number", "category", "boolean"
 
 _SUB = "s.customer_id"
@@ -40,21 +42,17 @@ SOURCES: dict[str, dict[str, str]] = {
               "where": "s.start_date < $end AND (s.end_date IS NULL OR s.end_date >= $end)",
               "key": _SUB, "table": "subscriptions"},
     "value": {"from": "customer_value v", "key": "v.customer_id", "table": "customer_value",
-              "where": "v.cutoff = (SELECT max(cutoff) FROM customer_value "
-                       "WHERE cutoff <= $end)"},
+              "where": f"v.cutoff = {latest_cutoff_sql('customer_value', at_most='$end')}"},
     "segments": {"from": "segment_members m", "key": "m.customer_id",
                  "table": "segment_members",
-                 "where": "m.cutoff = (SELECT max(cutoff) FROM segment_members "
-                          "WHERE cutoff <= $end)"},
+                 "where": f"m.cutoff = {latest_cutoff_sql('segment_members', at_most='$end')}"},
     "network": {"from": "(SELECT *, avg(churned_before_cutoff::INT) OVER (PARTITION BY "
                         "circle_id) AS circle_churned_share FROM graph_features WHERE "
-                        "cutoff = (SELECT max(cutoff) FROM graph_features "
-                        "WHERE cutoff <= $end)) g",
+                        f"cutoff = {latest_cutoff_sql('graph_features', at_most='$end')}) g",
                 "key": "g.customer_id", "table": "graph_features"},
     "circles": {"from": "circle_members cm JOIN numbers n ON n.msisdn = cm.msisdn",
                 "key": "n.customer_id", "table": "circle_members",
-                "where": "cm.cutoff = (SELECT max(cutoff) FROM circle_members "
-                         "WHERE cutoff <= $end)"},
+                "where": f"cm.cutoff = {latest_cutoff_sql('circle_members', at_most='$end')}"},
 }
 
 
