@@ -21,12 +21,13 @@ SQL below builds exactly what ``ontology.customer_iri`` and friends build.
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import random
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -90,6 +91,12 @@ class KnowledgeGraphReport:
     """Until DuckDB had written the last N-Triples (loading runs alongside)."""
     load_seconds: float = 0.0
     """From then until the store was flushed."""
+    removed: int = 0
+    """Triples taken out of the previous store (an update; 0 for a full build)."""
+    added: int = 0
+    """Lines loaded into the previous store (an update)."""
+    updated_from: str | None = None
+    """The store an update started from; None for a full build."""
 
     @property
     def triples_per_second(self) -> float:
@@ -344,8 +351,9 @@ def _channel_codes(ontology: Graph) -> dict[str, str]:
 
 
 def _table_sql(spec: _Table, columns: set[str], channels: dict[str, str],
-               has_numbers: bool) -> str | None:
-    """One SELECT yielding, per row, that row's triples joined by newlines."""
+               has_numbers: bool, rows: str | None = None) -> str | None:
+    """One SELECT yielding, per row, that row's triples joined by newlines (the rows of
+    ``spec.table``, or of the relation ``rows`` with its columns)."""
     if spec.key not in columns:
         return None
     lines = [_triple(RDF.type, _iri_const(str(spec.principal)))]
@@ -372,10 +380,10 @@ def _table_sql(spec: _Table, columns: set[str], channels: dict[str, str],
             lines.append(_triple(predicate, _term(kind, column)))
     subject = _id_iri(spec.kind, spec.key)
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
-            f"FROM (SELECT {subject} AS s, * FROM {spec.table})")
+            f"FROM (SELECT {subject} AS s, * FROM {rows or spec.table})")
 
 
-def _numbers_sql(columns: set[str]) -> str:
+def _numbers_sql(columns: set[str], rows: str = "numbers") -> str:
     lines = [
         _triple(RDF.type, _iri_const(str(CC.PhoneNumber))),
         _triple(RDF.type, f"CASE WHEN on_net THEN {_iri_const(str(CC.OnNetNumber))} "
@@ -391,7 +399,7 @@ def _numbers_sql(columns: set[str]) -> str:
         if column in columns:
             lines.append(_triple(predicate, _term("date", column)))
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
-            f"FROM (SELECT {_number_iri('msisdn')} AS s, * FROM numbers)")
+            f"FROM (SELECT {_number_iri('msisdn')} AS s, * FROM {rows})")
 
 
 _TIE_SUMS = {
@@ -401,12 +409,12 @@ _TIE_SUMS = {
 }
 
 
-def _ties_sql() -> str:
+def _ties_sql(rows: str = "call_edges") -> str:
     """One cc:CallTie per pair, summed over months, plus the cc:callsWith shortcut."""
     sums = ", ".join(f"sum({expr}) AS {name}" for name, expr in _TIE_SUMS.items())
     ties = (f"SELECT a, b, {sums}, min(first_contact) AS first_contact, "
             f"max(last_contact) AS last_contact, count(DISTINCT month) AS active_months "
-            f"FROM call_edges GROUP BY a, b")
+            f"FROM {rows} GROUP BY a, b")
     # each number's IRI segment once per pair: the subject and four objects reuse it
     segments = (f"SELECT *, {_number_segment('a')} AS segment_a, "
                 f"{_number_segment('b')} AS segment_b FROM ({ties})")
@@ -579,13 +587,18 @@ def _copy_into_store(con: duckdb.DuckDBPyConnection, sql: str, store: ox.Store,
 # ---------------------------------------------------------------------------
 
 
-def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None = None
+def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None = None, *,
+                        rows: Mapping[str, str] | None = None
                         ) -> tuple[str | None, dict[str, int]]:
     """The SELECT whose rows are the warehouse's N-Triples lines, and the instances it
     writes per class; None when the warehouse holds nothing to write.
 
-    Missing or empty tables (a source without CDRs or bills) are skipped.
+    Missing or empty tables (a source without CDRs or bills) are skipped. ``rows`` reads
+    the subjects of a staged table, ``numbers`` or ``call_edges`` from another relation of
+    the same columns (a part of its rows: :func:`update_knowledge_graph`); what the lines
+    refer to (known numbers, circles) is still read from the tables.
     """
+    rows = rows or {}
     ontology = ontology if ontology is not None else load_ontology()
     channels = _channel_codes(ontology)
     tables = _warehouse_columns(con)
@@ -596,24 +609,25 @@ def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None =
     for spec in _TABLES:
         if spec.table not in tables:
             continue
-        rows = _count(con, f"SELECT count(*) FROM {spec.table}")
-        sql = _table_sql(spec, tables[spec.table], channels, has_numbers) if rows else None
+        count = _count(con, f"SELECT count(*) FROM {spec.table}")
+        sql = (_table_sql(spec, tables[spec.table], channels, has_numbers, rows.get(spec.table))
+               if count else None)
         if sql is not None:
             selects.append(sql)
-            classes[spec.principal.removeprefix(str(CC))] = rows
+            classes[spec.principal.removeprefix(str(CC))] = count
     if has_numbers:
         columns = tables["numbers"]
-        rows = _count(con, "SELECT count(*) FROM numbers")
-        if rows:
-            selects.append(_numbers_sql(columns))
-            classes["PhoneNumber"] = rows
+        count = _count(con, "SELECT count(*) FROM numbers")
+        if count:
+            selects.append(_numbers_sql(columns, rows.get("numbers", "numbers")))
+            classes["PhoneNumber"] = count
             if "on_net" in columns:
                 on_net = _count(con, "SELECT count(*) FROM numbers WHERE on_net")
-                classes["OnNetNumber"], classes["OffNetNumber"] = on_net, rows - on_net
+                classes["OnNetNumber"], classes["OffNetNumber"] = on_net, count - on_net
     if {"a", "b", "month"} <= tables.get("call_edges", set()):
         ties = _count(con, "SELECT count(*) FROM (SELECT DISTINCT a, b FROM call_edges)")
         if ties:
-            selects.append(_ties_sql())
+            selects.append(_ties_sql(rows.get("call_edges", "call_edges")))
             classes["CallTie"] = ties
     if {"cutoff", "circle_id"} <= tables.get("circles", set()):
         circles = _count(con, "SELECT count(*) FROM circles "
@@ -692,6 +706,184 @@ def build_knowledge_graph(
         generate_seconds=round(generated - started, 3),
         load_seconds=round(loaded - generated, 3),
     )
+
+
+KNOWLEDGE_GRAPH_FORMAT = 1
+"""Raised whenever the SQL above writes other triples for the same warehouse: a store
+written under another format (or ontology) is rebuilt, not updated."""
+
+
+def knowledge_graph_fingerprint() -> dict[str, Any]:
+    """What a store's triples depend on besides the warehouse (kept in the manifest)."""
+    ontology = Path(ontology_path()).read_bytes()
+    return {"format": KNOWLEDGE_GRAPH_FORMAT,
+            "ontology_sha256": hashlib.sha256(ontology).hexdigest()}
+
+
+class KnowledgeGraphNotUpdatable(Exception):
+    """The previous warehouse differs in more than rows (columns, tables): rebuild."""
+
+
+_UPDATE_KEYS: dict[str, tuple[str, ...]] = {
+    **{spec.table: (spec.key,) for spec in _TABLES}, "numbers": ("msisdn",),
+    "call_edges": ("a", "b"),
+}
+"""The tables whose subjects an update rewrites one by one, and the columns naming a
+subject (a tie is the pair; its lines sum all its months)."""
+
+_KNOWN_NUMBER_COLUMNS: dict[str, tuple[str, ...]] = {
+    spec.table: tuple(column for column, _, kind in spec.properties if kind == "known-number")
+    for spec in _TABLES
+}
+"""Columns whose triple depends on the ``numbers`` table, not only on the row."""
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _changed_rows(con: duckdb.DuckDBPyConnection, table: str, columns: set[str],
+                  previous: str | None, current: str) -> None:
+    """Temp tables ``_kg_old_<table>``/``_kg_new_<table>``: every row, before and now, of
+    the subjects whose rows changed (or whose known-number object did). ``previous`` None:
+    the previous warehouse had no such table, so every subject is new."""
+    key = ", ".join(_ident(k) for k in _UPDATE_KEYS[table])
+    new = f"{_ident(current)}.main.{table}"
+    if previous is None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _kg_keys_{table} AS "
+                    f"SELECT DISTINCT {key} FROM {new}")
+    else:
+        cols = ", ".join(_ident(c) for c in sorted(columns))
+        old = f"{_ident(previous)}.main.{table}"
+        touched = [
+            f"SELECT {key} FROM (SELECT {cols} FROM {new} EXCEPT SELECT {cols} FROM {old})",
+            f"SELECT {key} FROM (SELECT {cols} FROM {old} EXCEPT SELECT {cols} FROM {new})"]
+        for column in _KNOWN_NUMBER_COLUMNS.get(table, ()):
+            if column in columns:
+                touched += [f"SELECT {key} FROM {side} WHERE {_ident(column)} IN "
+                            "(SELECT msisdn FROM _kg_numbers_moved)" for side in (old, new)]
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _kg_keys_{table} AS "
+                    f"SELECT DISTINCT * FROM ({' UNION ALL '.join(touched)})")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _kg_old_{table} AS SELECT * FROM {old} "
+                    f"SEMI JOIN _kg_keys_{table} USING ({key})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _kg_new_{table} AS SELECT * FROM {new} "
+                f"SEMI JOIN _kg_keys_{table} USING ({key})")
+
+
+def _lines_table(con: duckdb.DuckDBPyConnection, name: str, sql: str | None) -> None:
+    """The N-Triples lines of ``sql`` (rows of several lines split) as a temp table."""
+    body = (f"SELECT DISTINCT unnest(string_split(nt, chr(10))) AS line FROM ({sql}) "
+            "WHERE nt IS NOT NULL AND nt <> ''" if sql is not None
+            else "SELECT NULL::VARCHAR AS line WHERE FALSE")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {body}")
+
+
+def update_knowledge_graph(
+    con: duckdb.DuckDBPyConnection,
+    store_path: Path,
+    *,
+    previous_store: Path,
+    previous_warehouse: Path,
+    extra_turtle: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> KnowledgeGraphReport:
+    """Write the snapshot's knowledge graph as the previous store plus what changed.
+
+    The previous store is checkpointed into ``store_path`` (``Store.backup``: its files
+    are hard-linked, nothing is copied, and the published store is never opened for
+    writing). The lines of every subject whose warehouse rows differ from the previous
+    warehouse's (customers, bills, numbers, ties...) are generated on both sides, as
+    :func:`build_knowledge_graph` writes them, and only the difference goes in and out;
+    circles, memberships and operators, replaced at every cut-off, are compared whole.
+    The result holds the triples a full build writes, plus what the previous store had
+    beyond the warehouse's own lines (the runs' provenance, scores and tags written back).
+    Raises :class:`KnowledgeGraphNotUpdatable` when the two warehouses differ in columns.
+    """
+    started = time.perf_counter()
+    store_path = Path(store_path)
+    if store_path.exists():
+        raise FileExistsError(f"{store_path} already exists; updates go into a fresh directory")
+    report_progress = progress or (lambda _label, _done, _total: None)
+    ontology = load_ontology()
+    current = con.execute("SELECT current_database()").fetchall()[0][0]
+    previous = "_kg_previous"
+    con.execute(f"ATTACH {sql_string(str(previous_warehouse))} AS {previous} (READ_ONLY)")
+    temps: list[str] = []
+    try:
+        report_progress("knowledge graph: what changed in the warehouse", 0, 3)
+        now = _warehouse_columns(con)
+        con.execute(f"USE {previous}")
+        before = _warehouse_columns(con)
+        con.execute(f"USE {_ident(current)}")
+        shared = {t for t in _UPDATE_KEYS if t in now}
+        for table in sorted(set(_UPDATE_KEYS) & set(before)):
+            if now.get(table) != before[table]:
+                raise KnowledgeGraphNotUpdatable(
+                    f"{table} has other columns than in {previous_warehouse}")
+        # numbers known on one side only: their interactions' cc:number comes or goes
+        moved = "(SELECT msisdn FROM {a}.main.numbers EXCEPT SELECT msisdn FROM {b}.main.numbers)"
+        both = "numbers" in before and "numbers" in now
+        con.execute("CREATE OR REPLACE TEMP TABLE _kg_numbers_moved AS " + (
+            f"{moved.format(a=_ident(current), b=previous)} UNION "
+            f"{moved.format(a=previous, b=_ident(current))}" if both else
+            "SELECT NULL::VARCHAR AS msisdn WHERE FALSE"))
+        temps.append("_kg_numbers_moved")
+        for table in sorted(shared):
+            _changed_rows(con, table, now[table], previous if table in before else None,
+                          current)
+            temps += [f"_kg_keys_{table}", f"_kg_old_{table}", f"_kg_new_{table}"]
+        new_sql, classes = knowledge_graph_sql(
+            con, ontology, rows={t: f"_kg_new_{t}" for t in shared})
+        _lines_table(con, "_kg_new_lines", new_sql)
+        con.execute(f"USE {previous}")
+        try:
+            old_rows = {t: f"_kg_old_{t}" for t in shared & set(before)}
+            old_sql, _ = knowledge_graph_sql(con, ontology, rows=old_rows)
+            _lines_table(con, "_kg_old_lines", old_sql)
+        finally:
+            con.execute(f"USE {_ident(current)}")
+        temps += ["_kg_new_lines", "_kg_old_lines", "_kg_removed", "_kg_added"]
+        con.execute("CREATE OR REPLACE TEMP TABLE _kg_removed AS "
+                    "SELECT line FROM _kg_old_lines EXCEPT SELECT line FROM _kg_new_lines")
+        con.execute("CREATE OR REPLACE TEMP TABLE _kg_added AS "
+                    "SELECT line FROM _kg_new_lines EXCEPT SELECT line FROM _kg_old_lines")
+        generated = time.perf_counter()
+
+        report_progress("knowledge graph: removing what changed", 1, 3)
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+        ox.Store.read_only(str(previous_store)).backup(str(store_path))
+        store = ox.Store(str(store_path))
+        try:
+            removed = 0
+            batches = con.sql("SELECT line FROM _kg_removed").to_arrow_reader(100_000)
+            for batch in batches:
+                text = "\n".join(batch.column(0).to_pylist()) + "\n"
+                for quad in ox.parse(text.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES):
+                    store.remove(quad)
+                    removed += 1
+            report_progress("knowledge graph: loading what is new", 2, 3)
+            added, _ = _copy_into_store(con, "SELECT line AS nt FROM _kg_added", store,
+                                        store_path.parent, report_progress)
+            for text in extra_turtle:
+                store.extend(list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
+                                           without_named_graphs=True,
+                                           rename_blank_nodes=True)))
+            store.flush()
+            triples = len(store)
+        finally:
+            del store
+            gc.collect()
+    finally:
+        for name in temps:
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.execute(f"DETACH {previous}")
+    loaded = time.perf_counter()
+    report_progress("knowledge graph: done", 3, 3)
+    return KnowledgeGraphReport(
+        triples=triples, seconds=round(loaded - started, 3), classes=classes,
+        generate_seconds=round(generated - started, 3),
+        load_seconds=round(loaded - generated, 3), removed=removed, added=added,
+        updated_from=str(previous_store))
 
 
 def replace_triples(store_path: Path, deletes: Sequence[str], ntriples: Sequence[str]) -> int:

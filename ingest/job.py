@@ -10,6 +10,7 @@ directory at a time (an advisory lock, released by the kernel even on SIGKILL).
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from graph.knowledge import build_knowledge_graph, provenance_turtle, validate_knowledge_graph
+from graph.knowledge import (
+    KnowledgeGraphNotUpdatable,
+    KnowledgeGraphReport,
+    build_knowledge_graph,
+    knowledge_graph_fingerprint,
+    provenance_turtle,
+    update_knowledge_graph,
+    validate_knowledge_graph,
+)
 from graph.snapshot import Snapshot, SnapshotStore, SnapshotStoreBusy
 from graph.stage import build_graph_cutoffs
 from graph.warehouse import month_start, table_exists
@@ -53,6 +62,7 @@ class IngestResult:
     aggregates: AggregateReport | None = None
     graph_cutoffs: list[date] = field(default_factory=list)
     triples: int = 0
+    knowledge_graph: KnowledgeGraphReport | None = None
     shacl: Any = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
@@ -97,7 +107,10 @@ class IngestResult:
             table.add_row("call circles, graph features (cut-offs)", "", "",
                           ", ".join(c.isoformat() for c in self.graph_cutoffs), "")
         if self.triples:
-            table.add_row("knowledge graph triples", "", "", f"{self.triples:,}", "")
+            kg = self.knowledge_graph
+            how = (f"updated: −{kg.removed:,} +{kg.added:,}" if kg and kg.updated_from
+                   else "built")
+            table.add_row(f"knowledge graph triples ({how})", "", "", f"{self.triples:,}", "")
         if self.shacl is not None:
             table.add_row(f"SHACL ({self.shacl.mode})", "", "",
                           "conforms" if self.shacl.conforms else "VIOLATIONS", "")
@@ -145,8 +158,14 @@ def run_ingest(
     encoding: str | None = None,
     keep: int = 3,
     console: Console | None = None,
+    incremental: bool = True,
 ) -> IngestResult:
-    """Ingest one source folder into a new published snapshot (or none if nothing changed)."""
+    """Ingest one source folder into a new published snapshot (or none if nothing changed).
+
+    ``incremental``: write the knowledge graph as the previous snapshot's store plus what
+    changed (:func:`graph.knowledge.update_knowledge_graph`) when that store was written
+    by this version from the same ontology; False builds it anew.
+    """
     source_dir = Path(source_dir)
     store = SnapshotStore(data_dir, keep=keep)
     if not source_dir.is_dir():
@@ -154,13 +173,14 @@ def run_ingest(
     store.ensure()
     try:
         with store.writer_lock():
-            return _locked_run(store, source_dir, mapping, encoding, console)
+            return _locked_run(store, source_dir, mapping, encoding, console, incremental)
     except SnapshotStoreBusy as error:
         raise IngestFailed(str(error)) from None
 
 
 def _locked_run(store: SnapshotStore, source_dir: Path, mapping: Path | None,
-                encoding: str | None, console: Console | None) -> IngestResult:
+                encoding: str | None, console: Console | None, incremental: bool
+                ) -> IngestResult:
     ledger = RunLedger(store.runs_dir)
     run = ledger.start(source_dir.resolve())
     show = console is not None and os.environ.get("CALLCIRCLE_NO_PROGRESS") != "1"
@@ -173,8 +193,9 @@ def _locked_run(store: SnapshotStore, source_dir: Path, mapping: Path | None,
     try:
         if progress is not None:
             with progress:
-                return _run(store, ledger, run, source_dir, mapping, encoding, progress)
-        return _run(store, ledger, run, source_dir, mapping, encoding, None)
+                return _run(store, ledger, run, source_dir, mapping, encoding, progress,
+                            incremental)
+        return _run(store, ledger, run, source_dir, mapping, encoding, None, incremental)
     except SourceError as error:
         ledger.finish(run, "failed", error=str(error))
         raise IngestFailed(str(error)) from error
@@ -196,6 +217,7 @@ def _run(
     mapping: Path | None,
     encoding: str | None,
     progress: Progress | None,
+    incremental: bool = True,
 ) -> IngestResult:
     stages = _Stages(ledger, run, progress)
     previous = store.current()
@@ -237,9 +259,9 @@ def _run(
             con.execute("CHECKPOINT")
             with stages.stage("knowledge graph"):
                 provenance = provenance_turtle(_provenance(run, source_dir, snapshot_id))
-                kg_report = build_knowledge_graph(
-                    con, building.knowledge_graph_path, extra_turtle=[provenance]
-                )
+                kg_report = _knowledge_graph(con, building, previous if incremental else None,
+                                             provenance)
+            result.knowledge_graph = kg_report
             result.triples = kg_report.triples
             run.counts["triples"] = kg_report.triples
         finally:
@@ -267,11 +289,32 @@ def _run(
                 "counts": run.counts,
                 "quarantine_by_reason": run.quarantine_by_reason,
                 "shacl": {"mode": result.shacl.mode, "conforms": result.shacl.conforms},
+                "knowledge_graph": {
+                    **knowledge_graph_fingerprint(),
+                    "updated_from": previous.id if kg_report.updated_from else None,
+                    "removed": kg_report.removed, "added": kg_report.added,
+                },
             })
             result.snapshot = store.publish(building, snapshot_id)
         run.snapshot_id = result.snapshot.id
         ledger.finish(run, "published")
         return result
+
+
+def _knowledge_graph(con: duckdb.DuckDBPyConnection, building: Snapshot,
+                     previous: Snapshot | None, provenance: str) -> KnowledgeGraphReport:
+    """The building snapshot's store: the previous one updated when it can be, else built."""
+    fingerprint = knowledge_graph_fingerprint()
+    if (previous is not None and previous.knowledge_graph_path.is_dir()
+            and {k: previous.manifest.get("knowledge_graph", {}).get(k) for k in fingerprint}
+            == fingerprint):
+        try:
+            return update_knowledge_graph(
+                con, building.knowledge_graph_path, previous_store=previous.knowledge_graph_path,
+                previous_warehouse=previous.warehouse_path, extra_turtle=[provenance])
+        except KnowledgeGraphNotUpdatable:
+            shutil.rmtree(building.knowledge_graph_path, ignore_errors=True)
+    return build_knowledge_graph(con, building.knowledge_graph_path, extra_turtle=[provenance])
 
 
 def export_quarantine(con: duckdb.DuckDBPyConnection, run_id: str, path: Path) -> int:

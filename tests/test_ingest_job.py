@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -209,6 +210,87 @@ def test_new_month_is_added_incrementally(
     assert second.graph_cutoffs[0] > max(first.graph_cutoffs)
 
 
+BOOKKEEPING = {"ingested_files": ("run_id", "loaded_at"), "quarantine": ("run_id",)}
+"""Columns that say which run loaded a row, not what the row holds."""
+
+
+def _table_differences(one: Path, other: Path) -> dict[str, tuple[int, int]]:
+    """Rows of each table in one warehouse and not the other (EXCEPT ALL both ways).
+
+    DOUBLE columns are compared to 6 decimals: DuckDB's parallel sums add in another
+    order from run to run and differ in the last bits."""
+    con = duckdb.connect(str(one), read_only=True)
+    con.execute(f"ATTACH '{other}' AS other (READ_ONLY)")
+    mine = "SELECT table_name FROM duckdb_tables() WHERE database_name = ?"
+    tables = {t for (t,) in con.execute(mine, [one.stem]).fetchall()}
+    theirs = {t for (t,) in con.execute(mine, ["other"]).fetchall()}
+    differences = {t: (-1, -1) for t in tables ^ theirs}
+    for table in sorted(tables & theirs):
+        columns = [
+            f"round({name}, 6)" if kind == "DOUBLE" else f'"{name}"'
+            for name, kind in con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE database_name = ? AND table_name = ? ORDER BY column_index",
+                [one.stem, table]).fetchall()
+            if name not in BOOKKEEPING.get(table, ())]
+        select = ", ".join(columns)
+        a = f"SELECT {select} FROM {one.stem}.main.{table}"
+        b = f"SELECT {select} FROM other.main.{table}"
+        counts = tuple(con.execute(f"SELECT count(*) FROM ({x} EXCEPT ALL {y})").fetchall()[0][0]
+                       for x, y in ((a, b), (b, a)))
+        if any(counts):
+            differences[table] = counts
+    con.close()
+    return differences
+
+
+DOUBLE = re.compile(r'"([^"]+)"(\^\^<http://www.w3.org/2001/XMLSchema#double>)')
+
+
+def _graph_lines(snapshot: Snapshot) -> tuple[set[str], set[str]]:
+    """The store's triples as N-Triples lines: (what the warehouse made, provenance).
+    Lines with a blank node (the ontology's unionOf lists) are left out; doubles are
+    compared to 9 digits (sums differ in the last bits from run to run)."""
+    import pyoxigraph as ox
+
+    text = ox.Store.read_only(str(snapshot.knowledge_graph_path)).dump(
+        format=ox.RdfFormat.N_TRIPLES, from_graph=ox.DefaultGraph()).decode("utf-8")
+    lines = {DOUBLE.sub(lambda m: f'"{float(m[1]):.9g}"{m[2]}', line)
+             for line in text.splitlines() if "_:" not in line}
+    provenance = {line for line in lines if any(
+        part in line for part in ("/run/", "/source-file/", "/snapshot/", "/quarantine"))}
+    return lines - provenance, provenance
+
+
+def test_month_by_month_gives_the_warehouse_and_graph_of_one_full_run(
+    operator_source: Path, published: tuple[Path, IngestResult], tmp_path: Path
+) -> None:
+    months = sorted(p.stem[-len("YYYY-MM"):] for p in operator_source.glob("cdrs-*.csv"))
+    data = tmp_path / "data"
+    results = []
+    for k in range(1, len(months) + 1):
+        part = tmp_path / f"months-{k}"
+        shutil.copytree(operator_source, part)
+        for month in months[k:]:
+            for path in part.glob(f"*-{month}.csv"):
+                path.unlink()
+        results.append(run_ingest(part, data_dir=data))
+    assert all(r.published for r in results)
+    updated = [r.knowledge_graph for r in results[1:]]
+    assert all(kg is not None and kg.updated_from and kg.removed and kg.added for kg in updated)
+    assert results[0].knowledge_graph is not None and not results[0].knowledge_graph.updated_from
+    last, whole = results[-1].snapshot, published[1].snapshot
+    assert _table_differences(last.warehouse_path, whole.warehouse_path) == {}
+    graph, provenance = _graph_lines(last)
+    whole_graph, whole_provenance = _graph_lines(whole)
+    assert graph == whole_graph
+    # each run's provenance stays: the history of what built the snapshot
+    runs = {line.split()[0] for line in provenance if line.endswith("#IngestRun> .")}
+    assert runs == {f"<https://id.callcircle.dev/run/{r.run.run_id}>" for r in results}
+    assert whole_provenance and len(provenance) > len(whole_provenance)
+    assert last.manifest["knowledge_graph"]["updated_from"] == results[-2].snapshot.id
+
+
 def test_unreadable_file_fails_the_run_and_keeps_the_snapshot(
     operator_source: Path, published: tuple[Path, IngestResult], tmp_path: Path
 ) -> None:
@@ -247,6 +329,7 @@ def test_sigkill_at_any_stage_leaves_the_published_snapshot_intact(
                        data_dir=data)
     before = _table_counts(first.snapshot)
     customers_in_kg = _sparql_count(first.snapshot, "Customer")
+    graph_before = _graph_lines(first.snapshot)
     store = SnapshotStore(data)
     env = {**os.environ, "CALLCIRCLE_NO_PROGRESS": "1"}
     killed_at = []
@@ -277,12 +360,15 @@ def test_sigkill_at_any_stage_leaves_the_published_snapshot_intact(
         assert current == first.snapshot, f"killed at {stage}"
         assert _table_counts(current) == before
         assert _sparql_count(current, "Customer") == customers_in_kg
+        # the store an update starts from is checkpointed, never written
+        assert _graph_lines(current) == graph_before
         statuses = {r.run_id: r.effective_status for r in RunLedger(store.runs_dir).runs()}
         assert statuses[run["run_id"]] == "failed"
     assert {"stage sources", "aggregate", "knowledge graph"} <= set(killed_at)
     # The next run seals the killed ones and publishes normally.
     result = run_ingest(operator_source, data_dir=data)
     assert result.published
+    assert result.knowledge_graph is not None and result.knowledge_graph.updated_from
     runs = RunLedger(store.runs_dir).runs()
     assert sum(r.status == "failed" for r in runs) >= 3
     assert not any(p.name.startswith(".building") for p in store.snapshots_dir.iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,6 +22,7 @@ from graph.knowledge import (
     knowledge_graph_census,
     open_knowledge_graph,
     provenance_turtle,
+    update_knowledge_graph,
     validate_knowledge_graph,
 )
 from ontology import CC, customer_iri, number_iri, run_iri, snapshot_iri, tie_iri
@@ -412,3 +414,63 @@ def test_example_queries_in_the_guide_run_and_find_rows(built) -> None:
     assert len(queries) >= 4
     for query in queries:
         assert list(graph.query(query)), query
+
+
+NEXT_MONTH = """
+INSERT INTO bills VALUES ('B3', 'S1', '2026-02-01', '2026-03-01', NULL, 19, 1, 0, 0, 0, 0,
+    21, NULL, 'bills-2026-02.csv', 2);
+UPDATE customers SET name = 'Wang Fang', region = 'Tianjin' WHERE customer_id = 'C/4 x';
+DELETE FROM payments WHERE payment_id = 'Y2';
+INSERT INTO numbers VALUES ('+8613700000000', false, 'China Unicom', NULL, NULL,
+    '2026-03-02', '2026-03-03');
+UPDATE numbers SET last_seen = '2026-03-31' WHERE msisdn IN ('+8613800000001',
+    '+8613800000002');
+INSERT INTO call_edges VALUES
+    ('2026-03-01', '+8613800000001', '+8613800000002', 4, 0, 200, 0, 0, 2, 1, 0,
+     '2026-03-01 08:00:00', '2026-03-30 08:00:00'),
+    ('2026-03-01', '+8613700000000', '+8613800000001', 1, 0, 30, 0, 0, 0, 0, 0,
+     '2026-03-02 08:00:00', '2026-03-03 08:00:00');
+CREATE TABLE churn_events_new AS SELECT * FROM churn_events;
+"""
+
+
+def _lines(store: Path) -> tuple[set[str], int]:
+    """A store's triples as N-Triples lines, and how many lines hold a blank node (the
+    ontology's owl:unionOf lists: labels differ from store to store)."""
+    text = ox.Store.read_only(str(store)).dump(format=ox.RdfFormat.N_TRIPLES,
+                                               from_graph=ox.DefaultGraph())
+    lines = text.decode("utf-8").splitlines()
+    blank = {line for line in lines if "_:" in line}
+    return set(lines) - blank, len(blank)
+
+
+def test_an_update_writes_what_a_full_build_writes(warehouse: Path, built,
+                                                   tmp_path: Path) -> None:
+    store, _ = built
+    before, blank_before = _lines(store)
+    changed = tmp_path / "next.duckdb"
+    shutil.copyfile(warehouse, changed)
+    con = duckdb.connect(str(changed))
+    con.execute(NEXT_MONTH)
+    full = build_knowledge_graph(con, tmp_path / "full")
+    report = update_knowledge_graph(con, tmp_path / "updated", previous_store=store,
+                                    previous_warehouse=warehouse)
+    con.close()
+    full_lines, full_blank = _lines(tmp_path / "full")
+    updated_lines, updated_blank = _lines(tmp_path / "updated")
+    provenance = {line for line in updated_lines if "/run/" in line or "/source-file/" in line
+                  or "/snapshot/" in line or "/quarantine" in line}
+    assert provenance  # the previous run's, kept: the full build here wrote none
+    assert updated_lines - provenance == full_lines
+    assert updated_blank == full_blank == blank_before
+    assert report.triples == len(updated_lines) + updated_blank == full.triples + len(provenance)
+    assert 0 < report.removed < len(before) and 0 < report.added < full.triples
+    assert report.classes == full.classes
+    # what changed went out: the old name, the deleted payment, the tie's old figures
+    assert not any("Wang\"" in line or "/payment/Y2>" in line for line in updated_lines)
+    assert any("Wang Fang" in line for line in updated_lines)
+    # the known number of an unchanged interaction row, now that the number is known
+    assert any("/interaction/I3>" in line and "number/8613700000000>" in line
+               for line in updated_lines)
+    # the previous store is as it was
+    assert _lines(store) == (before, blank_before)
