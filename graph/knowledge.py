@@ -40,6 +40,7 @@ from rdflib import Graph, Literal, URIRef
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.namespace import DCTERMS, FOAF, PROV, RDF, RDFS, SH, SKOS, XSD
 
+from graph.catalogue import PREDICATES
 from graph.warehouse import latest_cutoff_sql, sql_string
 from ontology import (
     CC,
@@ -462,25 +463,33 @@ def _circles_sql() -> str:
             f"WHERE cutoff = {latest_cutoff_sql('circles')})")
 
 
-def _circle_members_sql(with_features: bool) -> str:
-    """Membership of the latest circles, with each member's influence and churn exposure."""
+_RANGE_KINDS: dict[URIRef, str] = {XSD.integer: "integer", XSD.double: "double",
+                                    XSD.boolean: "boolean", XSD.decimal: "money"}
+"""A datatype property's ``rdfs:range`` → term kind of its objects."""
+
+
+def _circle_members_sql(ontology: Graph, members: set[str], features: set[str]) -> str:
+    """Membership of the latest circles, with each member's catalogued features
+    (``graph.catalogue.PREDICATES``: influence, churn exposure) from ``circle_members``
+    or else ``graph_features`` (``members``, ``features``: their columns)."""
     lines = [
         _triple(CC.inCircle, _id_iri("circle", "circle_id")),
-        _triple(CC.influenceScore, _term("double", "pagerank")),
         _triple(CC.influencer, _term("boolean", "is_influencer")),
     ]
-    features = ""
-    if with_features:
-        lines += [
-            _triple(CC.churnedNeighbours, _term("integer", "churned_neighbours")),
-            _triple(CC.churnActivation, _term("double", "churn_activation")),
-        ]
-        features = (", g.churned_neighbours, g.churn_activation FROM circle_members m "
-                    "LEFT JOIN graph_features g ON g.cutoff = m.cutoff AND g.msisdn = m.msisdn")
-    else:
-        features = " FROM circle_members m"
+    joined = []
+    for column, predicate in PREDICATES.items():
+        if column not in members and column not in features:
+            continue
+        kind = _RANGE_KINDS[ontology.value(predicate, RDFS.range)]
+        lines.append(_triple(predicate, _term(kind, column)))
+        if column not in members:
+            joined.append(f"g.{column}")
+    source = " FROM circle_members m"
+    if joined:
+        source = (f", {', '.join(joined)} FROM circle_members m LEFT JOIN graph_features g "
+                  "ON g.cutoff = m.cutoff AND g.msisdn = m.msisdn")
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
-            f"FROM (SELECT {_number_iri('m.msisdn')} AS s, m.*{features} "
+            f"FROM (SELECT {_number_iri('m.msisdn')} AS s, m.*{source} "
             f"WHERE m.cutoff = {latest_cutoff_sql('circle_members')})")
 
 
@@ -637,8 +646,7 @@ def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None =
             classes["CallCircle"] = circles
             if {"cutoff", "msisdn"} <= tables.get("circle_members", set()):
                 selects.append(_circle_members_sql(
-                    {"churned_neighbours", "churn_activation"}
-                    <= tables.get("graph_features", set())))
+                    ontology, tables["circle_members"], tables.get("graph_features", set())))
     operator_sources = [
         (table, column)
         for table, column in (("numbers", "operator"), ("churn_events", "recipient_operator"))

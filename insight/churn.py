@@ -27,79 +27,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
+from graph.catalogue import FEATURES
+
 __all__ = ["PHRASES", "ChurnRiskModel", "describe_feature", "logistic_baseline"]
 
-# Feature → phrase an agent reads. ``{v}`` is the subscriber's value; formats follow Python's
-# str.format. Features not listed fall back to "<feature words>: <value>".
+# Feature → phrase an agent reads, from the feature catalogue. ``{v}`` is the subscriber's
+# value, in str.format syntax. Features without a phrase read "<feature words>: <value>".
 PHRASES: dict[str, str] = {
-    # graph (call circle)
-    "churned_contacts_2m": "{v:.0f} close contacts left in the last 2 months",
-    "churned_contacts_1m": "{v:.0f} close contacts left last month",
-    "churned_contacts_3m": "{v:.0f} close contacts left in the last 3 months",
-    "churned_contact_share": "{v:.0%} of their call circle has left",
-    "strongest_churned_tie": "one of their closest contacts has left (tie {v:.0%} of the closest)",
-    "churned_neighbour_weight": "calls a lot with people who left (weight {v:.2f})",
-    "circle_churn_rate": "{v:.0%} of their circle has churned",
-    "offnet_share": "{v:.0%} of their calls go to other operators",
-    "offnet_contacts": "{v:.0f} contacts on other operators",
-    "degree": "{v:.0f} contacts in the call graph",
-    "churned_neighbours": "{v:.0f} contacts have left",
-    "churned_neighbour_share": "{v:.0%} of their contacts have left",
-    "churned_tie_share": "{v:.0%} of their calling went to people who left",
-    "churned_tie_weight": "strong ties to people who left (weight {v:.1f})",
-    "churn_activation": "close in the call graph to recent churners ({v:.2f})",
-    "circle_size": "in a call circle of {v:.0f}",
-    "circle_internal_share": "{v:.0%} of their calls stay inside their circle",
-    "offnet_contact_share": "{v:.0%} of their contacts are on other operators",
-    "core_number": "in a {v:.0f}-core of the call graph",
-    "neighbour_mean_arpu": "their contacts spend ¥{v:.0f} a month on average",
-    "pagerank": "peripheral in the call graph (PageRank {v:.2g})",
-    # billing
-    "arrears": "arrears of ¥{v:.0f}",
-    "arpu": "monthly spend ¥{v:.0f}",
-    "arpu_trend": "spend changed by {v:+.0%} over 3 months",
-    "late_payments_3m": "{v:.0f} late payments in 3 months",
-    "payment_delay_days": "pays {v:.0f} days late on average",
-    "bill_shock": "last bill {v:.1f}× their usual",
-    # service
-    "complaints_30d": "{v:.0f} complaints in 30 days",
-    "complaints_90d": "{v:.0f} complaints in 90 days",
-    "contacts_30d": "{v:.0f} contacts with us in 30 days",
-    "unresolved_90d": "{v:.0f} unresolved issues in 90 days",
-    "cancellation_enquiries_90d": "asked about cancelling {v:.0f} times in 90 days",
-    # behaviour
-    "calls_trend": "calls {v:+.0%} last month against the two before",
-    "usage_trend": "data use {v:+.0%} last month against the two before",
-    "contacts": "talked to {v:.0f} people last month",
-    "calls_out": "{v:.0f} outgoing calls last month",
-    "night_calls": "{v:.0f} night calls last month",
-    "days_since_contact_left": "a close contact left {v:.0f} days ago",
-    "recent_churn_pull": "contacts who left recently carry {v:.0%} of their calls",
-    "active_days": "active on {v:.0f} days last month",
-    "data_mb": "{v:.0f} MB of data last month",
-    "minutes_out": "{v:.0f} outgoing minutes last month",
-    # plan and tenure
-    "tenure_months": "{v:.0f} months with us",
-    "customer_tenure_months": "customer for {v:.0f} months",
-    "lines": "{v:.0f} lines on the account",
-    "plan": "on plan {v}",
-    "plan_type": "{v} product",
-    "age_years": "aged {v:.0f}",
-    "region": "lives in {v}",
-    "topups_90d": "{v:.0f} top-ups in 90 days",
-    "days_since_topup": "last top-up {v:.0f} days ago",
-    "monthly_fee": "plan fee ¥{v:.0f}",
-    "payment_type": "{v} plan",
-    # IBM Telco style columns
-    "Contract": "{v} contract",
-    "PaymentMethod": "pays by {v}",
-    "InternetService": "internet: {v}",
-    "tenure": "{v:.0f} months with us",
-    "MonthlyCharges": "monthly charges ¥{v:.0f}",
-    "TotalCharges": "¥{v:.0f} billed to date",
-    "TechSupport": "tech support: {v}",
-    "OnlineSecurity": "online security: {v}",
-}
+    f.name: f.phrase for f in FEATURES.values() if f.phrase is not None}
 
 
 def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = None) -> str:

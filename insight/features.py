@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from graph.catalogue import FEATURES, group
 from graph.warehouse import month_start, sql_date, table_exists, tie_strength_sql
 
 __all__ = ["ID_COLUMNS", "LABEL", "FeatureSet", "available_cutoffs", "churn_features",
@@ -30,11 +31,9 @@ ID_COLUMNS = ["subscription_id", "customer_id", "msisdn"]
 LABEL = "churned"
 
 CATEGORICAL = ["plan", "payment_type", "plan_type", "customer_type", "region"]
-# graph_features columns that are identifiers or row filters, not signals
-GRAPH_NOT_FEATURES = ("churned_before_cutoff", "tenure_days")
-BEHAVIOUR_EXTRA = ["percent_nocturnal", "entropy_of_contacts_normalized",
-                   "percent_out_of_network_contacts", "percent_initiated_calls",
-                   "interevent_seconds_mean"]
+# graph_features columns that are row filters or raw attributes, not signals
+GRAPH_NOT_FEATURES = tuple(f.name for f in FEATURES.values()
+                           if f.group == "graph" and not f.model_input)
 
 
 @dataclass
@@ -123,15 +122,7 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
     horizon = sql_date(month_start(cutoff, horizon_months))
     feature_day = as_of or cutoff
     m1, m3 = sql_date(month_start(feature_day, -1)), sql_date(month_start(feature_day, -3))
-    groups: dict[str, list[str]] = {
-        "plan": ["plan", "payment_type", "plan_type", "monthly_fee", "tenure_months",
-                 "customer_type", "region", "age_years", "customer_tenure_months", "lines"],
-        "billing": ["arpu", "arpu_last", "arpu_trend", "bill_shock", "arrears",
-                    "late_payments_3m", "payment_delay_days", "topups_90d",
-                    "topup_amount_90d", "days_since_topup"],
-        "service": ["complaints_30d", "complaints_90d", "contacts_30d", "unresolved_90d",
-                    "cancellation_enquiries_90d"],
-    }
+    groups = {name: group(name) for name in ("plan", "billing", "service")}
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _cc_churned AS
         SELECT subscription_id, min(churn_date) AS churn_date FROM churn_events GROUP BY ALL
@@ -257,7 +248,7 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
         if _has_rows(con, "behaviour_monthly"):
             have = set(con.execute("SELECT column_name FROM duckdb_columns() "
                                    "WHERE table_name = 'behaviour_monthly'").df()["column_name"])
-            extra = [c for c in BEHAVIOUR_EXTRA if c in have]
+            extra = [c for c in group("behaviour") if c in have and c not in behaviour]
             if extra:
                 more = con.execute(f"SELECT msisdn, {', '.join(extra)} FROM behaviour_monthly "
                                    f"WHERE month = {m1}").df()

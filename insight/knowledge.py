@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from graph.catalogue import reason_texts
 from graph.knowledge import replace_triples
 from ontology import (
     CC,
@@ -57,10 +58,10 @@ def insight_ntriples(tables: dict[str, pd.DataFrame]) -> list[str]:
     scores = tables["churn_scores"]
     subs = [str(subscription_iri(s)) for s in scores["subscription_id"]]
     lines += _lines(subs, str(CC.churnProbability), _double(scores["churn_risk"]))
-    for column in [c for c in scores.columns if c.startswith("reason_") and c[7:].isdigit()]:
-        mask = scores[column].notna()
-        lines += _lines([s for s, m in zip(subs, mask, strict=True) if m],
-                        str(CC.churnReason), [_string(t) for t in scores.loc[mask, column]])
+    reasons = [(s, text) for s, stored in zip(subs, scores["reasons"], strict=True)
+               for text in reason_texts(stored)]
+    lines += _lines([s for s, _ in reasons], str(CC.churnReason),
+                    [_string(text) for _, text in reasons])
     customers = tables["customer_value"]
     cust = [str(customer_iri(c)) for c in customers["customer_id"]]
     lines += _lines(cust, str(CC.churnProbability), _double(customers["churn_risk"]))

@@ -31,6 +31,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from graph.catalogue import dump_reasons
 from graph.snapshot import Snapshot, SnapshotStore
 from graph.warehouse import (
     latest_cutoff,
@@ -257,17 +258,6 @@ def scoring_cutoff(con: duckdb.DuckDBPyConnection, settings: InsightSettings
     return export
 
 
-def _reason_columns(reasons: list[list[dict[str, Any]]], top: int) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {f"reason_{i + 1}": [] for i in range(top)}
-    out["reason_features"] = []
-    for row in reasons:
-        texts = [r["text"] for r in row] + [None] * top
-        for i in range(top):
-            out[f"reason_{i + 1}"].append(texts[i])
-        out["reason_features"].append(",".join(r["feature"] for r in row))
-    return out
-
-
 def _previous_segments(con: duckdb.DuckDBPyConnection, cutoff: date
                        ) -> tuple[pd.DataFrame | None, pd.Series | None]:
     last = latest_cutoff(con, "segments", at_most=cutoff)
@@ -296,9 +286,7 @@ def score_tables(con: duckdb.DuckDBPyConnection, trained: TrainedChurnModel,
     scores["risk_rank"] = pd.Series(-risk).rank(method="first").astype(int).to_numpy()
     scores["risk_decile"] = np.minimum((scores["risk_rank"] - 1) * 10 // max(len(risk), 1) + 1,
                                        10)
-    for name, values in _reason_columns(reasons, settings.top_reasons).items():
-        scores[name] = values
-    scores["reasons"] = [json.dumps(r, ensure_ascii=False, default=str) for r in reasons]
+    scores["reasons"] = [dump_reasons(r) for r in reasons]
     scores["model_id"] = trained.metadata["model_id"]
 
     value = current_value(con, as_of or cutoff, cost_model=settings.cost_model)

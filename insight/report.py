@@ -7,7 +7,6 @@ so the file opens offline and the project carries no matplotlib.
 from __future__ import annotations
 
 import html
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from graph.catalogue import reason_features, reason_texts
 from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.campaigns import evaluate_all
 from insight.tags import tag_counts
@@ -183,10 +183,10 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
     scores = _latest(con, "churn_scores")
     if scores is not None and len(scores):
         top = scores.sort_values("churn_risk", ascending=False).head(15)
-        reasons = top["reasons"].map(lambda r: "; ".join(x["text"] for x in json.loads(r)))
+        reasons = top["reasons"].map(lambda r: "; ".join(reason_texts(r)))
         show = top[["subscription_id", "msisdn", "churn_risk"]].assign(reasons=reasons.values)
-        feature_counts = (scores.loc[scores["risk_decile"] == 1, "reason_features"]
-                          .str.split(",").explode().value_counts().head(10))
+        feature_counts = (scores.loc[scores["risk_decile"] == 1, "reasons"]
+                          .map(reason_features).explode().value_counts().head(10))
         sections.append(
             "<h2>Whom to call this week</h2>" + _table(show)
             + "<h3>Most common reasons in the riskiest decile</h3>"

@@ -26,6 +26,7 @@ import pyoxigraph as ox
 import pytest
 import yaml
 
+from graph.catalogue import dump_reasons
 from graph.snapshot import Snapshot, SnapshotStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +146,12 @@ def risk_of(i: int) -> float:
     return round((i * 37 % 100) / 100 + 0.001, 3)
 
 
+REASONS = dump_reasons([
+    {"feature": "calls_trend", "value": -0.4, "contribution": 0.8, "text": "falling usage"},
+    {"feature": "churned_contacts_2m", "value": 2, "contribution": 0.3, "text": "friends left"}])
+"""Every line's churn reasons, as ``churn_scores.reasons`` stores them."""
+
+
 def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
     """What the graph and insight stages write, as their docs lay it out (two cut-offs)."""
     scores, value, segments, members, circles, circle_members = [], [], [], [], [], []
@@ -157,8 +164,7 @@ def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
             sub = next(s for s in active if s[0] == sid)
             scores.append((cutoff, sid, sub[1], sub[2], risks[sid], rank,
                            min((rank - 1) * 10 // len(ranked) + 1, 10),
-                           "falling usage", "friends left", None, "usage;circle",
-                           '[{"feature": "usage"}]', "model-1" if latest else "model-0"))
+                           REASONS, "model-1" if latest else "model-0"))
         for sub in active:
             i = int(sub[1][1:])
             value.append((cutoff, sub[1], 1, 40.0 + i % 3, 20.0, 900.0 + i, 15.0 + i % 4,
@@ -193,8 +199,7 @@ def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
             "cutoff", "msisdn", "referrer_msisdn", "weight", "calls", "reciprocal"]),
         "churn_scores": pd.DataFrame(scores, columns=[
             "cutoff", "subscription_id", "customer_id", "msisdn", "churn_risk", "risk_rank",
-            "risk_decile", "reason_1", "reason_2", "reason_3", "reason_features", "reasons",
-            "model_id"]),
+            "risk_decile", "reasons", "model_id"]),
         "customer_value": pd.DataFrame(value, columns=[
             "cutoff", "customer_id", "lines", "monthly_revenue", "monthly_margin", "clv",
             "network_value", "tenure_months", "churn_risk", "value_tier"]),
@@ -213,7 +218,7 @@ def _stage_tables(subs: list[tuple[Any, ...]]) -> dict[str, pd.DataFrame]:
     }
 
 
-TYPES = {"reason_3": "VARCHAR", "previous_segment_id": "BIGINT", "end_date": "DATE",
+TYPES = {"previous_segment_id": "BIGINT", "end_date": "DATE",
          "customer_id": "VARCHAR", "subscription_id": "VARCHAR"}
 
 

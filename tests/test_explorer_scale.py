@@ -63,8 +63,8 @@ def _write_big_circle(store: SnapshotStore) -> None:
         con.execute(f"""CREATE TABLE churn_scores AS SELECT {cut} AS cutoff,
             printf('S%05d', i) AS subscription_id, printf('C%05d', i) AS customer_id,
             printf('+86139%08d', i) AS msisdn, (i % 100) / 100.0 AS churn_risk,
-            (i + 1)::BIGINT AS risk_rank, 1 + i % 10 AS risk_decile, 'falling usage' AS reason_1,
-            NULL AS reason_2, NULL AS reason_3, 'usage' AS reason_features, '[]' AS reasons,
+            (i + 1)::BIGINT AS risk_rank, 1 + i % 10 AS risk_decile,
+            '[{{"feature": "usage_trend", "text": "falling usage"}}]' AS reasons,
             'model-1' AS model_id FROM range({n}) t(i)""")
         con.execute(f"""CREATE TABLE customer_value AS SELECT {cut} AS cutoff,
             printf('C%05d', i) AS customer_id, 1 AS lines, 40.0 AS monthly_revenue,

@@ -8,6 +8,7 @@ the generator's and ingest's source code and the settings: a re-run reuses them.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.base import clone
 
+from graph.catalogue import reason_texts
 from graph.knowledge import build_knowledge_graph, open_knowledge_graph
 from graph.snapshot import SnapshotStore
 from ingest.aggregate import build_aggregates
@@ -30,8 +32,9 @@ from ingest.synthetic import generate_operator
 from insight.churn import ChurnRiskModel, logistic_baseline
 from insight.evaluation import expected_calibration_error, scores
 from insight.features import FeatureSet, available_cutoffs, churn_features
-from insight.pipeline import InsightSettings, score, train, write_report
+from insight.pipeline import InsightSettings, load_model, score, train, write_report
 from insight.value import revenue_holdout, value_tiers
+from ontology import subscription_iri
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSCRIBERS, MONTHS, SEED = 3000, 7, 3
@@ -233,7 +236,7 @@ def test_scores_and_reasons_for_every_subscriber(scored_store: SnapshotStore) ->
     con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
     scores_table = con.execute("SELECT * FROM churn_scores").df()
     assert len(scores_table) > 0.8 * SUBSCRIBERS
-    assert scores_table["reason_1"].notna().all()
+    assert scores_table["reasons"].map(reason_texts).map(len).ge(1).all()
     assert scores_table["churn_risk"].between(0, 1).all()
     subscriber_value = con.execute("SELECT * FROM subscriber_value").df()
     assert set(subscriber_value["subscription_id"]) == set(scores_table["subscription_id"])
@@ -263,6 +266,34 @@ def test_scores_are_queryable_by_sparql(scored_store: SnapshotStore) -> None:
     scored = con.execute("SELECT count(*) FROM churn_scores").fetchall()[0][0]
     con.close()
     assert int(count) == scored
+
+
+def test_reasons_read_the_same_in_the_api_the_graph_and_the_report(
+        scored_store: SnapshotStore) -> None:
+    """The model's reasons, stored once in churn_scores, are the phrases every reader shows."""
+    from api.schema.insight import ChurnRisk
+
+    snapshot = scored_store.current()
+    assert snapshot is not None
+    trained = load_model(scored_store, snapshot)
+    con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
+    cur = con.execute("SELECT * FROM churn_scores ORDER BY risk_rank LIMIT 15")
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    frame = churn_features(con, rows[0]["cutoff"]).frame.set_index("subscription_id")
+    con.close()
+    X = frame.loc[[row["subscription_id"] for row in rows]].reindex(columns=trained.features)
+    expected = [[r["text"] for r in line]
+                for line in trained.model.reasons(X, top=InsightSettings().top_reasons)]
+    assert [ChurnRisk.from_row(row).reasons for row in rows] == expected
+    graph = open_knowledge_graph(snapshot.knowledge_graph_path)
+    for row, texts in zip(rows, expected, strict=True):
+        stated = {str(r[0]) for r in graph.query(
+            f"SELECT ?r WHERE {{ <{subscription_iri(row['subscription_id'])}> "
+            "cc:churnReason ?r }")}
+        assert stated == set(texts)
+    report = write_report(scored_store, scored_store.root / "reasons.html").read_text("utf-8")
+    assert html.escape("; ".join(expected[0])) in report
 
 
 def test_segment_ids_are_stable_on_a_rerun(scored_store: SnapshotStore) -> None:

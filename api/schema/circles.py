@@ -14,6 +14,7 @@ from api.context import ctx
 from api.errors import PublicError
 from api.schema.relay import Node, PageInfo, decode_cursor, encode_cursor, to_global_id
 from api.warehouse import Row
+from graph.catalogue import API_FEATURES
 
 if TYPE_CHECKING:
     from api.schema.customer import Customer
@@ -165,39 +166,20 @@ class CallCircleConnection:
             end_cursor=edges[-1].cursor if edges else None))
 
 
-_FEATURES = ("degree", "in_degree", "out_degree", "strength", "reciprocity", "clustering",
-             "pagerank", "core_number", "betweenness", "onnet_contact_share",
-             "offnet_contact_share", "churned_neighbours", "churned_neighbour_share",
-             "churned_tie_share", "churn_activation", "neighbour_mean_arpu")
+def _graph_features_from_row(cls: type, row: Row) -> GraphFeatures:
+    values = {f.name: (None if row.get(f.name) is None else float(row[f.name]))
+              for f in API_FEATURES}
+    circle = row.get("circle_id")
+    return cls(cutoff=row["cutoff"], circle_id=None if circle is None else str(circle),
+               **values)
 
 
-@strawberry.type(description="A number's place in the call graph as of the cut-off "
-                             "(graph.features; see docs/graph-features.md).")
-class GraphFeatures:
-    cutoff: dt.date
-    circle_id: str | None
-    degree: float | None
-    in_degree: float | None
-    out_degree: float | None
-    strength: float | None
-    reciprocity: float | None
-    clustering: float | None
-    pagerank: float | None
-    core_number: float | None
-    betweenness: float | None
-    onnet_contact_share: float | None
-    offnet_contact_share: float | None
-    churned_neighbours: float | None
-    churned_neighbour_share: float | None
-    churned_tie_share: float | None
-    churn_activation: float | None = strawberry.field(
-        description="Pull of recent churners, by spreading activation.")
-    neighbour_mean_arpu: float | None
-
-    @classmethod
-    def from_row(cls, row: Row) -> GraphFeatures:
-        values = {name: (None if row.get(name) is None else float(row[name]))
-                  for name in _FEATURES}
-        circle = row.get("circle_id")
-        return cls(cutoff=row["cutoff"], circle_id=None if circle is None else str(circle),
-                   **values)
+# One field per feature the catalogue shows in the API (graph.catalogue.API_FEATURES).
+GraphFeatures = strawberry.type(type("GraphFeatures", (), {
+    "__module__": __name__,
+    "__annotations__": {"cutoff": dt.date, "circle_id": str | None,
+                        **{f.name: float | None for f in API_FEATURES}},
+    **{f.name: strawberry.field(description=f.api_doc) for f in API_FEATURES if f.api_doc},
+    "from_row": classmethod(_graph_features_from_row),
+}), description="A number's place in the call graph as of the cut-off "
+                "(graph.features; see docs/graph-features.md).")

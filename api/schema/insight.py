@@ -16,6 +16,7 @@ from api.context import ctx
 from api.errors import PublicError
 from api.schema.relay import Node, PageInfo, decode_cursor, encode_cursor, to_global_id
 from api.warehouse import Row
+from graph.catalogue import reason_texts
 
 if TYPE_CHECKING:
     from api.schema.customer import Customer
@@ -34,13 +35,10 @@ class ChurnRisk:
 
     @classmethod
     def from_row(cls, row: Row) -> ChurnRisk:
-        reason_columns = sorted(
-            (k for k in row if k.startswith("reason_") and k[len("reason_"):].isdigit()),
-            key=lambda k: int(k[len("reason_"):]))
         return cls(
             probability=float(row["churn_risk"]), risk_rank=_int(row.get("risk_rank")),
             risk_decile=_int(row.get("risk_decile")),
-            reasons=[row[k] for k in reason_columns if row[k]],
+            reasons=reason_texts(row.get("reasons")),
             model_id=row.get("model_id"), cutoff=row["cutoff"],
             subscription_id=row["subscription_id"], _customer_id=row["customer_id"])
 

@@ -1,0 +1,228 @@
+"""The feature catalogue: one declaration per subscriber feature, and reasons as stored.
+
+Each feature the churn feature table (``insight.features``) or ``graph_features``
+(``graph.features``) writes is declared once here: its group, what it means, the phrase a
+churn reason reads (``insight.churn.PHRASES``), the ontology property the knowledge graph
+states it with (``graph.knowledge``), and whether the API shows it (``GraphFeatures`` in
+``api.schema.circles``). Those are derived from ``FEATURES``; a column without a
+declaration fails ``tests/test_catalogue.py``.
+
+It lives in ``graph`` because ``graph.knowledge`` needs the predicates and ``graph`` may
+not import ``insight``; ``insight`` and ``api`` import ``graph``. Not in ``ontology``,
+which holds the vocabulary only, not phrases or API choices.
+
+A churn reason is one feature's push on a subscriber's risk: ``{"feature", "value",
+"contribution", "text"}`` (``ChurnRiskModel.reasons``). ``churn_scores.reasons`` stores a
+subscriber's reasons once, as a JSON list, strongest first; the API, the report and the
+knowledge graph read them with :func:`reason_texts` and :func:`reason_features`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rdflib import URIRef
+
+from ontology import CC
+
+__all__ = ["API_FEATURES", "FEATURES", "GROUPS", "PREDICATES", "Feature", "dump_reasons",
+           "group", "load_reasons", "reason_features", "reason_texts"]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature column, declared once."""
+
+    name: str
+    group: str
+    """``FeatureSet.groups`` key: plan, billing, service, behaviour, graph (or export)."""
+    description: str
+    phrase: str | None = None
+    """Reason text; ``{v}`` is the subscriber's value, in ``str.format`` syntax."""
+    predicate: URIRef | None = None
+    """Ontology property of the subscriber's number in the knowledge graph, if stated."""
+    api: bool = False
+    """A field of the API's ``GraphFeatures``."""
+    api_doc: str | None = None
+    """That field's description in the GraphQL schema, where it has one."""
+    model_input: bool = True
+    """False for columns that are row filters or raw attributes, not churn signals."""
+
+
+def _f(name: str, group: str, description: str, phrase: str | None = None,
+       **kw: Any) -> Feature:
+    return Feature(name, group, description, phrase, **kw)
+
+
+FEATURES: dict[str, Feature] = {f.name: f for f in [
+    # plan and tenure (as of the cut-off)
+    _f("plan", "plan", "Product id of the line's plan.", "on plan {v}"),
+    _f("payment_type", "plan", "prepaid or postpaid.", "{v} plan"),
+    _f("plan_type", "plan", "Product type of the plan.", "{v} product"),
+    _f("monthly_fee", "plan", "The plan's monthly fee.", "plan fee ¥{v:.0f}"),
+    _f("tenure_months", "plan", "Months since the line started.", "{v:.0f} months with us"),
+    _f("customer_type", "plan", "individual, enterprise or group."),
+    _f("region", "plan", "The customer's region.", "lives in {v}"),
+    _f("age_years", "plan", "The customer's age.", "aged {v:.0f}"),
+    _f("customer_tenure_months", "plan", "Months since the customer joined.",
+       "customer for {v:.0f} months"),
+    _f("lines", "plan", "Lines the customer holds.", "{v:.0f} lines on the account"),
+    # billing
+    _f("arpu", "billing", "Mean bill over the last 3 periods.", "monthly spend ¥{v:.0f}"),
+    _f("arpu_last", "billing", "The last bill."),
+    _f("arpu_trend", "billing", "Last bill against the earlier ones, minus 1.",
+       "spend changed by {v:+.0%} over 3 months"),
+    _f("bill_shock", "billing", "Last bill over the earlier ones' mean.",
+       "last bill {v:.1f}× their usual"),
+    _f("arrears", "billing", "Unpaid balance on the last bill.", "arrears of ¥{v:.0f}"),
+    _f("late_payments_3m", "billing", "Bills due in 3 months paid late or not at all.",
+       "{v:.0f} late payments in 3 months"),
+    _f("payment_delay_days", "billing", "Mean days paid after the due date.",
+       "pays {v:.0f} days late on average"),
+    _f("topups_90d", "billing", "Top-ups in 90 days.", "{v:.0f} top-ups in 90 days"),
+    _f("topup_amount_90d", "billing", "Amount topped up in 90 days."),
+    _f("days_since_topup", "billing", "Days since the last top-up.",
+       "last top-up {v:.0f} days ago"),
+    # service (contacts with the operator, 90 days)
+    _f("complaints_30d", "service", "Complaints in 30 days.", "{v:.0f} complaints in 30 days"),
+    _f("complaints_90d", "service", "Complaints in 90 days.", "{v:.0f} complaints in 90 days"),
+    _f("contacts_30d", "service", "Contacts with the operator in 30 days.",
+       "{v:.0f} contacts with us in 30 days"),
+    _f("unresolved_90d", "service", "Unresolved or escalated contacts in 90 days.",
+       "{v:.0f} unresolved issues in 90 days"),
+    _f("cancellation_enquiries_90d", "service", "Cancellation enquiries in 90 days.",
+       "asked about cancelling {v:.0f} times in 90 days"),
+    # behaviour (the month before the cut-off; usage_monthly, then behaviour_monthly)
+    _f("calls_out", "behaviour", "Outgoing calls.", "{v:.0f} outgoing calls last month"),
+    _f("minutes_out", "behaviour", "Outgoing minutes.", "{v:.0f} outgoing minutes last month"),
+    _f("sms_out", "behaviour", "SMS sent."),
+    _f("contacts", "behaviour", "Distinct numbers in touch with.",
+       "talked to {v:.0f} people last month"),
+    _f("active_days", "behaviour", "Days with a call or SMS.",
+       "active on {v:.0f} days last month"),
+    _f("data_mb", "behaviour", "Mobile data, MB.", "{v:.0f} MB of data last month"),
+    _f("night_calls", "behaviour", "Calls 22:00-06:00.", "{v:.0f} night calls last month"),
+    _f("calls_trend", "behaviour", "Calls of the last month against the two before, minus 1.",
+       "calls {v:+.0%} last month against the two before"),
+    _f("usage_trend", "behaviour", "Data of the last month against the two before, minus 1.",
+       "data use {v:+.0%} last month against the two before"),
+    _f("percent_nocturnal", "behaviour", "Share of interactions at night."),
+    _f("entropy_of_contacts_normalized", "behaviour",
+       "Entropy of interactions over contacts / ln(contacts)."),
+    _f("percent_out_of_network_contacts", "behaviour", "Share of contacts that are off-net."),
+    _f("percent_initiated_calls", "behaviour", "Share of calls the subscriber made."),
+    _f("interevent_seconds_mean", "behaviour", "Mean time between interactions."),
+    # graph: churn in the call circle (insight.features, from call_edges)
+    _f("churned_contacts_1m", "graph", "Close contacts who left last month.",
+       "{v:.0f} close contacts left last month"),
+    _f("churned_contacts_2m", "graph", "Close contacts who left in 2 months.",
+       "{v:.0f} close contacts left in the last 2 months"),
+    _f("churned_contacts_3m", "graph", "Close contacts who left in 3 months.",
+       "{v:.0f} close contacts left in the last 3 months"),
+    _f("churned_contact_share", "graph", "Share of tie strength to contacts who left.",
+       "{v:.0%} of their call circle has left"),
+    _f("strongest_churned_tie", "graph", "Strongest tie to a leaver over the strongest tie.",
+       "one of their closest contacts has left (tie {v:.0%} of the closest)"),
+    _f("recent_churn_pull", "graph", "Tie strength to leavers, decaying over 30 days.",
+       "contacts who left recently carry {v:.0%} of their calls"),
+    _f("days_since_contact_left", "graph", "Days since a close contact left (999: none).",
+       "a close contact left {v:.0f} days ago"),
+    # graph: graph_features (graph.features), in its column order
+    _f("churned_before_cutoff", "graph", "The line left before the cut-off (a row filter).",
+       model_input=False),
+    _f("tenure_days", "graph", "Days since the line started.", model_input=False),
+    _f("degree", "graph", "Contacts.", "{v:.0f} contacts in the call graph", api=True),
+    _f("in_degree", "graph", "Contacts who reached the subscriber.", api=True),
+    _f("out_degree", "graph", "Contacts the subscriber reached.", api=True),
+    _f("strength", "graph", "Tie strength, total.", api=True),
+    _f("strength_in", "graph", "Tie strength received."),
+    _f("strength_out", "graph", "Tie strength initiated."),
+    _f("reciprocity", "graph", "Two-way contacts' share of directed ties.", api=True),
+    _f("clustering", "graph", "Local clustering coefficient.", api=True),
+    _f("pagerank", "graph", "Weighted PageRank: centrality in the call graph.",
+       "peripheral in the call graph (PageRank {v:.2g})", predicate=CC.influenceScore,
+       api=True),
+    _f("core_number", "graph", "k-core number.", "in a {v:.0f}-core of the call graph",
+       api=True),
+    _f("betweenness", "graph", "Approximate betweenness (sampled sources).", api=True),
+    _f("onnet_contact_share", "graph", "Share of contacts on our network.", api=True),
+    _f("offnet_contact_share", "graph", "Share of contacts on other operators.",
+       "{v:.0%} of their contacts are on other operators", api=True),
+    _f("onnet_strength_share", "graph", "Share of tie strength to on-net contacts."),
+    _f("circle_size", "graph", "Members of the subscriber's call circle.",
+       "in a call circle of {v:.0f}"),
+    _f("circle_density", "graph", "The circle's ties over possible pairs."),
+    _f("circle_internal_share", "graph", "Share of the circle's tie strength inside it.",
+       "{v:.0%} of their calls stay inside their circle"),
+    _f("circle_same_plan_share", "graph", "Share of the circle's others on the same plan."),
+    _f("churned_neighbours", "graph", "Contacts who left before the cut-off.",
+       "{v:.0f} contacts have left", predicate=CC.churnedNeighbours, api=True),
+    _f("churned_neighbour_share", "graph", "Contacts who left, as a share of contacts.",
+       "{v:.0%} of their contacts have left", api=True),
+    _f("churned_tie_weight", "graph", "Tie strength to leavers, halving every 90 days.",
+       "strong ties to people who left (weight {v:.1f})"),
+    _f("churned_tie_share", "graph", "churned_tie_weight over strength.",
+       "{v:.0%} of their calling went to people who left", api=True),
+    _f("churn_activation", "graph", "Energy from recent churners by spreading activation.",
+       "close in the call graph to recent churners ({v:.2f})",
+       predicate=CC.churnActivation, api=True,
+       api_doc="Pull of recent churners, by spreading activation."),
+    _f("neighbour_mean_arpu", "graph", "Mean ARPU of on-net contacts.",
+       "their contacts spend ¥{v:.0f} a month on average", api=True),
+    _f("neighbour_mean_tenure_days", "graph", "Mean tenure of on-net contacts, days."),
+    _f("neighbour_top_plan", "graph", "Most common plan among contacts."),
+    _f("neighbour_same_plan_share", "graph", "Share of contacts on the subscriber's plan."),
+    # graph: names of earlier tables, phrased for models fitted on such frames
+    _f("churned_neighbour_weight", "graph", "Tie weight to contacts who left.",
+       "calls a lot with people who left (weight {v:.2f})"),
+    _f("circle_churn_rate", "graph", "Share of the circle that has churned.",
+       "{v:.0%} of their circle has churned"),
+    _f("offnet_share", "graph", "Share of calls to other operators.",
+       "{v:.0%} of their calls go to other operators"),
+    _f("offnet_contacts", "graph", "Contacts on other operators.",
+       "{v:.0f} contacts on other operators"),
+    # export: IBM Telco's own columns, when a model is fitted on the file itself
+    _f("Contract", "export", "Contract term.", "{v} contract"),
+    _f("PaymentMethod", "export", "Payment method.", "pays by {v}"),
+    _f("InternetService", "export", "Internet service.", "internet: {v}"),
+    _f("tenure", "export", "Months with the operator.", "{v:.0f} months with us"),
+    _f("MonthlyCharges", "export", "Monthly charges.", "monthly charges ¥{v:.0f}"),
+    _f("TotalCharges", "export", "Charges to date.", "¥{v:.0f} billed to date"),
+    _f("TechSupport", "export", "Tech support subscribed.", "tech support: {v}"),
+    _f("OnlineSecurity", "export", "Online security subscribed.", "online security: {v}"),
+]}
+
+GROUPS = tuple(dict.fromkeys(f.group for f in FEATURES.values()))
+API_FEATURES = tuple(f for f in FEATURES.values() if f.api)
+"""The fields of the API's ``GraphFeatures``, in schema order."""
+PREDICATES: dict[str, URIRef] = {
+    f.name: f.predicate for f in FEATURES.values() if f.predicate is not None}
+"""Feature → ontology property of the subscriber's number (``graph.knowledge``)."""
+
+
+def group(name: str) -> list[str]:
+    """The features of one group, in declaration order."""
+    return [f.name for f in FEATURES.values() if f.group == name]
+
+
+def dump_reasons(reasons: Sequence[dict[str, Any]]) -> str:
+    """One subscriber's reasons as ``churn_scores.reasons`` stores them."""
+    return json.dumps(list(reasons), ensure_ascii=False, default=str)
+
+
+def load_reasons(stored: object) -> list[dict[str, Any]]:
+    """The reasons of a ``churn_scores.reasons`` value (none for NULL)."""
+    return json.loads(stored) if isinstance(stored, str) and stored else []
+
+
+def reason_texts(stored: object) -> list[str]:
+    """The reasons' phrases, strongest push first."""
+    return [r["text"] for r in load_reasons(stored) if r.get("text")]
+
+
+def reason_features(stored: object) -> list[str]:
+    """The features behind the reasons, strongest push first."""
+    return [r["feature"] for r in load_reasons(stored)]
