@@ -175,15 +175,6 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
     _f("neighbour_mean_tenure_days", "graph", "Mean tenure of on-net contacts, days."),
     _f("neighbour_top_plan", "graph", "Most common plan among contacts."),
     _f("neighbour_same_plan_share", "graph", "Share of contacts on the subscriber's plan."),
-    # graph: names of earlier tables, phrased for models fitted on such frames
-    _f("churned_neighbour_weight", "graph", "Tie weight to contacts who left.",
-       "calls a lot with people who left (weight {v:.2f})"),
-    _f("circle_churn_rate", "graph", "Share of the circle that has churned.",
-       "{v:.0%} of their circle has churned"),
-    _f("offnet_share", "graph", "Share of calls to other operators.",
-       "{v:.0%} of their calls go to other operators"),
-    _f("offnet_contacts", "graph", "Contacts on other operators.",
-       "{v:.0f} contacts on other operators"),
     # export: IBM Telco's own columns, when a model is fitted on the file itself
     _f("Contract", "export", "Contract term.", "{v} contract"),
     _f("PaymentMethod", "export", "Payment method.", "pays by {v}"),

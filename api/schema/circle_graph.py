@@ -10,19 +10,16 @@ Tie strength is ``graph.warehouse``'s, computed over the circle cut-off's months
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
-from api import explorer, pii
+from api import explorer
 from api.context import ctx
 from api.errors import PublicError
+from api.schema.circles import member_fields
 from api.warehouse import Row
 from graph.warehouse import latest_cutoff_sql, months_filter, tie_strength_sql
-
-if TYPE_CHECKING:
-    from api.schema.customer import Customer
 
 MAX_NODES = 5000
 MAX_NEIGHBOURS = 200
@@ -40,6 +37,7 @@ class GraphNode:
     churned: bool = strawberry.field(description="The number's line has left (churn event).")
     circle_id: str | None
     _row: strawberry.Private[Row]
+    number, customer = member_fields()
 
     @classmethod
     def from_row(cls, row: Row) -> GraphNode:
@@ -48,18 +46,6 @@ class GraphNode:
                    pagerank=row.get("pagerank"), is_influencer=bool(row.get("is_influencer")),
                    churned=bool(row.get("churned")),
                    circle_id=None if circle is None else str(circle), _row=row)
-
-    @strawberry.field(description="The number, E.164 (PII: in clear for `admin` only).")
-    def number(self, info: Info) -> str:
-        return pii.shown_msisdn(ctx(info).principal, self._row["msisdn"])
-
-    @strawberry.field(description="The on-net customer holding the number, if any.")
-    async def customer(
-        self, info: Info,
-    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
-        from api.schema.customer import Customer
-
-        return await Customer.load(info, self._row.get("customer_id"))
 
 
 @strawberry.type(description="A tie between two drawn numbers (both directions, all months).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types import Info
@@ -20,29 +20,39 @@ if TYPE_CHECKING:
     from api.schema.customer import Customer
 
 
+def _shown_number(root: Any, info: Info) -> str:
+    return pii.shown_msisdn(ctx(info).principal, root._row["msisdn"])
+
+
+async def _holder(
+    root: Any, info: Info,
+) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
+    from api.schema.customer import Customer
+
+    return await Customer.load(info, root._row.get("customer_id"))
+
+
+def member_fields() -> tuple[Any, Any]:
+    """The ``number`` (masked per role) and ``customer`` fields of a member's ``_row``, for
+    every type that shows one (circle members here, drawn nodes in ``circle_graph``)."""
+    return (strawberry.field(resolver=_shown_number,
+                             description="The number, E.164 (PII: in clear for `admin` only)."),
+            strawberry.field(resolver=_holder,
+                             description="The on-net customer holding the number, if any."))
+
+
 @strawberry.type(description="A number in a call circle.")
 class CircleMember:
     on_net: bool | None
     pagerank: float | None = strawberry.field(description="Centrality in the call graph.")
     is_influencer: bool
     _row: strawberry.Private[Row]
+    number, customer = member_fields()
 
     @classmethod
     def from_row(cls, row: Row) -> CircleMember:
         return cls(on_net=row["on_net"], pagerank=row["pagerank"],
                    is_influencer=bool(row["is_influencer"]), _row=row)
-
-    @strawberry.field(description="The number, E.164 (PII: in clear for `admin` only).")
-    def number(self, info: Info) -> str:
-        return pii.shown_msisdn(ctx(info).principal, self._row["msisdn"])
-
-    @strawberry.field(description="The on-net customer holding the number, if any.")
-    async def customer(
-        self, info: Info,
-    ) -> Annotated[Customer, strawberry.lazy("api.schema.customer")] | None:
-        from api.schema.customer import Customer
-
-        return await Customer.load(info, self._row["customer_id"])
 
 
 @strawberry.type
