@@ -6,6 +6,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from graph.catalogue import (
@@ -132,3 +133,26 @@ def test_reasons_round_trip_through_the_stored_form() -> None:
     assert reason_features(one["reasons"]) == ["arrears", "plan"]
     assert ChurnRisk.from_row(one).reasons == ["arrears of ¥120", "on plan P2"]
     assert ChurnRisk.from_row(none).reasons == [] and reason_features(None) == []
+
+
+def test_scores_of_the_older_layout_read_the_same_and_rescoring_migrates_them() -> None:
+    """Rows written with reason_1..3 and reason_features beside the JSON keep their
+    reasons; the next scoring run drops those columns and keeps the older cut-off."""
+    from api.schema.insight import ChurnRisk
+    from graph.warehouse import replace_cutoff_frame
+
+    stored = dump_reasons([{"feature": "arrears", "value": 80.0, "contribution": 0.5,
+                            "text": "arrears of ¥80"}])
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE churn_scores AS SELECT DATE '2026-03-01' AS cutoff,
+        'S1' AS subscription_id, 'C1' AS customer_id, 0.3 AS churn_risk,
+        'arrears of ¥80' AS reason_1, NULL::VARCHAR AS reason_2, NULL::VARCHAR AS reason_3,
+        'arrears' AS reason_features, ? AS reasons""", [stored])
+    newer = pd.DataFrame({"cutoff": [date(2026, 4, 1)], "subscription_id": ["S1"],
+                          "customer_id": ["C1"], "churn_risk": [0.2], "reasons": [stored]})
+    replace_cutoff_frame(con, "churn_scores", date(2026, 4, 1), newer)
+    cur = con.execute("SELECT * FROM churn_scores ORDER BY cutoff")
+    names = [d[0] for d in cur.description]
+    assert not [n for n in names if n.startswith("reason_")]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    assert [ChurnRisk.from_row(row).reasons for row in rows] == [["arrears of ¥80"]] * 2
