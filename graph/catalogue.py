@@ -28,7 +28,7 @@ from rdflib import URIRef
 
 from ontology import CC
 
-__all__ = ["API_FEATURES", "FEATURES", "GROUPS", "PREDICATES", "Feature", "dump_reasons",
+__all__ = ["API_FEATURES", "FEATURES", "PREDICATES", "Feature", "dump_reasons",
            "group", "load_reasons", "reason_features", "reason_texts"]
 
 
@@ -126,7 +126,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
        "{v:.0%} of their call circle has left"),
     _f("strongest_churned_tie", "graph", "Strongest tie to a leaver over the strongest tie.",
        "one of their closest contacts has left (tie {v:.0%} of the closest)"),
-    _f("recent_churn_pull", "graph", "Tie strength to leavers, decaying over 30 days.",
+    _f("recent_churn_pull", "graph", "churned_contact_share, decaying with a 30-day time constant.",
        "contacts who left recently carry {v:.0%} of their calls"),
     _f("days_since_contact_left", "graph", "Days since a close contact left (999: none).",
        "a close contact left {v:.0f} days ago"),
@@ -186,7 +186,6 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
     _f("OnlineSecurity", "export", "Online security subscribed.", "online security: {v}"),
 ]}
 
-GROUPS = tuple(dict.fromkeys(f.group for f in FEATURES.values()))
 API_FEATURES = tuple(f for f in FEATURES.values() if f.api)
 """The fields of the API's ``GraphFeatures``, in schema order."""
 PREDICATES: dict[str, URIRef] = {
