@@ -11,7 +11,8 @@ Every node carries its principal class (``cc:Customer``, ``cc:PhoneNumber``,
 ``cc:OnNetNumber``, ``cc:PrepaidPlan``...); the ontology is loaded into the same
 default graph so SPARQL can also walk ``rdfs:subClassOf``. Raw CDRs and daily data
 usage stay in the warehouse; call records enter the graph only as one
-``cc:CallTie`` per pair of numbers, summed over all months. PII beyond the
+``cc:CallTie`` per pair of numbers (its parties and first contact), whose figures stay in
+``call_edges``. PII beyond the
 customer's name and phone numbers (identity number, address) is not copied.
 
 Instance IRIs follow ``ontology`` (``https://id.callcircle.dev/{kind}/{id}``); the
@@ -403,19 +404,15 @@ def _numbers_sql(columns: set[str], rows: str = "numbers") -> str:
             f"FROM (SELECT {_number_iri('msisdn')} AS s, * FROM {rows})")
 
 
-_TIE_SUMS = {
-    "calls_ab": "calls_ab", "calls_ba": "calls_ba", "seconds": "seconds_ab + seconds_ba",
-    "sms_ab": "sms_ab", "sms_ba": "sms_ba", "night_calls": "night_calls",
-    "roaming_calls": "roaming_calls",
-}
-
-
 def _ties_sql(rows: str = "call_edges") -> str:
-    """One cc:CallTie per pair, summed over months, plus the cc:callsWith shortcut."""
-    sums = ", ".join(f"sum({expr}) AS {name}" for name, expr in _TIE_SUMS.items())
-    ties = (f"SELECT a, b, {sums}, min(first_contact) AS first_contact, "
-            f"max(last_contact) AS last_contact, count(DISTINCT month) AS active_months "
-            f"FROM {rows} GROUP BY a, b")
+    """One cc:CallTie per pair (its parties and first contact) and the cc:callsWith shortcut.
+
+    A tie's figures (calls, minutes, texts each way, per month) stay in ``call_edges``, as
+    the ontology's ``cc:sourceColumn`` annotations say: summed over months they change for
+    almost every pair every month, so in RDF they would be most of what a monthly run
+    rewrites (docs/ontology.md, "Where the triples go").
+    """
+    ties = f"SELECT a, b, min(first_contact) AS first_contact FROM {rows} GROUP BY a, b"
     # each number's IRI segment once per pair: the subject and four objects reuse it
     segments = (f"SELECT *, {_number_segment('a')} AS segment_a, "
                 f"{_number_segment('b')} AS segment_b FROM ({ties})")
@@ -426,18 +423,7 @@ def _ties_sql(rows: str = "call_edges") -> str:
         _triple(RDF.type, _iri_const(str(CC.CallTie))),
         _triple(CC.partyA, "number_a"),
         _triple(CC.partyB, "number_b"),
-        _triple(CC.calls, _term("integer", "calls_ab + calls_ba")),
-        _triple(CC.callsAB, _term("integer", "calls_ab")),
-        _triple(CC.callsBA, _term("integer", "calls_ba")),
-        _triple(CC.minutes, _typed(_decimal("seconds / 60.0", 2), XSD.decimal)),
-        _triple(CC.sms, _term("integer", "sms_ab + sms_ba")),
-        _triple(CC.smsAB, _term("integer", "sms_ab")),
-        _triple(CC.smsBA, _term("integer", "sms_ba")),
-        _triple(CC.nightCalls, _term("integer", "night_calls")),
-        _triple(CC.roamingCalls, _term("integer", "roaming_calls")),
-        _triple(CC.activeMonths, _term("integer", "active_months")),
         _triple(CC.firstContact, _term("datetime", "first_contact")),
-        _triple(CC.lastContact, _term("datetime", "last_contact")),
         f"number_a || {sql_string(f' <{CC.callsWith}> ')} || number_b || ' .'",
     ]
     return (f"SELECT concat_ws(chr(10), {', '.join(lines)}) AS nt "
@@ -716,7 +702,7 @@ def build_knowledge_graph(
     )
 
 
-KNOWLEDGE_GRAPH_FORMAT = 1
+KNOWLEDGE_GRAPH_FORMAT = 2
 """Raised whenever the SQL above writes other triples for the same warehouse: a store
 written under another format (or ontology) is rebuilt, not updated."""
 
