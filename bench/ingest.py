@@ -14,6 +14,13 @@ Generates (or reuses) a synthetic operator, then in the same run:
 and prints rows/s and the ratio. Usage::
 
     python -m bench.ingest --subscribers 100000 --months 3 --workdir /tmp/callcircle-bench
+
+``--incremental`` measures instead what a periodic run costs: the operator's last month
+added to a data directory holding the months before it, against one full ingest of every
+month into an empty data directory, in the same run; then the same files again (nothing
+changed)::
+
+    python -m bench.ingest --incremental --subscribers 100000 --months 4
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import resource
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -36,7 +44,7 @@ from graph.knowledge import (
     ntriples_copy,
 )
 from ingest.contract import ENTITIES
-from ingest.job import run_ingest
+from ingest.job import IngestResult, run_ingest
 from ingest.synthetic import generate_operator
 from ingest.validate import SQL_TYPES, staged_table_ddl
 
@@ -143,6 +151,43 @@ def census_table(census: KnowledgeGraphCensus, subscribers: int, most: int = 20)
     return table
 
 
+def incremental(source: Path, workdir: Path, console: Console) -> Table:
+    """A month added to the months before it, against a full ingest of all, in one run."""
+    months = sorted(p.stem[-len("YYYY-MM"):] for p in source.glob("cdrs-*.csv"))
+    before = workdir / f"{source.name}-without-{months[-1]}"
+    if not before.exists():
+        shutil.copytree(source, before)
+        for path in before.glob(f"*-{months[-1]}.csv"):
+            path.unlink()
+    incremental_dir, full_dir = workdir / "data-incremental", workdir / "data-full"
+    for folder in (incremental_dir, full_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    timed: dict[str, tuple[float, IngestResult]] = {}
+    for label, folder, data in (
+            (f"months before {months[-1]} (not compared)", before, incremental_dir),
+            (f"{months[-1]} added", source, incremental_dir),
+            ("full ingest of every month", source, full_dir),
+            ("the same files again", source, full_dir)):
+        started = time.perf_counter()
+        result = run_ingest(folder, data_dir=data, console=console)
+        timed[label] = (time.perf_counter() - started, result)
+    full_seconds = timed["full ingest of every month"][0]
+    stages = sorted({stage for _, r in timed.values() for stage in r.stage_seconds},
+                    key=["stage sources", "aggregate", "call circles", "knowledge graph",
+                         "shacl", "publish"].index)
+    table = Table(title=f"periodic run: {source.name}, {months[-1]} added vs a full ingest")
+    for column in ("run", "seconds", "× full", *stages, "knowledge graph −/+"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for label, (seconds, result) in timed.items():
+        kg = result.knowledge_graph
+        table.add_row(label, f"{seconds:.2f}", f"{seconds / full_seconds:.2f}",
+                      *[f"{result.stage_seconds[s]:.2f}" if s in result.stage_seconds else ""
+                        for s in stages],
+                      f"−{kg.removed:,} +{kg.added:,}" if kg and kg.updated_from else
+                      ("built" if kg else ""))
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=100_000)
@@ -151,8 +196,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/callcircle-bench"))
     parser.add_argument("--no-kg-reference", dest="kg_reference", action="store_false",
                         help="skip the reference load of the knowledge graph's N-Triples file")
+    parser.add_argument("--incremental", action="store_true",
+                        help="the last month added to the months before it, vs a full ingest")
     args = parser.parse_args()
-    console = Console()
+    console = Console() if sys.stdout.isatty() else Console(width=200)
 
     source = args.workdir / f"source-{args.subscribers}x{args.months}-s{args.seed}"
     if not (source / "ground-truth" / "params.json").exists():
@@ -160,6 +207,9 @@ def main() -> None:
         generate_operator(source, subscribers=args.subscribers, months=args.months,
                           seed=args.seed, progress=True)
         console.print(f"generated {source} in {time.perf_counter() - started:.1f}s")
+    if args.incremental:
+        console.print(incremental(source, args.workdir, console))
+        return
     cdr_files = sorted(source.glob("cdrs-*.csv"))
     cdr_bytes = sum(p.stat().st_size for p in cdr_files)
 
