@@ -141,7 +141,7 @@ def quarantine_command(
 @app.command("train")
 def train_command(data_dir: DataDirOption = None) -> None:
     """Evaluate and fit the churn model on the current snapshot (saved beside it)."""
-    from api.pipeline import train_models
+    from api.commands import train_models
 
     train_models(SnapshotStore(data_dir), console=console)
 
@@ -154,7 +154,7 @@ def score_command(
     )] = 1,
 ) -> None:
     """Score churn risk, value, tiers and segments; publish them as a new snapshot."""
-    from api.pipeline import score_snapshot
+    from api.commands import score_snapshot
 
     score_snapshot(SnapshotStore(data_dir), console=console, threads=threads)
 
@@ -165,7 +165,7 @@ def report_command(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("callcircle-report.html"),
 ) -> None:
     """Write the HTML report of the current scored snapshot."""
-    from insight.pipeline import write_report
+    from insight.stage import write_report
 
     path = write_report(SnapshotStore(data_dir), out)
     console.print(f"report written to {path.resolve()}")
@@ -184,7 +184,7 @@ def tags_command(
     """Evaluate the business-feature tag rules; publish the assignments as a new snapshot."""
     from datetime import date
 
-    from api.pipeline import tag_customers
+    from api.commands import tag_customers
     from insight.tags import RuleError
 
     month = date.fromisoformat(f"{period}-01") if period else None
@@ -198,7 +198,7 @@ def tags_command(
 @app.command("campaigns")
 def campaigns_command(data_dir: DataDirOption = None) -> None:
     """Campaign results: response and retention, treated vs control, uplift with its interval."""
-    from api.pipeline import show_campaigns
+    from api.commands import show_campaigns
 
     show_campaigns(SnapshotStore(data_dir), console=console)
 
@@ -211,7 +211,7 @@ def kpis_command(
     data_dir: DataDirOption = None,
 ) -> None:
     """A slice of the KPI cube, with subtotals."""
-    from api.pipeline import show_kpis
+    from api.commands import show_kpis
 
     try:
         show_kpis(SnapshotStore(data_dir), measures, by or [], grouping=grouping,
@@ -232,7 +232,7 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
 ) -> None:
     """The main job on demo data: generate a synthetic operator, ingest it, report."""
-    from api.pipeline import run_demo
+    from api.commands import run_demo
 
     run_demo(source_dir, data_dir=data_dir, subscribers=subscribers, months=months,
              seed=seed, console=console)

@@ -165,8 +165,8 @@ def million_subscribers(rows: int, sample: FeatureSet | None, seed: int, workdir
     else a 10k × 6 operator built here) resampled with replacement to ``rows``: the same
     columns, types, missing values and label rate the models see in production.
     """
-    from insight.pipeline import SEGMENT_FEATURES
     from insight.segments import SegmentModel
+    from insight.stage import SEGMENT_FEATURES
 
     if sample is None:
         con = operator_warehouse(workdir, "speed", 10_000, 6, seed)

@@ -32,7 +32,7 @@ from ingest.synthetic import generate_operator
 from insight.churn import ChurnRiskModel, logistic_baseline
 from insight.evaluation import expected_calibration_error, scores
 from insight.features import FeatureSet, available_cutoffs, churn_features
-from insight.pipeline import InsightSettings, load_model, score, train, write_report
+from insight.stage import InsightSettings, load_model, score, train, write_report
 from insight.value import revenue_holdout, value_tiers
 from ontology import subscription_iri
 

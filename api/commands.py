@@ -19,7 +19,7 @@ from rich.table import Table
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
 from insight.kpis import kpis
-from insight.pipeline import InsightSettings, score, train
+from insight.stage import InsightSettings, score, train
 from insight.tags import current_library, load_library, tag_counts, tag_snapshot
 
 
@@ -46,7 +46,7 @@ def run_demo(
     """Generate (or reuse) a demo operator, ingest it into a snapshot, and report."""
     from ingest.job import run_ingest
     from ingest.synthetic import generate_operator
-    from insight.pipeline import write_report
+    from insight.stage import write_report
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
