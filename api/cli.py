@@ -165,10 +165,9 @@ def report_command(
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("callcircle-report.html"),
 ) -> None:
     """Write the HTML report of the current scored snapshot."""
-    from insight.stage import write_report
+    from api.commands import report_snapshot
 
-    path = write_report(SnapshotStore(data_dir), out)
-    console.print(f"report written to {path.resolve()}")
+    report_snapshot(SnapshotStore(data_dir), out, console=console)
 
 
 @app.command("tags")

@@ -19,7 +19,7 @@ from rich.table import Table
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
 from insight.kpis import kpis
-from insight.stage import InsightSettings, score, train
+from insight.stage import InsightSettings, score, train, write_report
 from insight.tags import current_library, load_library, tag_counts, tag_snapshot
 
 
@@ -46,7 +46,6 @@ def run_demo(
     """Generate (or reuse) a demo operator, ingest it into a snapshot, and report."""
     from ingest.job import run_ingest
     from ingest.synthetic import generate_operator
-    from insight.stage import write_report
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
@@ -70,9 +69,8 @@ def run_demo(
     console.print("[bold]5. customer tags[/bold] (starter library of business-feature rules)")
     tag_customers(store, console=console)
     show_campaigns(store, console=console)
-    report_path = store.root / "report.html"
     console.print("[bold]6. report[/bold]")
-    write_report(store, report_path)
+    report_path = report_snapshot(store, store.root / "report.html", console=console)
     current = store.current()
     console.print(
         f"[bold green]done[/bold green] in {time.perf_counter() - started:.1f}s: snapshot "
@@ -92,6 +90,13 @@ def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1) 
     """Score the current snapshot into a new published one."""
     snapshot = score(store, settings=InsightSettings(score_threads=threads))
     console.print(f"scored snapshot {snapshot.id} published")
+
+
+def report_snapshot(store: SnapshotStore, out: Path, *, console: Console) -> Path:
+    """Write the HTML report of the current scored snapshot to ``out``."""
+    path = write_report(store, out)
+    console.print(f"report written to {path.resolve()}")
+    return path
 
 
 def tag_customers(store: SnapshotStore, rules: Path | None = None, *, console: Console,

@@ -10,6 +10,13 @@ A data directory looks like this::
         manifest.json              what built it: run id, inputs, counts
       snapshots/.building-<run>/   a snapshot under construction (removed if abandoned)
       runs/<run>/run.json          the run ledger (see ``ingest.ledger``)
+      models/<snapshot id>/        the churn model trained on that snapshot (``insight.stage``)
+      rules/library-v<n>.yaml      every saved version of the tag rule library (``insight.tags``)
+      serving/<snapshot id>.*      the API's sorted serving copy of a warehouse (``api.serving``)
+
+:class:`SnapshotStore` is the one owner of this layout: every stage asks it for a folder
+(:meth:`SnapshotStore.models_dir`, ``rules_dir``, ``serving_dir``, ``runs_dir``) rather
+than spelling a path below the data directory.
 
 Publishing is a directory rename followed by an atomic replace of ``CURRENT``, both
 fsynced; a process killed at any moment leaves either the old or the new snapshot
@@ -37,7 +44,13 @@ DEFAULT_DATA_DIR = Path("callcircle-data")
 WAREHOUSE_FILE = "warehouse.duckdb"
 KNOWLEDGE_GRAPH_DIR = "kg"
 MANIFEST_FILE = "manifest.json"
+RUN_FILE = "run.json"
 BUILDING_PREFIX = ".building-"
+SNAPSHOTS_DIR = "snapshots"
+RUNS_DIR = "runs"
+MODELS_DIR = "models"
+RULES_DIR = "rules"
+SERVING_DIR = "serving"
 
 
 def resolve_data_dir(path: str | os.PathLike[str] | None = None) -> Path:
@@ -110,11 +123,27 @@ class SnapshotStore:
 
     @property
     def snapshots_dir(self) -> Path:
-        return self.root / "snapshots"
+        return self.root / SNAPSHOTS_DIR
 
     @property
     def runs_dir(self) -> Path:
-        return self.root / "runs"
+        """The run ledger, a folder per run."""
+        return self.root / RUNS_DIR
+
+    def models_dir(self, snapshot_id: str) -> Path:
+        """The churn model trained on ``snapshot_id``: beside the snapshots, since a published
+        snapshot is never modified and a model is trained after its snapshot is published."""
+        return self.root / MODELS_DIR / snapshot_id
+
+    @property
+    def rules_dir(self) -> Path:
+        """The tag rule library's saved versions (rules change between snapshots)."""
+        return self.root / RULES_DIR
+
+    @property
+    def serving_dir(self) -> Path:
+        """The API's serving copies of published warehouses, rebuilt when missing."""
+        return self.root / SERVING_DIR
 
     @property
     def current_file(self) -> Path:
@@ -206,7 +235,7 @@ class SnapshotStore:
         for path in self.snapshots_dir.iterdir():
             if path.name.startswith(BUILDING_PREFIX):
                 run_id = path.name[len(BUILDING_PREFIX):]
-                if not _run_is_alive(self.runs_dir / run_id / "run.json"):
+                if not _run_is_alive(self.runs_dir / run_id / RUN_FILE):
                     shutil.rmtree(path, ignore_errors=True)
                     removed.append(path.name)
         return removed
@@ -235,18 +264,20 @@ class SnapshotStore:
     def derive(
         self,
         run_id: str,
-        write: Callable[[duckdb.DuckDBPyConnection, Path], dict[str, Any]],
+        write: Callable[[duckdb.DuckDBPyConnection, Snapshot], dict[str, Any]],
         *,
         manifest_key: str,
-        carry: tuple[str, ...] = ("models",),
+        carry: tuple[str, ...] = (),
         parent: Snapshot | None = None,
     ) -> Snapshot:
-        """Publish a copy of the current snapshot with what ``write(con, kg_path)`` adds.
+        """Publish a copy of the current snapshot with what ``write(con, building)`` adds.
 
         Published snapshots are never modified: scoring, tagging and campaign planning
-        write into a copy (warehouse, knowledge graph and the ``carry`` folders), which is
-        published atomically under the single-writer lock. ``write`` returns a summary that
-        goes into the manifest under ``manifest_key``. ``parent``: the snapshot the caller
+        write into a copy (warehouse, knowledge graph, and only the folders of the snapshot
+        named in ``carry``), which is published atomically under the single-writer lock.
+        ``write`` gets a writable connection to the copy's warehouse and the building
+        snapshot itself (its knowledge graph, its folder), and returns a summary that goes
+        into the manifest under ``manifest_key``. ``parent``: the snapshot the caller
         computed from; if another run published meanwhile, nothing is published.
         """
         with self.writer_lock():
@@ -266,7 +297,7 @@ class SnapshotStore:
                         shutil.copytree(current.path / folder, building.path / folder)
                 con = duckdb.connect(str(building.warehouse_path))
                 try:
-                    summary = write(con, building.knowledge_graph_path)
+                    summary = write(con, building)
                     con.execute("CHECKPOINT")
                 finally:
                     con.close()

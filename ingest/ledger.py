@@ -18,10 +18,8 @@ from typing import Any
 
 from rich.table import Table
 
-from graph.snapshot import pid_alive, write_atomic
+from graph.snapshot import RUN_FILE, pid_alive, write_atomic
 from graph.warehouse import utc_stamp
-
-RUN_FILE = "run.json"
 
 
 def utc_now() -> str:

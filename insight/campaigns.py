@@ -28,7 +28,6 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -544,7 +543,7 @@ def plan_campaign(store: SnapshotStore, campaign: Campaign, *, as_of: date | Non
     """Target (and optionally execute) a campaign; publish the list as a new snapshot."""
     out: dict[str, pd.DataFrame] = {}
 
-    def write(con: duckdb.DuckDBPyConnection, _kg: Path) -> dict[str, Any]:
+    def write(con: duckdb.DuckDBPyConnection, _building: Snapshot) -> dict[str, Any]:
         targets = target(con, campaign, as_of=as_of)
         store_targets(con, campaign, targets)
         if execute:
@@ -563,7 +562,7 @@ def record_snapshot_responses(store: SnapshotStore, responses: list[dict[str, An
                               ) -> Snapshot:
     """Record responses (the API mutation) and publish them as a new snapshot."""
 
-    def write(con: duckdb.DuckDBPyConnection, _kg: Path) -> dict[str, Any]:
+    def write(con: duckdb.DuckDBPyConnection, _building: Snapshot) -> dict[str, Any]:
         return {"responses": record_responses(con, responses)}
 
     return store.derive(new_run_id("responses"), write, manifest_key="responses")

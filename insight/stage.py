@@ -4,13 +4,14 @@
   honest evaluation (time split, or stratified CV for a one-shot export, each model with
   and without graph features, logistic baseline beside it), then the final model refit
   on all labelled cut-offs. Saved with its metadata (cut-offs, features, metrics, library
-  versions) under ``<data>/models/<snapshot id>/`` — beside the snapshot, which is never
-  modified once published.
+  versions) in the data directory's models folder (``SnapshotStore.models_dir``) —
+  beside the snapshot, which is never modified once published.
 * :func:`score` — risk and reasons, value and CLV, value tiers, network value and
   segments as of the scoring cut-off, written to ``churn_scores``, ``subscriber_value``,
   ``customer_value``, ``segments`` and ``segment_members`` in a **new** snapshot derived
   from the current one (warehouse and knowledge graph copied, tables added, the same
-  values written to the knowledge graph as ``cc:`` terms, published).
+  values written to the knowledge graph as ``cc:`` terms, published). Its manifest names
+  the snapshot whose model scored it, so the model is found in the models folder only.
 * :func:`write_report` — the self-contained HTML report (``insight.report``).
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 import json
 import pickle
 import platform
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -72,7 +72,6 @@ from insight.value import (
 __all__ = ["InsightSettings", "TrainedChurnModel", "load_model", "score", "train",
            "write_report"]
 
-MODELS_DIR = "models"
 MODEL_FILE = "churn-model.pkl"
 METADATA_FILE = "churn-model.json"
 SEGMENT_FEATURES = ["calls_out", "minutes_out", "sms_out", "contacts", "active_days", "data_mb",
@@ -183,7 +182,7 @@ def evaluate_churn(frames: dict[date, FeatureSet], settings: InsightSettings
 def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
           snapshot: Snapshot | None = None) -> TrainedChurnModel:
     """Evaluate and fit the churn model on a snapshot (default: the current one); save it
-    with its metadata under ``<data>/models/<snapshot id>/``."""
+    with its metadata in ``store.models_dir(snapshot.id)``."""
     settings = settings or InsightSettings()
     snapshot = snapshot or store.current()
     if snapshot is None:
@@ -218,7 +217,7 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
         "libraries": _versions(),
         "seconds": round(time.perf_counter() - started, 2),
     }
-    folder = store.root / MODELS_DIR / snapshot.id
+    folder = store.models_dir(snapshot.id)
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / MODEL_FILE, "wb") as handle:
         pickle.dump(model, handle)
@@ -227,22 +226,28 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
     return TrainedChurnModel(model, features, last.graph_features, meta)
 
 
+def model_snapshot_id(store: SnapshotStore, snapshot: Snapshot) -> str:
+    """The snapshot whose model goes with ``snapshot``: the one whose model scored it (its
+    manifest says, and snapshots derived from it copy the manifest), else itself."""
+    scored_by = snapshot.manifest.get("insight", {}).get("model_snapshot")
+    if scored_by and (store.models_dir(scored_by) / MODEL_FILE).exists():
+        return scored_by
+    return snapshot.id
+
+
 def load_model(store: SnapshotStore, snapshot: Snapshot | None = None) -> TrainedChurnModel:
-    """The model trained for ``snapshot`` (default current), else the one its parent used."""
+    """The model that scored ``snapshot`` (default current), else the one trained on it."""
     snapshot = snapshot or store.current()
     if snapshot is None:
         raise ValueError("no published snapshot")
-    candidates = [snapshot.path / MODELS_DIR, store.root / MODELS_DIR / snapshot.id]
-    parent = snapshot.manifest.get("insight", {}).get("model_snapshot")
-    if parent:
-        candidates.append(store.root / MODELS_DIR / parent)
-    for folder in candidates:
-        if (folder / MODEL_FILE).exists():
-            with open(folder / MODEL_FILE, "rb") as handle:
-                model = pickle.load(handle)  # our own artefact, written by train()
-            meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-            return TrainedChurnModel(model, meta["features"], meta["graph_features"], meta)
-    raise FileNotFoundError(f"no churn model for snapshot {snapshot.id}: run `callcircle train`")
+    folder = store.models_dir(model_snapshot_id(store, snapshot))
+    if not (folder / MODEL_FILE).exists():
+        raise FileNotFoundError(
+            f"no churn model for snapshot {snapshot.id}: run `callcircle train`")
+    with open(folder / MODEL_FILE, "rb") as handle:
+        model = pickle.load(handle)  # our own artefact, written by train()
+    meta = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    return TrainedChurnModel(model, meta["features"], meta["graph_features"], meta)
 
 
 def scoring_cutoff(con: duckdb.DuckDBPyConnection, settings: InsightSettings
@@ -375,12 +380,10 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
     with current.reading() as con:
         tables = score_tables(con, trained, settings)
     run_id = run_id or new_run_id("insight")
-    model_folder = store.root / MODELS_DIR / trained.metadata["snapshot"]
 
-    def write(out: duckdb.DuckDBPyConnection, kg_path: Path) -> dict[str, Any]:
+    def write(out: duckdb.DuckDBPyConnection, building: Snapshot) -> dict[str, Any]:
+        kg_path = building.knowledge_graph_path
         triples = write_insight_triples(kg_path, tables) if kg_path.exists() else 0
-        if model_folder.exists():
-            shutil.copytree(model_folder, kg_path.parent / MODELS_DIR)
         for name in ("churn_scores", "subscriber_value", "customer_value", "segments",
                      "segment_members"):
             replace_cutoff_frame(out, name, tables["cutoff"], tables[name])
@@ -393,7 +396,7 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
                                  if tables["segment_movement"] is not None else None),
         }
 
-    return store.derive(run_id, write, manifest_key="insight", parent=current, carry=())
+    return store.derive(run_id, write, manifest_key="insight", parent=current)
 
 
 def write_report(store: SnapshotStore, out_path: Path, *,

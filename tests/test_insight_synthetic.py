@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import json
 import os
 import shutil
 import tempfile
@@ -230,7 +229,7 @@ def scored_store(contagion_on: Path, tmp_path_factory: pytest.TempPathFactory
 def test_scores_and_reasons_for_every_subscriber(scored_store: SnapshotStore) -> None:
     snapshot = scored_store.current()
     assert snapshot is not None and snapshot.manifest["derived_from"]
-    meta = json.loads((snapshot.path / "models" / "churn-model.json").read_text())
+    meta = load_model(scored_store, snapshot).metadata
     assert {"scikit-learn", "lightgbm"} <= set(meta["libraries"])
     assert meta["evaluation"]["kind"] == "time split" and meta["graph_features"]
     con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
@@ -246,6 +245,22 @@ def test_scores_and_reasons_for_every_subscriber(scored_store: SnapshotStore) ->
     members = con.execute("SELECT count(*) FROM segment_members").fetchall()[0][0]
     assert members == len(scores_table)
     con.close()
+
+
+def test_the_model_is_found_in_the_models_folder_only(scored_store: SnapshotStore) -> None:
+    """Scoring names its model in the manifest; snapshots derived later find it there."""
+    scored = scored_store.current()
+    assert scored is not None
+    model_snapshot = scored.manifest["insight"]["model_snapshot"]
+    assert model_snapshot != scored.id
+    assert not (scored.path / "models").exists()
+    assert (scored_store.models_dir(model_snapshot) / "churn-model.pkl").exists()
+    derived = scored_store.derive("after-scoring", lambda con, building: {},
+                                  manifest_key="noop")
+    assert not (derived.path / "models").exists()
+    trained = load_model(scored_store, derived)
+    assert trained.metadata["snapshot"] == model_snapshot
+    assert trained.metadata["model_id"] == load_model(scored_store, scored).metadata["model_id"]
 
 
 def test_scores_are_queryable_by_sparql(scored_store: SnapshotStore) -> None:

@@ -53,3 +53,61 @@ def test_writer_lock_admits_one_writer(tmp_path: Path) -> None:
         pass
     with store.writer_lock():
         pass
+
+
+def _publish_with(store: SnapshotStore, folders: tuple[str, ...]) -> None:
+    import duckdb
+
+    with store.building("first") as building:
+        con = duckdb.connect(str(building.warehouse_path))
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+        con.close()
+        for folder in folders:
+            (building.path / folder).mkdir()
+            (building.path / folder / "a.txt").write_text(folder)
+        store.publish(building)
+
+
+def test_derive_hands_the_building_snapshot_and_carries_nothing_unasked(
+        tmp_path: Path) -> None:
+    import duckdb
+
+    from graph.snapshot import Snapshot
+
+    store = SnapshotStore(tmp_path)
+    _publish_with(store, ("extra", "kept"))
+    first = store.current()
+    assert first is not None
+    seen: list[Snapshot] = []
+
+    def write(con: duckdb.DuckDBPyConnection, building: Snapshot) -> dict[str, int]:
+        seen.append(building)
+        assert building.path.parent == store.snapshots_dir and building.id != first.id
+        (building.path / "note.txt").write_text("added")
+        con.execute("INSERT INTO t VALUES (2)")
+        return {"rows": 2}
+
+    derived = store.derive("plain", write, manifest_key="step", parent=first)
+    assert [b.id for b in seen] == [".building-plain"]
+    assert (derived.path / "note.txt").read_text() == "added"
+    assert not (derived.path / "extra").exists() and not (derived.path / "kept").exists()
+    assert derived.manifest["step"] == {"rows": 2, "run_id": "plain"}
+    with derived.reading() as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_derive_carries_the_folders_it_is_asked_to(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    _publish_with(store, ("extra", "kept"))
+    derived = store.derive("carry", lambda con, building: {}, manifest_key="step",
+                           carry=("kept",))
+    assert (derived.path / "kept" / "a.txt").read_text() == "kept"
+    assert not (derived.path / "extra").exists()
+
+
+def test_each_folder_of_the_data_directory_has_one_owner(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    folders = {store.snapshots_dir, store.runs_dir, store.models_dir("s1").parent,
+               store.rules_dir, store.serving_dir}
+    assert {f.parent for f in folders} == {tmp_path} and len(folders) == 5
+    assert store.models_dir("s1") != store.models_dir("s2")

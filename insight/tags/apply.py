@@ -7,7 +7,6 @@ import json
 import time
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -123,9 +122,10 @@ def tag_snapshot(store: SnapshotStore, library: RuleLibrary | None = None, *,
     library = library or current_library(store)
     run_id = run_id or new_run_id("tags")
 
-    def write(con: duckdb.DuckDBPyConnection, kg_path: Path) -> dict[str, Any]:
+    def write(con: duckdb.DuckDBPyConnection, building: Snapshot) -> dict[str, Any]:
         result = apply_tags(con, library, period or last_full_month(con), run_id=run_id)
         write_tag_tables(con, result)
+        kg_path = building.knowledge_graph_path
         triples = write_tag_triples(kg_path, library, result) if kg_path.exists() else 0
         return {"period": str(result.period), "library": library.name,
                 "library_version": library.version, "assignments": len(result.assignments),

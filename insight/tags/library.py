@@ -33,7 +33,6 @@ from ontology import (
     tag_scheme_iri,
 )
 
-RULES_DIR = "rules"
 STARTER_FILE = Path(__file__).parent.parent / "rules" / "starter.yaml"
 
 
@@ -101,7 +100,7 @@ def _saved_version(path: Path) -> int:
 
 
 def _library_files(store: SnapshotStore) -> list[Path]:
-    folder = store.root / RULES_DIR
+    folder = store.rules_dir
     if not folder.exists():
         return []
     return sorted(folder.glob("library-v*.yaml"), key=_saved_version)
@@ -115,7 +114,7 @@ def current_library(store: SnapshotStore) -> RuleLibrary:
 
 def save_library(store: SnapshotStore, library: RuleLibrary) -> Path:
     """Save a library version beside the snapshots (they are immutable; rules are not)."""
-    folder = store.root / RULES_DIR
+    folder = store.rules_dir
     folder.mkdir(parents=True, exist_ok=True)
     files = _library_files(store)
     if files and _saved_version(files[-1]) >= library.version:
