@@ -1,4 +1,5 @@
-"""What every resolver gets: the caller, the snapshot of this request, its loaders.
+"""What every resolver gets: the caller, the snapshot of this request, its loaders, and the
+data directory the server was started on.
 
 One :class:`Context` per request, created with a lease on the snapshot the request
 started on (``api.graphql_app``), so its dataloaders never outlive the request.
@@ -6,19 +7,23 @@ started on (``api.graphql_app``), so its dataloaders never outlive the request.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from api.auth import Principal
+from api.auth import Principal, Role
 from api.errors import PublicError
 from api.loaders import Loaders
 from api.settings import Limits
 from api.snapshots import OpenSnapshot
 from api.warehouse import Warehouse
+from graph.snapshot import SnapshotStore, SnapshotStoreBusy
 
 if TYPE_CHECKING:
     from strawberry.types import Info
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +41,12 @@ class Context:
         return cls(principal=principal, snapshot=snapshot, limits=limits, db=db,
                    loaders=Loaders(db))
 
+    @property
+    def store(self) -> SnapshotStore:
+        """The data directory the server follows: mutations publish into it, rules are
+        saved in it (the snapshot holder's store, handed to every snapshot it opens)."""
+        return self.snapshot.store
+
     def page_size(self, first: int | None, default: int = 20) -> int:
         """``first`` checked against the configured maximum page size."""
         size = default if first is None else first
@@ -43,6 +54,21 @@ class Context:
         if size < 0 or size > maximum:
             raise PublicError(f"`first` must be between 0 and {maximum}, got {size}")
         return size
+
+    def require(self, role: Role, what: str) -> None:
+        """Refuse callers below ``role`` with a message naming what needs it."""
+        if not self.principal.role.at_least(role):
+            roles = "admin" if role is Role.ADMIN else "analyst or admin"
+            raise PublicError(f"{what} needs the {roles} role")
+
+    async def on_store(self, work: Callable[[SnapshotStore], T]) -> T:
+        """Run ``work(store)`` off the loop: a call that publishes a snapshot or saves rules.
+        Another writer busy, or input the stage refuses (``ValueError``, a ``RuleError``
+        among them), is the caller's public error."""
+        try:
+            return await asyncio.to_thread(work, self.store)
+        except (SnapshotStoreBusy, ValueError) as exc:
+            raise PublicError(str(exc)) from None
 
 
 def ctx(info: Info) -> Context:

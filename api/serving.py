@@ -2,7 +2,8 @@
 
 The staged warehouse is laid out for ingest and models (file order, whole-table
 scans); a front-line lookup of one customer must not scan millions of call edges.
-When the API first opens a snapshot it writes ``<data dir>/serving/<id>.v<N>.duckdb``:
+When the API first opens a snapshot it writes ``<id>.v<N>.duckdb`` in the data directory's
+serving folder (``SnapshotStore.serving_dir``):
 copies of the per-customer tables sorted by ``customer_id`` (so DuckDB's min/max
 zone maps skip all but a row group or two for a key range) and the per-customer
 aggregates the schema shows — bills summary, last contact per channel, every
@@ -27,13 +28,12 @@ from typing import Any
 
 import duckdb
 
-from graph.snapshot import Snapshot
+from graph.snapshot import Snapshot, SnapshotStore
 from graph.warehouse import latest_cutoff_sql, sql_string, tie_strength_sql
 
 log = logging.getLogger("callcircle.api.serving")
 
 LAYOUT_VERSION = 9
-SERVING_DIR = "serving"
 #: Rows per row group of the serving copy (DuckDB's default: 122,880). Zone maps skip
 #: whole row groups, so a page or a batch of 50 neighbouring keys reads 8,192 rows
 #: instead of a default group; a whole-table scan costs about the same.
@@ -128,13 +128,13 @@ UNIQUE_KEYS = (("customers", "customer_id"), ("subscriptions_by_id", "subscripti
                ("customer_card", "customer_id"))
 
 
-def serving_path(data_dir: Path, snapshot_id: str) -> Path:
-    return data_dir / SERVING_DIR / f"{snapshot_id}.v{LAYOUT_VERSION}.duckdb"
+def serving_path(store: SnapshotStore, snapshot_id: str) -> Path:
+    return store.serving_dir / f"{snapshot_id}.v{LAYOUT_VERSION}.duckdb"
 
 
-def ensure_serving(snapshot: Snapshot, data_dir: Path) -> Path:
+def ensure_serving(snapshot: Snapshot, store: SnapshotStore) -> Path:
     """The serving file of ``snapshot``, built now if no worker has built it yet."""
-    path = serving_path(data_dir, snapshot.id)
+    path = serving_path(store, snapshot.id)
     if path.exists():
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,12 +154,12 @@ def ensure_serving(snapshot: Snapshot, data_dir: Path) -> Path:
     return path
 
 
-def remove_stale(data_dir: Path, keep_ids: Iterable[str]) -> None:
+def remove_stale(store: SnapshotStore, keep_ids: Iterable[str]) -> None:
     """Drop serving files of snapshots no longer published, and of older layouts."""
-    folder = data_dir / SERVING_DIR
+    folder = store.serving_dir
     if not folder.is_dir():
         return
-    keep = {serving_path(data_dir, snapshot_id).name for snapshot_id in keep_ids}
+    keep = {serving_path(store, snapshot_id).name for snapshot_id in keep_ids}
     for path in folder.glob("*.duckdb"):
         if path.name not in keep:
             with contextlib.suppress(FileNotFoundError):

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -26,15 +26,20 @@ from graph.warehouse import sql_string
 
 log = logging.getLogger("callcircle.api.snapshots")
 
+T = TypeVar("T")
+
 
 class OpenSnapshot:
-    """A published snapshot with its stores opened read-only, shared by many requests."""
+    """A published snapshot with its stores opened read-only, shared by many requests.
 
-    def __init__(self, snapshot: Snapshot, data_dir: Path) -> None:
+    ``store``: the data directory it was published in (its serving copy is kept there)."""
+
+    def __init__(self, snapshot: Snapshot, store: SnapshotStore) -> None:
         self.snapshot = snapshot
+        self.store = store
         self.id = snapshot.id
         self.manifest: dict[str, Any] = snapshot.manifest
-        path = ensure_serving(snapshot, data_dir)
+        path = ensure_serving(snapshot, store)
         self.warehouse = duckdb.connect(str(path), read_only=True)
         self.warehouse.execute("SET enable_progress_bar = false")
         self.warehouse.execute(
@@ -67,6 +72,21 @@ class OpenSnapshot:
     def has_table(self, name: str) -> bool:
         """A table of the serving copy (see ``api.serving``)."""
         return name in self.serving_tables
+
+    async def on_warehouse(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``work`` (an ``insight`` function reading warehouse tables by their own names)
+        on a read-only connection of its own to this snapshot's warehouse, off the loop."""
+        path = str(self.snapshot.warehouse_path)
+
+        def run() -> T:
+            con = duckdb.connect(path, read_only=True)
+            try:
+                con.execute("SET enable_progress_bar = false")
+                return work(con)
+            finally:
+                con.close()
+
+        return await asyncio.to_thread(run)
 
     def acquire(self) -> OpenSnapshot:
         with self._lock:
@@ -166,13 +186,13 @@ class SnapshotHolder:
             if self.current is not None and self.current.id == snapshot.id:
                 self._stamp = stamp
                 return False
-            opened = OpenSnapshot(snapshot, self.store.root)
+            opened = OpenSnapshot(snapshot, self.store)
             previous, self.current = self.current, opened
             self._stamp = stamp
         log.info("serving snapshot %s", opened.id)
         if previous is not None:
             previous.retire()
-        remove_stale(self.store.root, [s.id for s in self.store.published()])
+        remove_stale(self.store, [s.id for s in self.store.published()])
         if self._on_switch is not None:
             self._on_switch(opened)
         return True

@@ -62,10 +62,10 @@ def test_internal_errors_are_masked(tmp_path: Path) -> None:
     store = _empty_snapshot(tmp_path)
     current = store.current()
     assert current is not None
-    broken = duckdb.connect(str(ensure_serving(current, tmp_path)))
+    broken = duckdb.connect(str(ensure_serving(current, store)))
     broken.execute("DROP TABLE customers")
     broken.close()
-    snapshot = OpenSnapshot(current, tmp_path)
+    snapshot = OpenSnapshot(current, store)
     try:
         context = Context.create(ADMIN, snapshot, Limits())
         result = asyncio.run(build_schema().execute(
@@ -92,6 +92,26 @@ def test_leases_keep_a_retired_snapshot_open(tmp_path: Path) -> None:
     assert first.closed
     assert not holder.refresh()  # CURRENT unchanged: no reopen
     holder.close()
+
+
+def test_the_request_context_has_the_store_the_server_follows(tmp_path: Path) -> None:
+    """Mutations publish and save rules into the data directory the holder follows."""
+    _empty_snapshot(tmp_path)
+    holder = SnapshotHolder(tmp_path)
+    assert holder.refresh()
+    snapshot = holder.lease()
+    assert snapshot is not None
+    try:
+        context = Context.create(ADMIN, snapshot, Limits())
+        assert context.store is holder.store and context.store.root == tmp_path
+        result = asyncio.run(build_schema().execute(
+            'mutation { saveTagRule(tag: "loyal", expression: "tenure_12_plus") { version } }',
+            context_value=context))
+        assert result.errors is None, result.errors
+        assert [p.name for p in holder.store.rules_dir.iterdir()] == ["library-v2.yaml"]
+    finally:
+        snapshot.release()
+        holder.close()
 
 
 def test_settings_from_yaml_and_environment(tmp_path: Path) -> None:
@@ -185,7 +205,7 @@ def test_stage_fields_are_null_on_a_snapshot_without_them(tmp_path: Path) -> Non
             DATE '2020-01-01' AS start_date, NULL::DATE AS end_date""")
     con.close()
     current = store.publish(building)
-    snapshot = OpenSnapshot(current, tmp_path)
+    snapshot = OpenSnapshot(current, store)
     try:
         context = Context.create(ADMIN, snapshot, Limits())
         result = asyncio.run(build_schema().execute("""{
@@ -223,8 +243,9 @@ def test_stale_serving_copies_are_removed(tmp_path: Path) -> None:
 
     folder = tmp_path / "serving"
     folder.mkdir()
-    current = serving_path(tmp_path, "s2")
+    store = SnapshotStore(tmp_path)
+    current = serving_path(store, "s2")
     for name in ("s1.v1.duckdb", f"s1.v{LAYOUT_VERSION}.duckdb", "s2.v1.duckdb", current.name):
         (folder / name).write_bytes(b"")
-    remove_stale(tmp_path, ["s2"])
+    remove_stale(store, ["s2"])
     assert [p.name for p in folder.iterdir()] == [current.name]

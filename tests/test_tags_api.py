@@ -63,7 +63,7 @@ def run(data_dir: Path, role: str, query: str, **variables: Any) -> dict[str, An
 
 def execute(data_dir: Path, role: str, query: str, **variables: Any) -> Any:
     store = SnapshotStore(data_dir)
-    snapshot = OpenSnapshot(store.current(), store.root)
+    snapshot = OpenSnapshot(store.current(), store)
     context = Context.create(Principal(f"user-{role}", Role(role), "api_key"), snapshot,
                              Limits())
     try:

@@ -12,7 +12,8 @@ import strawberry
 from strawberry.types import Info
 
 from api.auth import Role
-from api.schema.tags import data_dir, on_store, on_warehouse, require
+from api.context import ctx
+from api.errors import PublicError
 from graph.snapshot import SnapshotStore
 from insight import campaigns as marketing
 
@@ -139,16 +140,15 @@ class CampaignQuery:
                                   "uplift's 95 % Newcombe interval; per channel and segment "
                                   "(analyst or admin).")
     async def campaign_evaluation(self, info: Info, campaign_id: str) -> CampaignEvaluation:
-        require(info, Role.ANALYST, "campaign evaluation")
+        context = ctx(info)
+        context.require(Role.ANALYST, "campaign evaluation")
 
         def work(con: Any) -> dict[str, pd.DataFrame]:
             return marketing.evaluate(con, campaign_id)
 
         try:
-            result = await on_warehouse(info, work)
+            result = await context.snapshot.on_warehouse(work)
         except ValueError as exc:
-            from api.errors import PublicError
-
             raise PublicError(str(exc)) from None
         return CampaignEvaluation(
             campaign_id=campaign_id, method="Newcombe hybrid score (Wilson), 95 %",
@@ -163,9 +163,9 @@ class CampaignMutation:
                                      "publishes a new snapshot (analyst or admin).")
     async def plan_campaign(self, info: Info, campaign: CampaignInput, execute: bool = False,
                             as_of: dt.date | None = None) -> CampaignPlan:
-        require(info, Role.ANALYST, "planning a campaign")
-        store = SnapshotStore(data_dir(info))
-        plan = await on_store(lambda: _plan(store, campaign, execute, as_of))
+        context = ctx(info)
+        context.require(Role.ANALYST, "planning a campaign")
+        plan = await context.on_store(lambda store: _plan(store, campaign, execute, as_of))
         snapshot, targets = plan
         counts = targets["contact_group"].value_counts().to_dict()
         return CampaignPlan(campaign_id=campaign.campaign_id, snapshot_id=snapshot.id,
@@ -176,10 +176,11 @@ class CampaignMutation:
                                      "snapshot (analyst or admin).")
     async def record_campaign_responses(self, info: Info, responses: list[ResponseInput]
                                         ) -> RecordedResponses:
-        require(info, Role.ANALYST, "recording campaign responses")
-        store = SnapshotStore(data_dir(info))
+        context = ctx(info)
+        context.require(Role.ANALYST, "recording campaign responses")
         rows = [{k: v for k, v in vars(r).items() if v is not None} for r in responses]
-        snapshot = await on_store(lambda: marketing.record_snapshot_responses(store, rows))
+        snapshot = await context.on_store(
+            lambda store: marketing.record_snapshot_responses(store, rows))
         return RecordedResponses(snapshot_id=snapshot.id, recorded=len(rows))
 
 

@@ -12,8 +12,8 @@ import strawberry
 from strawberry.types import Info
 
 from api.auth import Role
+from api.context import ctx
 from api.errors import PublicError
-from api.schema.tags import on_warehouse, require
 from insight import kpis as cube
 
 KpiMeasure = strawberry.enum(
@@ -80,12 +80,13 @@ class KpiQuery:
                    by: list[KpiDimension] | None = None,  # type: ignore[valid-type]
                    filter: list[KpiFilter] | None = None,
                    grouping: KpiGrouping = KpiGrouping.ROLLUP) -> list[KpiRow]:
-        require(info, Role.ANALYST, "KPIs")
+        context = ctx(info)
+        context.require(Role.ANALYST, "KPIs")
         names = [m.value for m in measures]
         dims = [d.value for d in by or []]
         filters = {f.dimension.value: list(f.values) for f in filter or []}
         try:
-            frame = await on_warehouse(info, lambda con: cube.kpis(
+            frame = await context.snapshot.on_warehouse(lambda con: cube.kpis(
                 con, names, dims, filters, grouping=grouping.value))
         except ValueError as exc:
             raise PublicError(str(exc)) from None

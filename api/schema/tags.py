@@ -6,63 +6,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import duckdb
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.auth import Role
 from api.context import ctx
-from api.errors import PublicError
-from graph.snapshot import SnapshotStore, SnapshotStoreBusy
 from insight import tags as tag_rules
-
-T = TypeVar("T")
-
-
-# --- helpers shared by the tag, campaign and KPI resolvers ---------------------------
-
-
-def require(info: Info, role: Role, what: str) -> None:
-    """Refuse callers below ``role`` with a message naming what needs it."""
-    if not ctx(info).principal.role.at_least(role):
-        roles = "admin" if role is Role.ADMIN else "analyst or admin"
-        raise PublicError(f"{what} needs the {roles} role")
-
-
-def data_dir(info: Info) -> Path:
-    """The data directory of the snapshot this request is served from."""
-    return ctx(info).snapshot.snapshot.path.parent.parent
-
-
-async def on_warehouse(info: Info, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-    """Run ``work`` on a read-only connection to this request's warehouse, off the loop."""
-    path = str(ctx(info).snapshot.snapshot.warehouse_path)
-
-    def run() -> T:
-        con = duckdb.connect(path, read_only=True)
-        try:
-            con.execute("SET enable_progress_bar = false")
-            return work(con)
-        finally:
-            con.close()
-
-    return await asyncio.to_thread(run)
-
-
-async def on_store(work: Callable[[], T]) -> T:
-    """Run a snapshot-deriving call (it publishes) off the loop; busy → a public error."""
-    try:
-        return await asyncio.to_thread(work)
-    except SnapshotStoreBusy as exc:
-        raise PublicError(str(exc)) from None
-    except (ValueError, tag_rules.RuleError) as exc:
-        raise PublicError(str(exc)) from None
-
 
 # --- types ------------------------------------------------------------------------------
 
@@ -165,16 +117,17 @@ class TagQuery:
     @strawberry.field(description="The tag rule library in force, with customers per tag in "
                                   "this snapshot.")
     async def tag_library(self, info: Info) -> TagLibrary:
-        store = SnapshotStore(data_dir(info))
-        library = await asyncio.to_thread(tag_rules.current_library, store)
-        counts = await on_warehouse(info, tag_rules.tag_counts)
+        context = ctx(info)
+        library = await asyncio.to_thread(tag_rules.current_library, context.store)
+        counts = await context.snapshot.on_warehouse(tag_rules.tag_counts)
         return TagLibrary.of(library, {c["tag_id"]: int(c["customers"]) for c in counts}
                              if counts else None)
 
     @strawberry.field(description="A customer's tags with rule version, period and the "
                                   "features behind each.")
     async def customer_tags(self, info: Info, customer_id: str) -> list[CustomerTag]:
-        rows = await on_warehouse(info, lambda con: tag_rules.customer_tags(con, customer_id))
+        rows = await ctx(info).snapshot.on_warehouse(
+            lambda con: tag_rules.customer_tags(con, customer_id))
         return _customer_tags(rows)
 
 
@@ -183,18 +136,18 @@ class TagMutation:
     @strawberry.mutation(description="Replace the rule library with this YAML (admin); "
                                      "refused with the rule and the problem if invalid.")
     async def save_tag_library(self, info: Info, yaml: str) -> TagLibrary:
-        require(info, Role.ADMIN, "editing tag rules")
-        store = SnapshotStore(data_dir(info))
-        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(
+        context = ctx(info)
+        context.require(Role.ADMIN, "editing tag rules")
+        return TagLibrary.of(await context.on_store(lambda store: tag_rules.edit_library(
             store, lambda old: old.successor(tag_rules.parse_library(yaml)))))
 
     @strawberry.mutation(description="Add or change one tag rule (admin); its version goes up "
                                      "when the expression changes.")
     async def save_tag_rule(self, info: Info, tag: str, expression: str, label: str = "",
                             scheme: str = "general") -> TagLibrary:
-        require(info, Role.ADMIN, "editing tag rules")
-        store = SnapshotStore(data_dir(info))
-        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(
+        context = ctx(info)
+        context.require(Role.ADMIN, "editing tag rules")
+        return TagLibrary.of(await context.on_store(lambda store: tag_rules.edit_library(
             store, lambda old: old.with_tag(tag_rules.TagRule(tag, expression, 1, label,
                                                               scheme)))))
 
@@ -202,8 +155,8 @@ class TagMutation:
                                      "JSON: {measure, op, value, months, label, lists...}.")
     async def save_business_feature(self, info: Info, name: str, definition: JSON
                                     ) -> TagLibrary:
-        require(info, Role.ADMIN, "editing business features")
-        store = SnapshotStore(data_dir(info))
+        context = ctx(info)
+        context.require(Role.ADMIN, "editing business features")
 
         def change(old: tag_rules.RuleLibrary) -> tag_rules.RuleLibrary:
             spec = definition if isinstance(definition, dict) else json.loads(str(definition))
@@ -211,22 +164,24 @@ class TagMutation:
                 {"features": {name: spec}, "tags": {}}).features[name]
             return old.with_feature(feature)
 
-        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(store, change)))
+        return TagLibrary.of(await context.on_store(
+            lambda store: tag_rules.edit_library(store, change)))
 
     @strawberry.mutation(description="Remove a tag rule (admin).")
     async def delete_tag_rule(self, info: Info, tag: str) -> TagLibrary:
-        require(info, Role.ADMIN, "editing tag rules")
-        store = SnapshotStore(data_dir(info))
-        return TagLibrary.of(await on_store(lambda: tag_rules.edit_library(
+        context = ctx(info)
+        context.require(Role.ADMIN, "editing tag rules")
+        return TagLibrary.of(await context.on_store(lambda store: tag_rules.edit_library(
             store, lambda old: old.without_tag(tag))))
 
     @strawberry.mutation(description="Tag every customer with the saved library for a month "
                                      "(default: the last month of data) and publish the "
                                      "result as a new snapshot (admin).")
     async def apply_tags(self, info: Info, period: dt.date | None = None) -> TaggingResult:
-        require(info, Role.ADMIN, "re-tagging")
-        store = SnapshotStore(data_dir(info))
-        snapshot = await on_store(lambda: tag_rules.tag_snapshot(store, period=period))
+        context = ctx(info)
+        context.require(Role.ADMIN, "re-tagging")
+        snapshot = await context.on_store(
+            lambda store: tag_rules.tag_snapshot(store, period=period))
         summary = snapshot.manifest["tags"]
         return TaggingResult(snapshot_id=snapshot.id,
                              period=dt.date.fromisoformat(summary["period"]),
