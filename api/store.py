@@ -18,6 +18,7 @@ from typing import Any
 
 from api.serving import read_card
 from api.warehouse import Row, Warehouse
+from graph.warehouse import latest_cutoff_sql, months_filter, tie_strength_sql
 
 CUSTOMER_COLUMNS = (
     "customer_id, customer_type, name, gender, birth_date, id_number, address, region, "
@@ -417,3 +418,117 @@ async def cards_by_customer(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]
         f"SELECT customer_id, card FROM customer_card WHERE {_in('customer_id', ids)}",
         _keys(ids))
     return {row["customer_id"]: read_card(row["card"]) for row in rows}
+
+
+# -- the explorer's drawable graph (``api.schema.circle_graph``) ---------------------------
+#
+# Numbers are PII: a node is named by ``key``, a keyed hash of its number (the secret is
+# ``api.explorer.node_key_secret``), and the page never sees the number itself.
+
+_WEIGHT = tie_strength_sql("calls", "sms", "seconds")
+_NODE_KEY = "substr(sha256(CAST(? AS VARCHAR) || {col}), 1, 16)"
+
+
+def _number_columns(db: Warehouse) -> tuple[str, str]:
+    """Join and columns giving operator and churned flag of ``m.msisdn``, if the tables exist."""
+    join, operator, churned, on_net = "", "NULL::VARCHAR", "FALSE", "NULL::BOOLEAN"
+    if db.warehouse_has("numbers"):
+        join += (" LEFT JOIN (SELECT msisdn, any_value(operator) AS operator, "
+                 "any_value(subscription_id) AS subscription_id, "
+                 "any_value(customer_id) AS holder, any_value(on_net) AS on_net "
+                 "FROM w.numbers GROUP BY msisdn) n ON n.msisdn = m.msisdn")
+        operator, on_net = "n.operator", "n.on_net"
+        if db.warehouse_has("churn_events"):
+            churned = ("coalesce(n.subscription_id IN "
+                       "(SELECT subscription_id FROM w.churn_events), FALSE)")
+    return join, f"{operator} AS operator, {churned} AS churned, {on_net} AS number_on_net"
+
+
+async def drawn_circle_members(db: Warehouse, secret: str, circle_id: str,
+                               limit: int) -> list[Row]:
+    """A circle's members, most central first, ``limit`` at most, each with its ``key``."""
+    join, columns = _number_columns(db)
+    return await db.fetch(
+        f"""
+        SELECT m.msisdn, m.on_net, m.pagerank, m.is_influencer, m.customer_id, m.circle_id,
+               {_NODE_KEY.format(col="m.msisdn")} AS key, {columns}
+        FROM circle_members_by_circle m {join}
+        WHERE m.circle_id = ? ORDER BY m.pagerank DESC, m.msisdn LIMIT ?
+        """, [secret, circle_id, limit])
+
+
+async def circle_ties(db: Warehouse, secret: str, cutoff: Any, circle_id: str,
+                      limit: int) -> list[Row]:
+    """Ties between the ``limit`` most central members of a circle over the cut-off's
+    months (keys of both ends, summed calls, SMS, seconds and their ``weight``)."""
+    if not db.warehouse_has("call_edges"):
+        return []
+    return await db.fetch(
+        f"""
+        WITH m AS (SELECT msisdn FROM circle_members_by_circle WHERE circle_id = ?
+                   ORDER BY pagerank DESC, msisdn LIMIT ?),
+        p AS (SELECT a, b, sum(calls_ab + calls_ba) AS calls, sum(sms_ab + sms_ba) AS sms,
+                     sum(seconds_ab + seconds_ba) AS seconds
+              FROM w.call_edges
+              WHERE a IN (SELECT msisdn FROM m) AND b IN (SELECT msisdn FROM m)
+                AND {months_filter(cutoff, None)}
+              GROUP BY a, b)
+        SELECT {_NODE_KEY.format(col="a")} AS source, {_NODE_KEY.format(col="b")} AS target,
+               calls, sms, seconds, ({_WEIGHT})::DOUBLE AS weight
+        FROM p ORDER BY weight DESC
+        """, [circle_id, limit, secret, secret])
+
+
+async def circle_history(db: Warehouse, circle_id: str) -> list[Row]:
+    """A circle's measures at every cut-off it was found at."""
+    if not db.warehouse_has("circles"):
+        return []
+    return await db.fetch(
+        "SELECT cutoff, size, churned_members, churn_rate, total_value, density "
+        "FROM w.circles WHERE CAST(circle_id AS VARCHAR) = ? ORDER BY cutoff", [circle_id])
+
+
+async def circle_lineage(db: Warehouse, circle_id: str) -> list[Row]:
+    """The splits and merges from or into a circle across cut-offs."""
+    if not db.warehouse_has("circle_lineage"):
+        return []
+    return await db.fetch(
+        "SELECT * FROM w.circle_lineage WHERE kind <> 'continued' AND "
+        "(CAST(circle_id AS VARCHAR) = ? OR CAST(previous_circle_id AS VARCHAR) = ?) "
+        "ORDER BY cutoff, previous_circle_id, circle_id", [circle_id, circle_id])
+
+
+async def number_by_key(db: Warehouse, secret: str, key: str) -> str | None:
+    """The number a drawn node's ``key`` stands for (a circle member or a known number)."""
+    known = "SELECT msisdn FROM circle_members_latest"
+    if db.warehouse_has("numbers"):
+        known += " UNION SELECT msisdn FROM w.numbers"
+    rows = await db.fetch(
+        f"SELECT msisdn FROM ({known}) WHERE {_NODE_KEY.format(col='msisdn')} = ? LIMIT 1",
+        [secret, key])
+    return rows[0]["msisdn"] if rows else None
+
+
+async def neighbours(db: Warehouse, secret: str, msisdn: str, limit: int) -> list[Row]:
+    """The numbers ``msisdn`` talks to most over the latest circle cut-off's months,
+    strongest tie first, ``limit`` at most, with their circle and holder."""
+    cutoff_rows = await db.fetch(
+        f"SELECT {latest_cutoff_sql('circle_members_latest')} AS cutoff")
+    cutoff = cutoff_rows[0]["cutoff"]
+    join, columns = _number_columns(db)
+    holder = "n.holder" if db.warehouse_has("numbers") else "NULL::VARCHAR"
+    return await db.fetch(
+        f"""
+        WITH p AS (SELECT CASE WHEN a = ? THEN b ELSE a END AS msisdn,
+                          sum(calls_ab + calls_ba) AS calls, sum(sms_ab + sms_ba) AS sms,
+                          sum(seconds_ab + seconds_ba) AS seconds
+                   FROM w.call_edges WHERE (a = ? OR b = ?) AND {months_filter(cutoff, None)}
+                   GROUP BY ALL),
+        t AS (SELECT *, ({_WEIGHT})::DOUBLE AS weight FROM p ORDER BY weight DESC, msisdn
+              LIMIT ?)
+        SELECT m.*, {_NODE_KEY.format(col="m.msisdn")} AS key, c.on_net AS member_on_net,
+               c.pagerank, c.is_influencer, c.circle_id,
+               coalesce(c.customer_id, {holder}) AS customer_id, {columns}
+        FROM t AS m LEFT JOIN circle_members_latest c USING (msisdn) {join}
+        ORDER BY weight DESC
+        """, [msisdn, msisdn, msisdn, limit, secret])

@@ -30,7 +30,12 @@ class Warehouse:
         self._on_query = on_query
 
     def has(self, table: str) -> bool:
+        """A table of the serving copy (unqualified in SQL)."""
         return self.snapshot.has_table(table)
+
+    def warehouse_has(self, table: str) -> bool:
+        """A table of the attached warehouse (``w.`` in SQL)."""
+        return table in self.snapshot.tables
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of ``sql`` as dicts; cancelling the caller interrupts the query."""

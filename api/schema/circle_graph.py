@@ -4,7 +4,8 @@ The explorer page draws circles from these queries (it has no other way in). Num
 PII, so nodes are identified by an opaque ``key`` (a keyed hash of the number, stable for
 the server's data directory) that lets the page link edges and expand a node without
 ever seeing the number; ``number`` itself is masked per role like everywhere else.
-Tie strength is ``graph.warehouse``'s, computed over the circle cut-off's months.
+Tie strength is ``graph.warehouse``'s, computed over the circle cut-off's months; the SQL
+is ``api.store``'s, like every other read.
 """
 
 from __future__ import annotations
@@ -14,17 +15,14 @@ import datetime as dt
 import strawberry
 from strawberry.types import Info
 
-from api import explorer
+from api import explorer, store
 from api.context import ctx
 from api.errors import PublicError
 from api.schema.circles import member_fields
 from api.warehouse import Row
-from graph.warehouse import latest_cutoff_sql, months_filter, tie_strength_sql
 
 MAX_NODES = 5000
 MAX_NEIGHBOURS = 200
-_WEIGHT = tie_strength_sql("calls", "sms", "seconds")
-_KEY = "substr(sha256(CAST(? AS VARCHAR) || {col}), 1, 16)"
 
 
 @strawberry.type(description="A number drawn in the explorer: a circle member or a neighbour.")
@@ -101,38 +99,8 @@ class CircleGraph(Subgraph):
     lineage: list[CircleLineage]
 
 
-def _number_columns(have: frozenset[str]) -> tuple[str, str]:
-    """Join and columns giving operator and churned flag of ``m.msisdn``, if the tables exist."""
-    join, operator, churned, on_net = "", "NULL::VARCHAR", "FALSE", "NULL::BOOLEAN"
-    if "numbers" in have:
-        join += (" LEFT JOIN (SELECT msisdn, any_value(operator) AS operator, "
-                 "any_value(subscription_id) AS subscription_id, "
-                 "any_value(customer_id) AS holder, any_value(on_net) AS on_net "
-                 "FROM w.numbers GROUP BY msisdn) n ON n.msisdn = m.msisdn")
-        operator, on_net = "n.operator", "n.on_net"
-        if "churn_events" in have:
-            churned = ("coalesce(n.subscription_id IN "
-                       "(SELECT subscription_id FROM w.churn_events), FALSE)")
-    return join, f"{operator} AS operator, {churned} AS churned, {on_net} AS number_on_net"
-
-
-async def _edges(info: Info, secret: str, cutoff: dt.date, members: str,
-                 params: list[object]) -> list[GraphEdge]:
-    """Ties whose both ends are in ``members`` (a SQL set of numbers)."""
-    rows = await ctx(info).db.fetch(
-        f"""
-        WITH m AS ({members}),
-        p AS (SELECT a, b, sum(calls_ab + calls_ba) AS calls, sum(sms_ab + sms_ba) AS sms,
-                     sum(seconds_ab + seconds_ba) AS seconds
-              FROM w.call_edges
-              WHERE a IN (SELECT msisdn FROM m) AND b IN (SELECT msisdn FROM m)
-                AND {months_filter(cutoff, None)}
-              GROUP BY a, b)
-        SELECT {_KEY.format(col="a")} AS source, {_KEY.format(col="b")} AS target,
-               calls, sms, seconds, ({_WEIGHT})::DOUBLE AS weight
-        FROM p ORDER BY weight DESC
-        """, [*params, secret, secret])
-    return [GraphEdge.from_row(r["source"], r["target"], r) for r in rows]
+def _node_key_secret(info: Info) -> str:
+    return explorer.node_key_secret(ctx(info).store.root)
 
 
 async def circle_graph(info: Info, circle_id: str, max_nodes: int) -> CircleGraph | None:
@@ -142,46 +110,23 @@ async def circle_graph(info: Info, circle_id: str, max_nodes: int) -> CircleGrap
     circle = await context.loaders.circle.load(circle_id)
     if circle is None or not context.db.has("circle_members_by_circle"):
         return None
-    have = context.snapshot.tables
-    secret = explorer.node_key_secret(context.snapshot.snapshot.path.parent.parent)
-    join, columns = _number_columns(have)
-    members = await context.db.fetch(
-        f"""
-        SELECT m.msisdn, m.on_net, m.pagerank, m.is_influencer, m.customer_id, m.circle_id,
-               {_KEY.format(col="m.msisdn")} AS key, {columns}
-        FROM circle_members_by_circle m {join}
-        WHERE m.circle_id = ? ORDER BY m.pagerank DESC, m.msisdn LIMIT ?
-        """, [secret, circle_id, max_nodes + 1])
+    secret = _node_key_secret(info)
+    members = await store.drawn_circle_members(context.db, secret, circle_id, max_nodes + 1)
     truncated = len(members) > max_nodes
     members = members[:max_nodes]
     cutoff = circle["cutoff"]
-    edges: list[GraphEdge] = []
-    if "call_edges" in have:
-        edges = await _edges(info, secret, cutoff, (
-            "SELECT msisdn FROM circle_members_by_circle WHERE circle_id = ? "
-            "ORDER BY pagerank DESC, msisdn LIMIT ?"), [circle_id, max_nodes])
-    history: list[CirclePoint] = []
-    if "circles" in have:
-        rows = await context.db.fetch(
-            "SELECT cutoff, size, churned_members, churn_rate, total_value, density "
-            "FROM w.circles WHERE CAST(circle_id AS VARCHAR) = ? ORDER BY cutoff",
-            [circle_id])
-        history = [CirclePoint(cutoff=r["cutoff"], size=int(r["size"]),
-                               churned_members=r["churned_members"], churn_rate=r["churn_rate"],
-                               total_value=r["total_value"], density=r["density"])
-                   for r in rows]
-    lineage: list[CircleLineage] = []
-    if "circle_lineage" in have:
-        rows = await context.db.fetch(
-            "SELECT * FROM w.circle_lineage WHERE kind <> 'continued' AND "
-            "(CAST(circle_id AS VARCHAR) = ? OR CAST(previous_circle_id AS VARCHAR) = ?) "
-            "ORDER BY cutoff, previous_circle_id, circle_id", [circle_id, circle_id])
-        lineage = [CircleLineage(
-            cutoff=r["cutoff"], previous_cutoff=r["previous_cutoff"],
-            previous_circle_id=str(r["previous_circle_id"]), circle_id=str(r["circle_id"]),
-            kind=r["kind"], overlap=int(r["overlap"]), previous_size=int(r["previous_size"]),
-            size=int(r["size"])) for r in rows]
-    return CircleGraph(nodes=[GraphNode.from_row(r) for r in members], edges=edges,
+    ties = await store.circle_ties(context.db, secret, cutoff, circle_id, max_nodes)
+    history = [CirclePoint(cutoff=r["cutoff"], size=int(r["size"]),
+                           churned_members=r["churned_members"], churn_rate=r["churn_rate"],
+                           total_value=r["total_value"], density=r["density"])
+               for r in await store.circle_history(context.db, circle_id)]
+    lineage = [CircleLineage(
+        cutoff=r["cutoff"], previous_cutoff=r["previous_cutoff"],
+        previous_circle_id=str(r["previous_circle_id"]), circle_id=str(r["circle_id"]),
+        kind=r["kind"], overlap=int(r["overlap"]), previous_size=int(r["previous_size"]),
+        size=int(r["size"])) for r in await store.circle_lineage(context.db, circle_id)]
+    return CircleGraph(nodes=[GraphNode.from_row(r) for r in members],
+                       edges=[GraphEdge.from_row(r["source"], r["target"], r) for r in ties],
                        truncated=truncated, circle_id=circle_id, cutoff=cutoff,
                        history=history, lineage=lineage)
 
@@ -190,39 +135,13 @@ async def neighbourhood(info: Info, key: str, first: int) -> Subgraph:
     context = ctx(info)
     if not 1 <= first <= MAX_NEIGHBOURS:
         raise PublicError(f"`first` must be between 1 and {MAX_NEIGHBOURS}")
-    have = context.snapshot.tables
-    if "call_edges" not in have or not context.db.has("circle_members_latest"):
+    if not context.db.warehouse_has("call_edges") or not context.db.has("circle_members_latest"):
         return Subgraph(nodes=[], edges=[], truncated=False)
-    secret = explorer.node_key_secret(context.snapshot.snapshot.path.parent.parent)
-    known = "SELECT msisdn FROM circle_members_latest"
-    if "numbers" in have:
-        known += " UNION SELECT msisdn FROM w.numbers"
-    found = await context.db.fetch(
-        f"SELECT msisdn FROM ({known}) WHERE {_KEY.format(col='msisdn')} = ? LIMIT 1",
-        [secret, key])
-    if not found:
+    secret = _node_key_secret(info)
+    me = await store.number_by_key(context.db, secret, key)
+    if me is None:
         raise PublicError("unknown node key")
-    me = found[0]["msisdn"]
-    cutoff_rows = await context.db.fetch(
-        f"SELECT {latest_cutoff_sql('circle_members_latest')} AS cutoff")
-    cutoff = cutoff_rows[0]["cutoff"]
-    join, columns = _number_columns(have)
-    holder = "n.holder" if "numbers" in have else "NULL::VARCHAR"
-    rows = await context.db.fetch(
-        f"""
-        WITH p AS (SELECT CASE WHEN a = ? THEN b ELSE a END AS msisdn,
-                          sum(calls_ab + calls_ba) AS calls, sum(sms_ab + sms_ba) AS sms,
-                          sum(seconds_ab + seconds_ba) AS seconds
-                   FROM w.call_edges WHERE (a = ? OR b = ?) AND {months_filter(cutoff, None)}
-                   GROUP BY ALL),
-        t AS (SELECT *, ({_WEIGHT})::DOUBLE AS weight FROM p ORDER BY weight DESC, msisdn
-              LIMIT ?)
-        SELECT m.*, {_KEY.format(col="m.msisdn")} AS key, c.on_net AS member_on_net,
-               c.pagerank, c.is_influencer, c.circle_id,
-               coalesce(c.customer_id, {holder}) AS customer_id, {columns}
-        FROM t AS m LEFT JOIN circle_members_latest c USING (msisdn) {join}
-        ORDER BY weight DESC
-        """, [me, me, me, first + 1, secret])
+    rows = await store.neighbours(context.db, secret, me, first + 1)
     truncated = len(rows) > first
     rows = rows[:first]
     nodes = []
