@@ -12,7 +12,15 @@ from strawberry.types import Info
 from api import pii, store
 from api.context import ctx
 from api.errors import PublicError
-from api.schema.relay import Node, PageInfo, decode_cursor, encode_cursor, to_global_id
+from api.schema.relay import (
+    Connection,
+    Edge,
+    Node,
+    cursor_position,
+    decode_cursor,
+    encode_cursor,
+    to_global_id,
+)
 from api.warehouse import Row
 from graph.catalogue import API_FEATURES
 
@@ -55,16 +63,8 @@ class CircleMember:
                    is_influencer=bool(row["is_influencer"]), _row=row)
 
 
-@strawberry.type
-class CircleMemberEdge:
-    cursor: str
-    node: CircleMember
-
-
 @strawberry.type(description="A page of circle members, most central first.")
-class CircleMemberConnection:
-    edges: list[CircleMemberEdge]
-    page_info: PageInfo
+class CircleMemberConnection(Connection[CircleMember]):
     total_count: int
 
 
@@ -110,25 +110,15 @@ class CallCircle(Node):
                       after: str | None = None) -> CircleMemberConnection:
         context = ctx(info)
         size = context.page_size(first)
-        offset = 0
-        if after is not None:
-            position = decode_cursor(after)
-            if not isinstance(position, int) or position < 0:
-                raise PublicError("malformed cursor")
-            offset = position
+        offset = cursor_position(after)
         rows = await context.loaders.circle_members.load(
             (self.circle_id, max(offset + size, 1)))
         page = [row for row in rows if offset < row["rank"] <= offset + size]
         total = int(rows[0]["total"]) if rows else 0
-        edges = [CircleMemberEdge(cursor=encode_cursor(int(row["rank"])),
-                                  node=CircleMember.from_row(row)) for row in page]
-        return CircleMemberConnection(
-            edges=edges,
-            page_info=PageInfo(has_next_page=offset + len(page) < total,
-                               has_previous_page=offset > 0,
-                               start_cursor=edges[0].cursor if edges else None,
-                               end_cursor=edges[-1].cursor if edges else None),
-            total_count=total)
+        edges = [Edge(cursor=encode_cursor(int(row["rank"])), node=CircleMember.from_row(row))
+                 for row in page]
+        return CircleMemberConnection.page(edges, has_next_page=offset + len(page) < total,
+                                           has_previous_page=offset > 0, total_count=total)
 
 
 @strawberry.enum
@@ -139,16 +129,8 @@ class CircleOrderField(enum.Enum):
     DENSITY = "density"
 
 
-@strawberry.type
-class CallCircleEdge:
-    cursor: str
-    node: CallCircle
-
-
 @strawberry.type(description="A page of call circles, largest measure first.")
-class CallCircleConnection:
-    edges: list[CallCircleEdge]
-    page_info: PageInfo
+class CallCircleConnection(Connection[CallCircle]):
 
     @classmethod
     async def load(cls, info: Info, order_by: CircleOrderField, min_size: int | None,
@@ -167,13 +149,10 @@ class CallCircleConnection:
         page = rows[:size]
         for row in page:
             context.loaders.circle.prime(row["circle_id"], row)
-        edges = [CallCircleEdge(
-            cursor=encode_cursor([float(row[sort.value] or 0), row["circle_id"]]),
-            node=CallCircle.from_row(row)) for row in page]
-        return cls(edges=edges, page_info=PageInfo(
-            has_next_page=len(rows) > size, has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        edges = [Edge(cursor=encode_cursor([float(row[sort.value] or 0), row["circle_id"]]),
+                      node=CallCircle.from_row(row)) for row in page]
+        return cls.page(edges, has_next_page=len(rows) > size,
+                        has_previous_page=after is not None)
 
 
 def _graph_features_from_row(cls: type, row: Row) -> GraphFeatures:

@@ -11,8 +11,7 @@ from strawberry.types import Info
 from api import pii
 from api.auth import Principal
 from api.context import ctx
-from api.errors import PublicError
-from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from api.schema.relay import Connection, Edge, cursor_position, encode_cursor
 from api.warehouse import Row
 
 if TYPE_CHECKING:
@@ -56,16 +55,8 @@ class Contact:
         return await Customer.load(info, self._row["other_customer_id"])
 
 
-@strawberry.type
-class ContactEdge:
-    cursor: str
-    node: Contact
-
-
 @strawberry.type(description="A page of contacts, heaviest first.")
-class ContactConnection:
-    edges: list[ContactEdge]
-    page_info: PageInfo
+class ContactConnection(Connection[Contact]):
     total_count: int
 
     @classmethod
@@ -73,27 +64,14 @@ class ContactConnection:
                    after: str | None) -> ContactConnection:
         context = ctx(info)
         size = context.page_size(first, default=10)
-        offset = 0
-        if after is not None:
-            position = decode_cursor(after)
-            if not isinstance(position, int) or position < 0:
-                raise PublicError("malformed cursor")
-            offset = position
+        offset = cursor_position(after)
         window = max(offset + size, 1)
         rows = context.loaders.contacts_from_card(customer_id, window)
         if rows is None:
             rows = await context.loaders.top_contacts.load((customer_id, window))
         page = [row for row in rows if offset < row["rank"] <= offset + size]
         total = int(rows[0]["total"]) if rows else 0
-        edges = [ContactEdge(cursor=encode_cursor(int(row["rank"])),
-                             node=Contact.from_row(row, context.principal)) for row in page]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=offset + len(page) < total,
-                has_previous_page=offset > 0,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            total_count=total,
-        )
+        edges = [Edge(cursor=encode_cursor(int(row["rank"])),
+                      node=Contact.from_row(row, context.principal)) for row in page]
+        return cls.page(edges, has_next_page=offset + len(page) < total,
+                        has_previous_page=offset > 0, total_count=total)

@@ -13,7 +13,7 @@ from api import store
 from api.context import ctx
 from api.errors import PublicError
 from api.schema.customer import Customer, CustomerType, prefetch, selected
-from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from api.schema.relay import Connection, Edge, decode_cursor, encode_cursor
 
 
 @strawberry.input(description="All given conditions must hold; a list matches any of its values.")
@@ -68,16 +68,8 @@ class CustomerOrder:
     direction: Direction = Direction.ASC
 
 
-@strawberry.type
-class CustomerEdge:
-    cursor: str
-    node: Customer
-
-
 @strawberry.type(description="A page of customers.")
-class CustomerConnection:
-    edges: list[CustomerEdge]
-    page_info: PageInfo
+class CustomerConnection(Connection[Customer]):
     _query: strawberry.Private[store.CustomerQuery]
 
     @strawberry.field(description="Customers matching the filter (one more query).")
@@ -104,19 +96,11 @@ class CustomerConnection:
         if started:  # the page's lines, bills...: one round of queries, before the fields
             await asyncio.wait([asyncio.ensure_future(loading) for loading in started])
         column = query.sort.column
-        edges = [CustomerEdge(cursor=encode_cursor([str(row[column]), row["customer_id"]]),
-                              node=Customer.from_row(row, context.principal))
+        edges = [Edge(cursor=encode_cursor([str(row[column]), row["customer_id"]]),
+                      node=Customer.from_row(row, context.principal))
                  for row in page]
-        return cls(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > size,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            _query=query,
-        )
+        return cls.page(edges, has_next_page=len(rows) > size,
+                        has_previous_page=after is not None, _query=query)
 
 
 def _node_selections(info: Info) -> list[Any]:

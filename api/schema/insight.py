@@ -13,8 +13,7 @@ from strawberry.types import Info
 
 from api import store
 from api.context import ctx
-from api.errors import PublicError
-from api.schema.relay import Node, PageInfo, decode_cursor, encode_cursor, to_global_id
+from api.schema.relay import Connection, Edge, Node, cursor_position, encode_cursor, to_global_id
 from api.warehouse import Row
 from graph.catalogue import reason_texts
 
@@ -98,32 +97,18 @@ def _float(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
 
 
-@strawberry.type
-class ChurnRiskEdge:
-    cursor: str
-    node: ChurnRisk
-
-
 @strawberry.type(description="Lines by descending churn risk.")
-class ChurnRiskConnection:
-    edges: list[ChurnRiskEdge]
-    page_info: PageInfo
+class ChurnRiskConnection(Connection[ChurnRisk]):
 
     @classmethod
     async def load(cls, info: Info, first: int | None, after: str | None,
                    min_risk: float | None, max_risk: float | None) -> ChurnRiskConnection:
         context = ctx(info)
         size = context.page_size(first)
-        after_rank = 0
-        if after is not None:
-            after_rank = decode_cursor(after)
-            if not isinstance(after_rank, int) or after_rank < 0:
-                raise PublicError("malformed cursor")
-        rows = await store.churn_page(context.db, after_rank, size + 1, min_risk, max_risk)
+        rows = await store.churn_page(context.db, cursor_position(after), size + 1, min_risk,
+                                      max_risk)
         page = rows[:size]
-        edges = [ChurnRiskEdge(cursor=encode_cursor(int(row["risk_rank"])),
-                               node=ChurnRisk.from_row(row)) for row in page]
-        return cls(edges=edges, page_info=PageInfo(
-            has_next_page=len(rows) > size, has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        edges = [Edge(cursor=encode_cursor(int(row["risk_rank"])), node=ChurnRisk.from_row(row))
+                 for row in page]
+        return cls.page(edges, has_next_page=len(rows) > size,
+                        has_previous_page=after is not None)

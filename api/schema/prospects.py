@@ -10,8 +10,7 @@ from strawberry.types import Info
 
 from api import pii, store
 from api.context import ctx
-from api.errors import PublicError
-from api.schema.relay import PageInfo, decode_cursor, encode_cursor
+from api.schema.relay import Connection, Edge, cursor_position, encode_cursor
 from api.warehouse import Row
 
 if TYPE_CHECKING:
@@ -72,32 +71,18 @@ class Prospect:
                          reciprocal=r.get("reciprocal"), _row=r) for r in rows]
 
 
-@strawberry.type
-class ProspectEdge:
-    cursor: str
-    node: Prospect
-
-
 @strawberry.type(description="Prospects by descending score.")
-class ProspectConnection:
-    edges: list[ProspectEdge]
-    page_info: PageInfo
+class ProspectConnection(Connection[Prospect]):
 
     @classmethod
     async def load(cls, info: Info, first: int | None, after: str | None,
                    min_customers: int | None) -> ProspectConnection:
         context = ctx(info)
         size = context.page_size(first)
-        after_rank = 0
-        if after is not None:
-            after_rank = decode_cursor(after)
-            if not isinstance(after_rank, int) or after_rank < 0:
-                raise PublicError("malformed cursor")
-        rows = await store.prospect_page(context.db, after_rank, size + 1, min_customers)
+        rows = await store.prospect_page(context.db, cursor_position(after), size + 1,
+                                         min_customers)
         page = rows[:size]
-        edges = [ProspectEdge(cursor=encode_cursor(int(row["rank"])),
-                              node=Prospect.from_row(row)) for row in page]
-        return cls(edges=edges, page_info=PageInfo(
-            has_next_page=len(rows) > size, has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None))
+        edges = [Edge(cursor=encode_cursor(int(row["rank"])), node=Prospect.from_row(row))
+                 for row in page]
+        return cls.page(edges, has_next_page=len(rows) > size,
+                        has_previous_page=after is not None)

@@ -1,15 +1,23 @@
-"""Relay conventions: the ``Node`` interface, global ids, cursors and ``PageInfo``."""
+"""Relay conventions: the ``Node`` interface, global ids, cursors, and the generic
+``Connection``/``Edge`` pair with its ``PageInfo``.
+
+A list type is ``class CustomerConnection(Connection[Customer])`` with its description and
+any extra fields; strawberry names the edge type after the node (``CustomerEdge``).
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 
 from api.errors import PublicError
+
+NodeType = TypeVar("NodeType")
 
 
 def to_global_id(type_name: str, key: str) -> str:
@@ -40,6 +48,17 @@ def decode_cursor(cursor: str) -> Any:
         raise PublicError("malformed cursor") from None
 
 
+def cursor_position(after: str | None) -> int:
+    """The rank or offset an integer cursor holds (0 without one); anything else is the
+    client's error."""
+    if after is None:
+        return 0
+    position = decode_cursor(after)
+    if not isinstance(position, int) or position < 0:
+        raise PublicError("malformed cursor")
+    return position
+
+
 @strawberry.interface(description="An object with a global id (Relay).")
 class Node:
     id: strawberry.ID = strawberry.field(description="Global id; pass it to `node(id:)`.")
@@ -51,3 +70,30 @@ class PageInfo:
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+
+    @classmethod
+    def of(cls, edges: Sequence[Edge[Any]], *, has_next_page: bool,
+           has_previous_page: bool) -> PageInfo:
+        return cls(has_next_page=has_next_page, has_previous_page=has_previous_page,
+                   start_cursor=edges[0].cursor if edges else None,
+                   end_cursor=edges[-1].cursor if edges else None)
+
+
+@strawberry.type
+class Edge(Generic[NodeType]):
+    cursor: str
+    node: NodeType
+
+
+@strawberry.type
+class Connection(Generic[NodeType]):
+    edges: list[Edge[NodeType]]
+    page_info: PageInfo
+
+    @classmethod
+    def page(cls, edges: list[Edge[NodeType]], *, has_next_page: bool,
+             has_previous_page: bool, **fields: Any) -> Self:
+        """A page of ``edges``; ``fields``: the subclass's own (``total_count``, ...)."""
+        return cls(edges=edges, page_info=PageInfo.of(  # type: ignore[call-arg]
+            edges, has_next_page=has_next_page, has_previous_page=has_previous_page),
+            **fields)
