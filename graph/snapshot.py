@@ -13,6 +13,7 @@ A data directory looks like this::
       models/<snapshot id>/        the churn model trained on that snapshot (``insight.stage``)
       rules/library-v<n>.yaml      every saved version of the tag rule library (``insight.tags``)
       serving/<snapshot id>.*      the API's sorted serving copy of a warehouse (``api.serving``)
+      .explorer-secret             the explorer's signing secret (``api.explorer``)
 
 :class:`SnapshotStore` is the one owner of this layout: every stage asks it for a folder
 (:meth:`SnapshotStore.models_dir`, ``rules_dir``, ``serving_dir``, ``runs_dir``) rather
