@@ -75,6 +75,25 @@ async def _rows_for(db: Warehouse, table: str, column: str, keys: Sequence[str],
                           _keys(keys))
 
 
+async def _first_per_key(db: Warehouse, table: str, column: str, keys: Sequence[str],
+                         order_by: str, limit: int) -> dict[str, list[Row]]:
+    """The first ``limit`` rows of an optional serving table for each key, in ``order_by``;
+    each row carries its 1-based ``rank`` and its key's ``total`` (a page's whole list)."""
+    if not db.has(table):
+        return {}
+    rows = await db.fetch(
+        f"""
+        SELECT * FROM (
+            SELECT *, row_number() OVER (PARTITION BY {column} ORDER BY {order_by}) AS rank,
+                   count(*) OVER (PARTITION BY {column}) AS total
+            FROM {table} WHERE {_in(column, keys)}
+        ) WHERE rank <= ? ORDER BY {column}, rank
+        """,
+        [*_keys(keys), limit],
+    )
+    return _group(rows, column)
+
+
 async def customers_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
     rows = await db.fetch(
         f"SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {_in('customer_id', ids)}", _keys(ids))
@@ -149,20 +168,8 @@ async def top_contacts_by_customer(db: Warehouse, ids: Sequence[str],
     all months of the snapshot); calls between two lines of the same customer are left
     out. Each row carries its 1-based ``rank`` and the customer's ``total`` contacts.
     """
-    if not db.has("contacts"):
-        return {}
-    rows = await db.fetch(
-        f"""
-        SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY customer_id
-                                         ORDER BY weight DESC, other) AS rank,
-                   count(*) OVER (PARTITION BY customer_id) AS total
-            FROM contacts WHERE {_in('customer_id', ids)}
-        ) WHERE rank <= ? ORDER BY customer_id, rank
-        """,
-        [*_keys(ids), limit],
-    )
-    return _group(rows, "customer_id")
+    return await _first_per_key(db, "contacts", "customer_id", ids, "weight DESC, other",
+                                limit)
 
 
 # -- customer lists ------------------------------------------------------------------
@@ -332,20 +339,8 @@ async def circles_by_id(db: Warehouse, ids: Sequence[str]) -> dict[str, Row]:
 async def circle_members(db: Warehouse, circle_ids: Sequence[str],
                          limit: int) -> dict[str, list[Row]]:
     """Members of each circle by descending PageRank, ``limit`` each, with rank and total."""
-    if not db.has("circle_members_by_circle"):
-        return {}
-    rows = await db.fetch(
-        f"""
-        SELECT * FROM (
-            SELECT *, row_number() OVER (PARTITION BY circle_id
-                                         ORDER BY pagerank DESC, msisdn) AS rank,
-                   count(*) OVER (PARTITION BY circle_id) AS total
-            FROM circle_members_by_circle WHERE {_in('circle_id', circle_ids)}
-        ) WHERE rank <= ? ORDER BY circle_id, rank
-        """,
-        [*_keys(circle_ids), limit],
-    )
-    return _group(rows, "circle_id")
+    return await _first_per_key(db, "circle_members_by_circle", "circle_id", circle_ids,
+                                "pagerank DESC, msisdn", limit)
 
 
 async def influencers(db: Warehouse, circle_ids: Sequence[str]) -> dict[str, list[Row]]:

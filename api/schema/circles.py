@@ -14,11 +14,9 @@ from api.context import ctx
 from api.errors import PublicError
 from api.schema.relay import (
     Connection,
-    Edge,
     Node,
     cursor_position,
     decode_cursor,
-    encode_cursor,
     to_global_id,
 )
 from api.warehouse import Row
@@ -113,12 +111,7 @@ class CallCircle(Node):
         offset = cursor_position(after)
         rows = await context.loaders.circle_members.load(
             (self.circle_id, max(offset + size, 1)))
-        page = [row for row in rows if offset < row["rank"] <= offset + size]
-        total = int(rows[0]["total"]) if rows else 0
-        edges = [Edge(cursor=encode_cursor(int(row["rank"])), node=CircleMember.from_row(row))
-                 for row in page]
-        return CircleMemberConnection.page(edges, has_next_page=offset + len(page) < total,
-                                           has_previous_page=offset > 0, total_count=total)
+        return CircleMemberConnection.ranked(rows, offset, size, CircleMember.from_row)
 
 
 @strawberry.enum
@@ -149,10 +142,8 @@ class CallCircleConnection(Connection[CallCircle]):
         page = rows[:size]
         for row in page:
             context.loaders.circle.prime(row["circle_id"], row)
-        edges = [Edge(cursor=encode_cursor([float(row[sort.value] or 0), row["circle_id"]]),
-                      node=CallCircle.from_row(row)) for row in page]
-        return cls.page(edges, has_next_page=len(rows) > size,
-                        has_previous_page=after is not None)
+        return cls.keyset(rows, size, after, node=CallCircle.from_row,
+                          cursor=lambda row: [float(row[sort.value] or 0), row["circle_id"]])
 
 
 def _graph_features_from_row(cls: type, row: Row) -> GraphFeatures:

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from api import pii
 from api.auth import Principal
 from api.context import ctx
-from api.schema.relay import Connection, Edge, cursor_position, encode_cursor
+from api.schema.relay import Connection, cursor_position
 from api.warehouse import Row
 
 if TYPE_CHECKING:
@@ -69,9 +69,5 @@ class ContactConnection(Connection[Contact]):
         rows = context.loaders.contacts_from_card(customer_id, window)
         if rows is None:
             rows = await context.loaders.top_contacts.load((customer_id, window))
-        page = [row for row in rows if offset < row["rank"] <= offset + size]
-        total = int(rows[0]["total"]) if rows else 0
-        edges = [Edge(cursor=encode_cursor(int(row["rank"])),
-                      node=Contact.from_row(row, context.principal)) for row in page]
-        return cls.page(edges, has_next_page=offset + len(page) < total,
-                        has_previous_page=offset > 0, total_count=total)
+        return cls.ranked(rows, offset, size,
+                          lambda row: Contact.from_row(row, context.principal))

@@ -13,7 +13,7 @@ from api import store
 from api.context import ctx
 from api.errors import PublicError
 from api.schema.customer import Customer, CustomerType, prefetch, selected
-from api.schema.relay import Connection, Edge, decode_cursor, encode_cursor
+from api.schema.relay import Connection, decode_cursor
 
 
 @strawberry.input(description="All given conditions must hold; a list matches any of its values.")
@@ -96,11 +96,9 @@ class CustomerConnection(Connection[Customer]):
         if started:  # the page's lines, bills...: one round of queries, before the fields
             await asyncio.wait([asyncio.ensure_future(loading) for loading in started])
         column = query.sort.column
-        edges = [Edge(cursor=encode_cursor([str(row[column]), row["customer_id"]]),
-                      node=Customer.from_row(row, context.principal))
-                 for row in page]
-        return cls.page(edges, has_next_page=len(rows) > size,
-                        has_previous_page=after is not None, _query=query)
+        return cls.keyset(rows, size, after, _query=query,
+                          cursor=lambda row: [str(row[column]), row["customer_id"]],
+                          node=lambda row: Customer.from_row(row, context.principal))
 
 
 def _node_selections(info: Info) -> list[Any]:

@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from api import store
 from api.context import ctx
-from api.schema.relay import Connection, Edge, Node, cursor_position, encode_cursor, to_global_id
+from api.schema.relay import Connection, Node, cursor_position, to_global_id
 from api.warehouse import Row
 from graph.catalogue import reason_texts
 
@@ -107,8 +107,5 @@ class ChurnRiskConnection(Connection[ChurnRisk]):
         size = context.page_size(first)
         rows = await store.churn_page(context.db, cursor_position(after), size + 1, min_risk,
                                       max_risk)
-        page = rows[:size]
-        edges = [Edge(cursor=encode_cursor(int(row["risk_rank"])), node=ChurnRisk.from_row(row))
-                 for row in page]
-        return cls.page(edges, has_next_page=len(rows) > size,
-                        has_previous_page=after is not None)
+        return cls.keyset(rows, size, after, cursor=lambda row: int(row["risk_rank"]),
+                          node=ChurnRisk.from_row)

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from api import pii, store
 from api.context import ctx
-from api.schema.relay import Connection, Edge, cursor_position, encode_cursor
+from api.schema.relay import Connection, cursor_position
 from api.warehouse import Row
 
 if TYPE_CHECKING:
@@ -81,8 +81,5 @@ class ProspectConnection(Connection[Prospect]):
         size = context.page_size(first)
         rows = await store.prospect_page(context.db, cursor_position(after), size + 1,
                                          min_customers)
-        page = rows[:size]
-        edges = [Edge(cursor=encode_cursor(int(row["rank"])), node=Prospect.from_row(row))
-                 for row in page]
-        return cls.page(edges, has_next_page=len(rows) > size,
-                        has_previous_page=after is not None)
+        return cls.keyset(rows, size, after, cursor=lambda row: int(row["rank"]),
+                          node=Prospect.from_row)

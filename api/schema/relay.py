@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Self, TypeVar
 
 import strawberry
@@ -97,3 +97,24 @@ class Connection(Generic[NodeType]):
         return cls(edges=edges, page_info=PageInfo.of(  # type: ignore[call-arg]
             edges, has_next_page=has_next_page, has_previous_page=has_previous_page),
             **fields)
+
+    @classmethod
+    def keyset(cls, rows: list[dict[str, Any]], size: int, after: str | None, *,
+               cursor: Callable[[dict[str, Any]], Any],
+               node: Callable[[dict[str, Any]], NodeType], **fields: Any) -> Self:
+        """The page of ``size + 1`` rows read after ``after``'s position: the extra row only
+        tells that a next page exists; ``cursor(row)`` is the position a row stands at."""
+        edges = [Edge(cursor=encode_cursor(cursor(row)), node=node(row)) for row in rows[:size]]
+        return cls.page(edges, has_next_page=len(rows) > size,
+                        has_previous_page=after is not None, **fields)
+
+    @classmethod
+    def ranked(cls, rows: list[dict[str, Any]], offset: int, size: int,
+               node: Callable[[dict[str, Any]], NodeType]) -> Self:
+        """The ``size`` rows after ``offset`` of a ranked list read to ``offset + size``
+        (rows carry their 1-based ``rank`` and the list's ``total``), with ``total_count``."""
+        page = [row for row in rows if offset < row["rank"] <= offset + size]
+        total = int(rows[0]["total"]) if rows else 0
+        edges = [Edge(cursor=encode_cursor(int(row["rank"])), node=node(row)) for row in page]
+        return cls.page(edges, has_next_page=offset + len(page) < total,
+                        has_previous_page=offset > 0, total_count=total)
