@@ -226,21 +226,32 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
     return TrainedChurnModel(model, features, last.graph_features, meta)
 
 
-def model_snapshot_id(store: SnapshotStore, snapshot: Snapshot) -> str:
+def model_snapshot_id(store: SnapshotStore, snapshot: Snapshot, *,
+                      newest: bool = False) -> str:
     """The snapshot whose model goes with ``snapshot``: the one whose model scored it (its
-    manifest says, and snapshots derived from it copy the manifest), else itself."""
+    manifest says, and snapshots derived from it copy the manifest), else itself.
+
+    ``newest`` (what scoring asks for): a model trained on ``snapshot`` itself first, so
+    that `callcircle train` on a scored snapshot is what the next `callcircle score` uses;
+    the report keeps describing the model that scored the snapshot.
+    """
+    trained_here = (store.models_dir(snapshot.id) / MODEL_FILE).exists()
+    if newest and trained_here:
+        return snapshot.id
     scored_by = snapshot.manifest.get("insight", {}).get("model_snapshot")
     if scored_by and (store.models_dir(scored_by) / MODEL_FILE).exists():
         return scored_by
     return snapshot.id
 
 
-def load_model(store: SnapshotStore, snapshot: Snapshot | None = None) -> TrainedChurnModel:
-    """The model that scored ``snapshot`` (default current), else the one trained on it."""
+def load_model(store: SnapshotStore, snapshot: Snapshot | None = None, *,
+               newest: bool = False) -> TrainedChurnModel:
+    """The model that scored ``snapshot`` (default current), else the one trained on it;
+    ``newest``: the one trained on it first (see :func:`model_snapshot_id`)."""
     snapshot = snapshot or store.current()
     if snapshot is None:
         raise ValueError("no published snapshot")
-    folder = store.models_dir(model_snapshot_id(store, snapshot))
+    folder = store.models_dir(model_snapshot_id(store, snapshot, newest=newest))
     if not (folder / MODEL_FILE).exists():
         raise FileNotFoundError(
             f"no churn model for snapshot {snapshot.id}: run `callcircle train`")
@@ -375,7 +386,7 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
     current = store.current()
     if current is None:
         raise ValueError("no published snapshot: run `callcircle ingest` first")
-    trained = trained or load_model(store, current)
+    trained = trained or load_model(store, current, newest=True)
     started = time.perf_counter()
     with current.reading() as con:
         tables = score_tables(con, trained, settings)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import os
 import shutil
 import tempfile
@@ -261,6 +262,28 @@ def test_the_model_is_found_in_the_models_folder_only(scored_store: SnapshotStor
     trained = load_model(scored_store, derived)
     assert trained.metadata["snapshot"] == model_snapshot
     assert trained.metadata["model_id"] == load_model(scored_store, scored).metadata["model_id"]
+
+
+def test_a_model_trained_on_a_scored_snapshot_is_what_the_next_scoring_uses(
+    scored_store: SnapshotStore,
+) -> None:
+    scored = scored_store.current()
+    assert scored is not None
+    scoring = scored.manifest["insight"]["model_snapshot"]
+    retrained = scored_store.models_dir(scored.id)
+    assert not retrained.exists()
+    # what `callcircle train` on the scored snapshot leaves: a model of its own
+    shutil.copytree(scored_store.models_dir(scoring), retrained)
+    meta_file = retrained / "churn-model.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta_file.write_text(json.dumps({**meta, "snapshot": scored.id,
+                                     "model_id": f"churn-{scored.id}"}), encoding="utf-8")
+    try:
+        assert load_model(scored_store, scored, newest=True).metadata["snapshot"] == scored.id
+        # the report describes the model that scored the snapshot
+        assert load_model(scored_store, scored).metadata["snapshot"] == scoring
+    finally:
+        shutil.rmtree(retrained)
 
 
 def test_scores_are_queryable_by_sparql(scored_store: SnapshotStore) -> None:
