@@ -36,10 +36,19 @@ def snapshots_command(data_dir: DataDirOption = None) -> None:
     if not published:
         console.print(f"No snapshot published in {store.root} yet: run `callcircle ingest`.")
         raise typer.Exit(1)
-    for snapshot in published:
+    for usage in store.disk_usage():
+        snapshot = usage.snapshot
         marker = "*" if current is not None and snapshot.id == current.id else " "
         manifest = snapshot.manifest
-        typer.echo(f"{marker} {snapshot.id}  run={manifest.get('run_id', '?')}")
+        made = (f"derived from {manifest['derived_from']}" if manifest.get("derived_from")
+                else f"run={manifest.get('run_id', '?')}")
+        typer.echo(f"{marker} {snapshot.id}  {made}  {_mib(usage.bytes)} on disk, "
+                   f"{_mib(usage.shared_bytes)} shared with other snapshots, "
+                   f"{_mib(usage.own_bytes)} its own")
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 @app.command("demo-data")

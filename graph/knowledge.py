@@ -845,7 +845,7 @@ def update_knowledge_graph(
 
         report_progress("knowledge graph: removing what changed", 1, 3)
         store_path.parent.mkdir(parents=True, exist_ok=True)
-        ox.Store.read_only(str(previous_store)).backup(str(store_path))
+        checkpoint_knowledge_graph(previous_store, store_path)
         store = ox.Store(str(store_path))
         try:
             removed = 0
@@ -878,6 +878,16 @@ def update_knowledge_graph(
         generate_seconds=round(generated - started, 3),
         load_seconds=round(loaded - generated, 3), removed=removed, added=added,
         updated_from=str(previous_store))
+
+
+def checkpoint_knowledge_graph(store_path: Path, target: Path) -> None:
+    """A copy of a published store that a derived snapshot can write into.
+
+    Oxigraph's ``backup`` of the store opened read-only: on the same filesystem its data
+    files are hard-linked, not copied (0.2 s against 3.1 s for the demo's 319 MB store),
+    and writes into the copy never reach them (they are immutable once written).
+    """
+    ox.Store.read_only(str(store_path)).backup(str(target))
 
 
 def replace_triples(store_path: Path, deletes: Sequence[str], ntriples: Sequence[str]) -> int:

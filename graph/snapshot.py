@@ -115,6 +115,22 @@ class Snapshot:
         write_atomic(self.path / MANIFEST_FILE, json.dumps(manifest, indent=2, default=str))
 
 
+@dataclass(frozen=True)
+class SnapshotUsage:
+    """What one snapshot holds on disk (see :meth:`SnapshotStore.disk_usage`)."""
+
+    snapshot: Snapshot
+    bytes: int
+    """Every file's size under the snapshot's folder."""
+    shared_bytes: int
+    """Of which in files other published snapshots hold too (hard links)."""
+
+    @property
+    def own_bytes(self) -> int:
+        """What removing this snapshot alone would free."""
+        return self.bytes - self.shared_bytes
+
+
 class SnapshotStore:
     """The snapshots of one data directory."""
 
@@ -179,6 +195,24 @@ class SnapshotStore:
             for p in sorted(self.snapshots_dir.iterdir())
             if p.is_dir() and not p.name.startswith(".")
         ]
+
+    def disk_usage(self) -> list[SnapshotUsage]:
+        """Each published snapshot's bytes on disk, and how many of them it shares with
+        the other published snapshots (files hard-linked between them: the knowledge
+        graph's data files, checkpointed rather than copied)."""
+        files: dict[str, dict[tuple[int, int], int]] = {}
+        holders: dict[tuple[int, int], set[str]] = {}
+        for snapshot in self.published():
+            own = files.setdefault(snapshot.id, {})
+            for path in snapshot.path.rglob("*"):
+                if path.is_file() and not path.is_symlink():
+                    info = path.stat()
+                    own[(info.st_dev, info.st_ino)] = info.st_size
+                    holders.setdefault((info.st_dev, info.st_ino), set()).add(snapshot.id)
+        return [SnapshotUsage(snapshot, sum(files[snapshot.id].values()),
+                              sum(size for inode, size in files[snapshot.id].items()
+                                  if len(holders[inode]) > 1))
+                for snapshot in self.published() if snapshot.id in files]
 
     def new_snapshot_id(self) -> str:
         return f"s{utc_stamp()}Z"
@@ -292,7 +326,11 @@ class SnapshotStore:
                 )
             with self.building(run_id, copy_warehouse_from=current) as building:
                 if current.knowledge_graph_path.exists():
-                    shutil.copytree(current.knowledge_graph_path, building.knowledge_graph_path)
+                    # imported here: the knowledge graph brings rdflib and pyoxigraph with it
+                    from graph.knowledge import checkpoint_knowledge_graph
+
+                    checkpoint_knowledge_graph(current.knowledge_graph_path,
+                                               building.knowledge_graph_path)
                 for folder in carry:
                     if (current.path / folder).exists():
                         shutil.copytree(current.path / folder, building.path / folder)

@@ -111,3 +111,45 @@ def test_each_folder_of_the_data_directory_has_one_owner(tmp_path: Path) -> None
                store.rules_dir, store.serving_dir}
     assert {f.parent for f in folders} == {tmp_path} and len(folders) == 5
     assert store.models_dir("s1") != store.models_dir("s2")
+
+
+def test_a_derived_snapshot_shares_the_knowledge_graph_files_it_does_not_change(
+        tmp_path: Path) -> None:
+    import duckdb
+    import pyoxigraph as ox
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from graph.knowledge import replace_triples
+    from graph.snapshot import Snapshot
+
+    store = SnapshotStore(tmp_path)
+    with store.building("first") as building:
+        con = duckdb.connect(str(building.warehouse_path))
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+        con.close()
+        kg = ox.Store(str(building.knowledge_graph_path))
+        kg.extend([ox.Quad(ox.NamedNode(f"https://id.callcircle.dev/customer/C{i}"),
+                           ox.NamedNode("https://callcircle.dev/ontology#region"),
+                           ox.Literal(f"region {i % 7}")) for i in range(20_000)])
+        kg.flush()
+        del kg
+        first = store.publish(building)
+    before = len(ox.Store.read_only(str(first.knowledge_graph_path)))
+    score = ('<https://id.callcircle.dev/customer/C1> '
+             '<https://callcircle.dev/ontology#valueTier> "gold" .')
+
+    def write(con: duckdb.DuckDBPyConnection, building: Snapshot) -> dict[str, int]:
+        return {"triples": replace_triples(building.knowledge_graph_path, [], [score])}
+
+    derived = store.derive("score", write, manifest_key="insight", parent=first)
+    assert len(ox.Store.read_only(str(derived.knowledge_graph_path))) == before + 1
+    assert len(ox.Store.read_only(str(first.knowledge_graph_path))) == before
+    usage = {u.snapshot.id: u for u in store.disk_usage()}
+    assert usage[derived.id].shared_bytes > 0
+    assert usage[derived.id].shared_bytes == usage[first.id].shared_bytes
+    assert usage[first.id].own_bytes < usage[first.id].bytes
+    shown = CliRunner().invoke(app, ["snapshots", "--data-dir", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert f"derived from {first.id}" in shown.output
+    assert "shared with other snapshots" in shown.output
