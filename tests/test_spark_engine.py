@@ -1,0 +1,198 @@
+"""The Spark engine computes the embedded engine's tables, row for row.
+
+The synthetic operator is ingested by the DuckDB engine (``run_ingest``); its staged
+tables go to Parquet, the Spark engine (``local[2]``) computes the aggregates and graph
+features from those files, and every table must equal DuckDB's: ``EXCEPT ALL`` both
+ways on the exact columns, floats within 1e-9 relative, PageRank within the bound its
+stopping rule guarantees.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from spark_fixtures import spark  # noqa: F401  (the session-wide fixture)
+
+from graph.algorithms import pagerank_ig
+from graph.callgraph import EDGES_TABLE, NODES_TABLE, edge_arrays, igraph_from_arrays
+from graph.callgraph import stage_call_edges as duckdb_call_graph
+from graph.warehouse import sql_string
+from ingest.job import run_ingest
+from ingest.synthetic import generate_operator
+
+pytestmark = pytest.mark.spark
+
+CUTOFF = date(2026, 4, 1)
+"""The latest cut-off of the three months generated: every month is complete before it."""
+
+RELATIVE = 1e-9
+PAGERANK_TOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The synthetic operator ingested by DuckDB; its warehouse and staged tables as Parquet."""
+    root = tmp_path_factory.mktemp("spark-operator")
+    generate_operator(root / "source", subscribers=1000, months=3, seed=5, progress=False)
+    result = run_ingest(root / "source", data_dir=root / "data")
+    assert result.snapshot is not None
+    shutil.copyfile(result.snapshot.warehouse_path, root / "warehouse.duckdb")
+    from graph.spark import export_tables
+
+    with duckdb.connect(str(root / "warehouse.duckdb")) as con:
+        assert set(export_tables(con, root / "staged")) == {
+            "cdrs", "subscriptions", "numbers", "data_usage"}
+    return root
+
+
+@pytest.fixture(scope="module")
+def spark_tables(spark, operator: Path) -> Path:  # noqa: F811
+    """The Spark engine's tables from the staged Parquet files, written as Parquet."""
+    from graph.spark import (
+        behaviour_monthly,
+        call_edges,
+        degree_strength,
+        graph_edges,
+        graph_nodes,
+        pagerank,
+        read_tables,
+        usage_monthly,
+        write_table,
+    )
+
+    staged = read_tables(spark, operator / "staged")
+    out = operator / "spark"
+    write_table(call_edges(staged["cdrs"]), out, "call_edges")
+    write_table(usage_monthly(staged["cdrs"], staged["subscriptions"], staged["data_usage"]),
+                out, "usage_monthly")
+    write_table(behaviour_monthly(staged["cdrs"], cutoff=CUTOFF, numbers=staged["numbers"],
+                                  data_usage=staged["data_usage"]), out, "behaviour_monthly")
+    edges = graph_edges(spark.read.parquet(str(out / "call_edges.parquet")), cutoff=CUTOFF)
+    write_table(edges, out, "graph_edges")
+    edges = spark.read.parquet(str(out / "graph_edges.parquet"))
+    write_table(graph_nodes(edges, cutoff=CUTOFF, numbers=staged["numbers"]), out,
+                "graph_nodes")
+    nodes = spark.read.parquet(str(out / "graph_nodes.parquet"))
+    write_table(degree_strength(nodes, edges), out, "degree_strength")
+    ranks = pagerank(nodes, edges, tol=PAGERANK_TOL)
+    assert ranks.change < PAGERANK_TOL and ranks.iterations < 200
+    write_table(ranks.ranks, out, "pagerank")
+    return out
+
+
+@pytest.fixture(scope="module")
+def con(operator: Path, spark_tables: Path) -> duckdb.DuckDBPyConnection:
+    """The DuckDB warehouse, with the cut-off's call graph staged and the Spark tables as views."""
+    connection = duckdb.connect(str(operator / "warehouse.duckdb"))
+    duckdb_call_graph(connection, cutoff=CUTOFF)
+    for folder in spark_tables.iterdir():
+        parts = sql_string(str(folder / "*.parquet"))
+        connection.execute(f"CREATE TEMP VIEW spark_{folder.stem} AS "
+                           f"SELECT * FROM read_parquet({parts})")
+    yield connection
+    connection.close()
+
+
+def columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {relation}").fetchall()]
+
+
+def count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+
+
+def assert_same_rows(con: duckdb.DuckDBPyConnection, ours: str, theirs: str,
+                     keys: tuple[str, ...], *, only: list[str] | None = None) -> int:
+    """``ours`` (DuckDB's) and ``theirs`` (Spark's) hold the same rows: ``EXCEPT ALL`` both
+    ways on every non-float column, and each float within 1e-9 relative of its row's
+    (rows matched on ``keys``, NULL only against NULL). Returns the number of rows."""
+    described = columns(con, ours)
+    names = only or [name for name, _ in described]
+    kinds = dict(described)
+    floats = [name for name in names if kinds[name] in ("DOUBLE", "FLOAT")]
+    exact = ", ".join(name for name in names if name not in floats)
+    left, right = f"SELECT {exact} FROM {ours}", f"SELECT {exact} FROM {theirs}"
+    assert count(con, f"{left} EXCEPT ALL {right}") == 0
+    assert count(con, f"{right} EXCEPT ALL {left}") == 0
+    rows = count(con, f"SELECT * FROM {ours}")
+    assert count(con, f"SELECT * FROM {theirs}") == rows
+    on = " AND ".join(f"o.{key} = t.{key}" for key in keys)
+    for name in floats:
+        far = count(con, f"""
+            SELECT * FROM {ours} o JOIN {theirs} t ON {on}
+            WHERE NOT ((o.{name} IS NULL AND t.{name} IS NULL)
+                       OR abs(o.{name} - t.{name})
+                          <= {RELATIVE} * greatest(abs(o.{name}), abs(t.{name})))""")
+        assert far == 0, f"{name}: {far} rows differ by more than {RELATIVE} relative"
+    return rows
+
+
+def test_call_edges_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
+    assert columns(con, "spark_call_edges") == columns(con, "call_edges")
+    rows = assert_same_rows(con, "call_edges", "spark_call_edges", ("month", "a", "b"))
+    assert rows > 10_000
+
+
+def test_usage_monthly_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
+    # same names in the same order; DuckDB's sums are HUGEINT, Spark's BIGINT
+    assert ([name for name, _ in columns(con, "spark_usage_monthly")]
+            == [name for name, _ in columns(con, "usage_monthly")])
+    rows = assert_same_rows(con, "usage_monthly", "spark_usage_monthly", ("msisdn", "month"))
+    assert rows > 2_000
+    # the FULL JOIN's two sides both occur: data without calls and calls without data
+    assert count(con, "SELECT * FROM spark_usage_monthly WHERE contacts = 0") > 0
+
+
+def test_behaviour_monthly_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
+    assert columns(con, "spark_behaviour_monthly") == columns(con, "behaviour_monthly")
+    rows = assert_same_rows(con, "behaviour_monthly", "spark_behaviour_monthly",
+                            ("msisdn", "month"))
+    assert rows > 2_000
+    # rows with NULL shares (a single interaction, nothing initiated) are compared too
+    assert count(con, "SELECT * FROM spark_behaviour_monthly "
+                      "WHERE interevent_seconds_mean IS NULL OR roaming_share IS NULL") > 0
+
+
+def test_call_graph_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
+    """The cut-off's ties and vertices: the DuckDB stage's graph_edges and graph_nodes."""
+    tie_columns = [name for name, _ in columns(con, "spark_graph_edges")]
+    assert set(tie_columns) == {name for name, _ in columns(con, EDGES_TABLE)} - {"u", "v"}
+    assert assert_same_rows(con, EDGES_TABLE, "spark_graph_edges", ("a", "b"),
+                            only=tie_columns) > 5_000
+    assert_same_rows(con, NODES_TABLE, "spark_graph_nodes", ("msisdn",),
+                     only=["msisdn", "on_net"])
+
+
+def test_degree_and_strength_equal_graph_features(con: duckdb.DuckDBPyConnection) -> None:
+    names = ["msisdn", "degree", "in_degree", "out_degree", "strength", "strength_in",
+             "strength_out", "reciprocity"]
+    ours = f"(SELECT * FROM graph_features WHERE cutoff = DATE '{CUTOFF}')"
+    theirs = ("(SELECT d.* FROM spark_degree_strength d "
+              "JOIN spark_graph_nodes USING (msisdn) WHERE on_net)")
+    assert assert_same_rows(con, ours, theirs, ("msisdn",), only=names) == 1000
+    assert count(con, f"SELECT * FROM {theirs} WHERE degree = 0") > 0  # isolated lines
+
+
+def test_pagerank_equals_igraph(con: duckdb.DuckDBPyConnection) -> None:
+    """Within the stopping rule's bound of igraph's PageRank on the same graph."""
+    arrays = edge_arrays(con)
+    exact = pagerank_ig(igraph_from_arrays(arrays.n, arrays.u, arrays.v), arrays.weight)
+    con.register("igraph_pagerank", pa.table({"msisdn": pa.array(arrays.msisdn, pa.string()),
+                                              "pagerank": exact}))
+    ((vertices, error, total),) = con.execute("""
+        SELECT count(*), sum(abs(i.pagerank - s.pagerank)), sum(s.pagerank)
+        FROM igraph_pagerank i JOIN spark_pagerank s USING (msisdn)""").fetchall()
+    assert vertices == arrays.n == count(con, "SELECT * FROM spark_pagerank")
+    assert error <= PAGERANK_TOL * 0.85 / (1 - 0.85)
+    assert abs(total - 1.0) < 1e-12
+    # and the graph stage wrote igraph's figure for the subscribers
+    ours = f"(SELECT * FROM graph_features WHERE cutoff = DATE '{CUTOFF}')"
+    ((far,),) = con.execute(f"""
+        SELECT max(abs(g.pagerank - s.pagerank)) FROM {ours} g
+        JOIN spark_pagerank s USING (msisdn)""").fetchall()
+    assert far <= PAGERANK_TOL
