@@ -196,3 +196,11 @@ def test_pagerank_equals_igraph(con: duckdb.DuckDBPyConnection) -> None:
         SELECT max(abs(g.pagerank - s.pagerank)) FROM {ours} g
         JOIN spark_pagerank s USING (msisdn)""").fetchall()
     assert far <= PAGERANK_TOL
+
+
+def test_session_runs_without_ui_or_downloaded_jars(spark) -> None:  # noqa: F811
+    conf = spark.sparkContext.getConf()
+    assert spark.conf.get("spark.ui.enabled") == "false"
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert not conf.contains("spark.jars.packages")
+    assert spark.sparkContext.master == "local[2]"

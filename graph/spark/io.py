@@ -2,7 +2,7 @@
 
 Parquet is what both engines read and write natively: DuckDB's ``TIMESTAMP`` travels as
 Parquet's zone-less timestamp and comes back to Spark as ``timestamp_ntz`` (see
-``graph.spark.session.BASE_CONF``), Spark's output reads back into DuckDB with the same
+``graph.engine.BASE_SPARK_CONF``), Spark's output reads back into DuckDB with the same
 types, so the API, the knowledge graph and the report can read either engine's tables.
 """
 
