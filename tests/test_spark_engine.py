@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
+from sklearn.metrics import normalized_mutual_info_score
 from spark_fixtures import spark  # noqa: F401  (the session-wide fixture)
 
 from graph.algorithms import pagerank_ig
@@ -32,6 +33,8 @@ CUTOFF = date(2026, 4, 1)
 
 RELATIVE = 1e-9
 PAGERANK_TOL = 1e-9
+COPY = "copy:"
+"""Prefix of the numbers of the call graph's disjoint copy (the circles' second component)."""
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +58,7 @@ def spark_tables(spark, operator: Path) -> Path:  # noqa: F811
     """The Spark engine's tables from the staged Parquet files, written as Parquet."""
     from graph.spark import (
         behaviour_monthly,
+        call_circles,
         call_edges,
         degree_strength,
         graph_edges,
@@ -82,6 +86,13 @@ def spark_tables(spark, operator: Path) -> Path:  # noqa: F811
     ranks = pagerank(nodes, edges, tol=PAGERANK_TOL)
     assert ranks.change < PAGERANK_TOL and ranks.iterations < 200
     write_table(ranks.ranks, out, "pagerank")
+    # the graph and a disjoint copy: two components, each half the tie strength
+    from pyspark.sql import functions as F
+
+    copy = edges.select(*(F.concat(F.lit(COPY), end).alias(end) for end in ("a", "b")),
+                        "weight")
+    doubled = edges.select("a", "b", "weight").unionByName(copy)
+    write_table(call_circles(doubled, resolution=2.0), out, "call_circles")
     return out
 
 
@@ -204,3 +215,25 @@ def test_session_runs_without_ui_or_downloaded_jars(spark) -> None:  # noqa: F81
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert not conf.contains("spark.jars.packages")
     assert spark.sparkContext.master == "local[2]"
+
+
+def test_call_circles_match_whole_graph_leiden(con: duckdb.DuckDBPyConnection) -> None:
+    """Leiden per connected component against the graph stage's whole-graph Leiden.
+
+    The synthetic operator's graph is one component, so the circles are computed on it
+    beside a disjoint copy of it, at resolution 2: each copy then holds half the tie
+    strength, runs at 2 × 1/2 = 1, and must find the stage's circles (resolution 1 on
+    the graph alone) in both copies."""
+    members = count(con, f"SELECT * FROM circle_members WHERE cutoff = DATE '{CUTOFF}'")
+    assert count(con, "SELECT * FROM spark_call_circles") == 2 * members
+    assert count(con, "SELECT DISTINCT component FROM spark_call_circles") == 2
+    assert count(con, "SELECT circle FROM spark_call_circles GROUP BY circle "
+                      "HAVING count(DISTINCT component) > 1") == 0
+    for prefix in ("", COPY):
+        pairs = con.execute(f"""
+            SELECT m.circle_id, s.circle FROM circle_members m
+            JOIN spark_call_circles s ON s.msisdn = '{prefix}' || m.msisdn
+            WHERE m.cutoff = DATE '{CUTOFF}'""").fetchall()
+        assert len(pairs) == members
+        ours, theirs = zip(*pairs, strict=True)
+        assert normalized_mutual_info_score(ours, theirs) >= 0.95

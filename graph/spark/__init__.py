@@ -15,6 +15,7 @@ from graph.spark.callgraph import (
     pagerank,
     tie_strength,
 )
+from graph.spark.circles import call_circles, connected_components
 from graph.spark.io import STAGED_TABLES, export_tables, read_tables, write_table
 from graph.spark.session import SparkSettings, spark_session
 from graph.spark.tables import (
@@ -29,7 +30,9 @@ __all__ = [
     "PageRankResult",
     "SparkSettings",
     "behaviour_monthly",
+    "call_circles",
     "call_edges",
+    "connected_components",
     "degree_strength",
     "export_tables",
     "graph_edges",

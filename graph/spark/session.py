@@ -7,6 +7,9 @@ UTC so that DuckDB's zone-less ``TIMESTAMP`` columns keep their wall-clock value
 
 from __future__ import annotations
 
+import os
+import sys
+
 from pyspark.sql import SparkSession
 
 from graph.engine import SparkSettings
@@ -19,6 +22,9 @@ def spark_session(settings: SparkSettings | None = None) -> SparkSession:
     process and pass it to the engine's functions.
     """
     settings = settings or SparkSettings()
+    if settings.master.startswith("local"):
+        # Python workers (applyInPandas) run this interpreter, with igraph and the project
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(settings.master).appName(settings.app_name)
     for key, value in settings.session_conf().items():
         builder = builder.config(key, value)
