@@ -31,6 +31,7 @@ pytestmark = pytest.mark.spark
 CUTOFF = date(2026, 4, 1)
 """The latest cut-off of the three months generated: every month is complete before it."""
 
+LAST_MONTH = date(2026, 3, 1)
 RELATIVE = 1e-9
 PAGERANK_TOL = 1e-9
 COPY = "copy:"
@@ -76,6 +77,9 @@ def spark_tables(spark, operator: Path) -> Path:  # noqa: F811
                 out, "usage_monthly")
     write_table(behaviour_monthly(staged["cdrs"], cutoff=CUTOFF, numbers=staged["numbers"],
                                   data_usage=staged["data_usage"]), out, "behaviour_monthly")
+    write_table(behaviour_monthly(staged["cdrs"], cutoff=CUTOFF, since=LAST_MONTH,
+                                  numbers=staged["numbers"], data_usage=staged["data_usage"]),
+                out, "behaviour_last_month")
     edges = graph_edges(spark.read.parquet(str(out / "call_edges.parquet")), cutoff=CUTOFF)
     write_table(edges, out, "graph_edges")
     edges = spark.read.parquet(str(out / "graph_edges.parquet"))
@@ -167,6 +171,12 @@ def test_behaviour_monthly_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
     # rows with NULL shares (a single interaction, nothing initiated) are compared too
     assert count(con, "SELECT * FROM spark_behaviour_monthly "
                       "WHERE interevent_seconds_mean IS NULL OR roaming_share IS NULL") > 0
+
+
+def test_behaviour_since_a_month_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
+    """An incremental run's months only (``since``): DuckDB's rows of those months."""
+    ours = f"(SELECT * FROM behaviour_monthly WHERE month >= DATE '{LAST_MONTH}')"
+    assert assert_same_rows(con, ours, "spark_behaviour_last_month", ("msisdn", "month")) > 900
 
 
 def test_call_graph_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:

@@ -14,6 +14,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from graph.spark.tables import count_where
 from graph.warehouse import CALL_WEIGHT, MINUTE_WEIGHT, SMS_WEIGHT
 
 
@@ -86,9 +87,6 @@ def _arcs(edges: DataFrame) -> DataFrame:
 def degree_strength(nodes: DataFrame, edges: DataFrame) -> DataFrame:
     """Per vertex: ``degree``, ``in_degree``, ``out_degree``, ``strength``, ``strength_in``,
     ``strength_out`` and ``reciprocity``, as in ``graph_features`` (0 without ties)."""
-    def count_where(condition: Column) -> Column:
-        return F.sum(F.when(condition, 1).otherwise(0)).cast("bigint")
-
     w_out, w_in = F.col("w_out"), F.col("w_in")
     sums = _arcs(edges).groupBy("msisdn").agg(
         F.count(F.lit(1)).alias("degree"),
@@ -133,6 +131,7 @@ def pagerank(nodes: DataFrame, edges: DataFrame, *, alpha: float = 0.85, tol: fl
     and one GROUP BY over the ties, and one Spark job: the ranks are checkpointed so the
     plan does not grow, and the dangling mass needs no job, because on an undirected graph
     a vertex without ties receives nothing but the uniform share (its rank is known).
+    ``nodes`` must hold both ends of every tie (:func:`graph_nodes` does).
     """
     vertices = nodes.select("msisdn").distinct()
     n = vertices.count()
@@ -146,9 +145,7 @@ def pagerank(nodes: DataFrame, edges: DataFrame, *, alpha: float = 0.85, tol: fl
              .select(F.col("msisdn").alias("src"), F.col("contact").alias("msisdn"),
                      (F.col("weight") / F.col("_strength")).alias("share"))
              .localCheckpoint())
-    ranks = (vertices.join(strength, "msisdn", "left")
-             .select("msisdn", F.lit(1.0 / n).alias("pagerank"))
-             .localCheckpoint())
+    ranks = vertices.select("msisdn", F.lit(1.0 / n).alias("pagerank")).localCheckpoint()
     dangling_vertices = n - strength.count()
     dangling = dangling_vertices / n  # the rank mass on vertices without ties
     change, iterations = float("inf"), 0
