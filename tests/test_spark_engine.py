@@ -50,7 +50,7 @@ def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     with duckdb.connect(str(root / "warehouse.duckdb")) as con:
         assert set(export_tables(con, root / "staged")) == {
-            "cdrs", "subscriptions", "numbers", "data_usage"}
+            "cdrs", "subscriptions", "numbers", "data_usage", "churn_events"}
     return root
 
 
@@ -61,6 +61,8 @@ def spark_tables(spark, operator: Path) -> Path:  # noqa: F811
         behaviour_monthly,
         call_circles,
         call_edges,
+        churn_dates,
+        churned_neighbour_exposure,
         degree_strength,
         graph_edges,
         graph_nodes,
@@ -87,6 +89,9 @@ def spark_tables(spark, operator: Path) -> Path:  # noqa: F811
                 "graph_nodes")
     nodes = spark.read.parquet(str(out / "graph_nodes.parquet"))
     write_table(degree_strength(nodes, edges), out, "degree_strength")
+    churned = churn_dates(staged["churn_events"], staged["subscriptions"], cutoff=CUTOFF)
+    write_table(churned_neighbour_exposure(nodes, edges, churned, cutoff=CUTOFF), out,
+                "churn_exposure")
     ranks = pagerank(nodes, edges, tol=PAGERANK_TOL)
     assert ranks.change < PAGERANK_TOL and ranks.iterations < 200
     write_table(ranks.ranks, out, "pagerank")
@@ -197,6 +202,16 @@ def test_degree_and_strength_equal_graph_features(con: duckdb.DuckDBPyConnection
               "JOIN spark_graph_nodes USING (msisdn) WHERE on_net)")
     assert assert_same_rows(con, ours, theirs, ("msisdn",), only=names) == 1000
     assert count(con, f"SELECT * FROM {theirs} WHERE degree = 0") > 0  # isolated lines
+
+
+def test_churned_neighbours_equal_graph_features(con: duckdb.DuckDBPyConnection) -> None:
+    names = ["msisdn", "churned_neighbours", "churned_neighbour_share", "churned_tie_weight",
+             "churned_tie_share"]
+    ours = f"(SELECT * FROM graph_features WHERE cutoff = DATE '{CUTOFF}')"
+    theirs = ("(SELECT c.* FROM spark_churn_exposure c "
+              "JOIN spark_graph_nodes USING (msisdn) WHERE on_net)")
+    assert assert_same_rows(con, ours, theirs, ("msisdn",), only=names) == 1000
+    assert count(con, f"SELECT * FROM {theirs} WHERE churned_neighbours > 0") > 50
 
 
 def test_pagerank_equals_igraph(con: duckdb.DuckDBPyConnection) -> None:

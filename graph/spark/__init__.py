@@ -16,6 +16,7 @@ from graph.spark.callgraph import (
     tie_strength,
 )
 from graph.spark.circles import call_circles, connected_components
+from graph.spark.features import churn_dates, churned_neighbour_exposure
 from graph.spark.io import STAGED_TABLES, export_tables, read_tables, write_table
 from graph.spark.session import SparkSettings, spark_session
 from graph.spark.tables import (
@@ -32,6 +33,8 @@ __all__ = [
     "behaviour_monthly",
     "call_circles",
     "call_edges",
+    "churn_dates",
+    "churned_neighbour_exposure",
     "connected_components",
     "degree_strength",
     "export_tables",

@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from graph.warehouse import sql_string, table_exists
 
-STAGED_TABLES = ("cdrs", "subscriptions", "numbers", "data_usage")
+STAGED_TABLES = ("cdrs", "subscriptions", "numbers", "data_usage", "churn_events")
 """The warehouse tables the Spark engine's aggregates and graph features start from."""
 
 
