@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,19 +18,22 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.compose import make_column_selector, make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from graph.catalogue import FEATURES
 
-__all__ = ["PHRASES", "ChurnRiskModel", "describe_feature", "logistic_baseline"]
+__all__ = ["PHRASES", "ChurnRiskModel", "boosting_baselines", "describe_feature",
+           "logistic_baseline"]
 
 # Feature → phrase an agent reads, from the feature catalogue. ``{v}`` is the subscriber's
 # value, in str.format syntax. Features without a phrase read "<feature words>: <value>".
@@ -75,6 +79,44 @@ def logistic_baseline(C: float = 1.0, random_state: int = 0) -> Pipeline:
     return make_pipeline(prep, LogisticRegression(C=C, max_iter=2000, random_state=random_state))
 
 
+class _AsCategories(TransformerMixin, BaseEstimator):
+    """Text columns as pandas categoricals with the training categories, which is how
+    HistGradientBoosting and LightGBM take categoricals natively."""
+
+    def fit(self, X: pd.DataFrame, y: ArrayLike | None = None) -> _AsCategories:
+        self.categories_ = {c: sorted(X[c].dropna().astype(str).unique().tolist())
+                            for c in _categorical_columns(X)}
+        return self
+
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame:
+        out = X.copy()
+        for column, categories in self.categories_.items():
+            values = out[column].astype("string").astype(object)
+            out[column] = pd.Categorical(values.where(values.isin(categories)),
+                                         categories=categories)
+        return out
+
+
+def boosting_baselines(random_state: int = 0) -> dict[str, Pipeline]:
+    """What a new user would try first: scikit-learn's and LightGBM's boosters, defaults."""
+    return {
+        "hgb defaults": make_pipeline(
+            _AsCategories(), HistGradientBoostingClassifier(random_state=random_state)),
+        "lightgbm defaults": make_pipeline(
+            _AsCategories(), lgb.LGBMClassifier(random_state=random_state, verbose=-1)),
+    }
+
+
+SEARCHED = ("learning_rate", "num_leaves", "min_child_samples", "reg_lambda")
+START = {"learning_rate": 0.1, "num_leaves": 15, "min_child_samples": 20, "reg_lambda": 1.0}
+"""Where the search starts; shapes and regularisation are searched at this learning rate
+(cheap), and the winner is then tried at half of it."""
+SHAPES = ((15, 20), (4, 50), (31, 20), (7, 100), (2, 20))
+"""(leaves, minimum rows a leaf), most likely first: moderate, shallow, LightGBM's default,
+the old fixed setting, and stumps (an additive model) for near-linear tables."""
+STAGES = ("shape", "regularisation", "learning rate")
+
+
 class _PlattScaler:
     """Sigmoid on the booster's raw score: strictly monotone, so ranking and reasons agree."""
 
@@ -87,20 +129,29 @@ class _PlattScaler:
 
 
 class ChurnRiskModel(ClassifierMixin, BaseEstimator):
-    """Calibrated LightGBM churn risk with per-subscriber reasons.
+    """Calibrated LightGBM churn risk with per-subscriber reasons, sized on the data.
 
-    Calibration is cross-fitted: out-of-fold raw scores of ``cv`` boosters fit the calibrator
-    (sigmoid by default, isotonic on request), then one booster is refit on all rows, so no
-    subscriber is lost to a calibration hold-out. The defaults are small, shallow trees:
-    churn tables are a few thousand to a few million rows of mostly monotone signals, and
-    deeper trees lost to logistic regression on the IBM Telco file.
+    One operator's best trees underfit another's, so ``fit`` chooses the capacity on the
+    operator's own rows: a small coarse-to-fine search (tree shape, then regularisation,
+    then a lower learning rate) over ``cv`` internal folds — grouped by subscriber when
+    ``groups`` is given, so a subscriber seen at several cut-offs never judges itself —
+    each candidate grown until its mean out-of-fold log loss stops improving (early
+    stopping picks the number of trees). Candidates run most likely first and the search
+    stops before one would overrun ``time_budget_s``; a hyper-parameter given a value is
+    fixed and not searched. The chosen setting is in ``best_params_``, every candidate's
+    out-of-fold figures in ``cv_results_``.
+
+    Calibration is cross-fitted: the winning candidate's fold boosters give out-of-fold raw
+    scores that fit the calibrator (sigmoid by default, isotonic on request); one booster is
+    then refit on all rows, so no subscriber is lost to a calibration hold-out.
     """
 
-    def __init__(self, n_estimators: int = 300, learning_rate: float = 0.02,
-                 num_leaves: int = 7, min_child_samples: int = 100,
+    def __init__(self, n_estimators: int = 2000, learning_rate: float | None = None,
+                 num_leaves: int | None = None, min_child_samples: int | None = None,
                  subsample: float = 0.8, colsample_bytree: float = 0.8,
-                 reg_lambda: float = 1.0, calibration: str = "sigmoid", cv: int = 3,
-                 random_state: int = 0, n_jobs: int = 1,
+                 reg_lambda: float | None = None, early_stopping_rounds: int = 20,
+                 time_budget_s: float | None = 30.0, calibration: str = "sigmoid",
+                 cv: int = 3, random_state: int = 0, n_jobs: int = 1,
                  phrases: Mapping[str, str] | None = None) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -109,19 +160,47 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.time_budget_s = time_budget_s
         self.calibration = calibration
         self.cv = cv
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.phrases = phrases
 
-    def _booster(self) -> lgb.LGBMClassifier:
+    def _candidates(self, stage: str, best: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The search's candidates for one stage, around ``best``; fixed values win."""
+        fixed = {k: getattr(self, k) for k in SEARCHED if getattr(self, k) is not None}
+        if stage == "shape":
+            trials = [{"num_leaves": leaves, "min_child_samples": rows}
+                      for leaves, rows in SHAPES]
+        elif stage == "regularisation":
+            rows = best["min_child_samples"]
+            trials = [{"reg_lambda": 0.0}, {"reg_lambda": 10.0},
+                      {"min_child_samples": max(2, rows // 2)},
+                      {"min_child_samples": rows * 2}]
+        else:
+            trials = [{"learning_rate": best["learning_rate"] / 2}]
+        return [{**best, **trial, **fixed} for trial in trials]
+
+    def _params(self, candidate: Mapping[str, Any]) -> dict[str, Any]:
+        """A candidate in LightGBM's native names, as ``lgb.cv`` takes them."""
+        return {"objective": "binary", "metric": "binary_logloss",
+                "learning_rate": candidate["learning_rate"],
+                "num_leaves": candidate["num_leaves"],
+                "min_data_in_leaf": candidate["min_child_samples"],
+                "lambda_l2": candidate["reg_lambda"],
+                "bagging_fraction": self.subsample, "bagging_freq": 1,
+                "feature_fraction": self.colsample_bytree, "seed": self.random_state,
+                "deterministic": True, "num_threads": self.n_jobs, "verbose": -1}
+
+    def _booster(self, params: Mapping[str, Any], n_estimators: int) -> lgb.LGBMClassifier:
         return lgb.LGBMClassifier(
-            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves, min_child_samples=self.min_child_samples,
+            n_estimators=n_estimators, learning_rate=params["learning_rate"],
+            num_leaves=params["num_leaves"], min_child_samples=params["min_child_samples"],
             subsample=self.subsample, subsample_freq=1, colsample_bytree=self.colsample_bytree,
-            reg_lambda=self.reg_lambda, random_state=self.random_state, n_jobs=self.n_jobs,
-            verbose=-1)
+            reg_lambda=params["reg_lambda"], random_state=self.random_state,
+            deterministic=True, n_jobs=self.n_jobs, verbose=-1)
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         """Same columns, same category codes as in fit; unseen categories become missing."""
@@ -142,7 +221,49 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
                 out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
         return out
 
-    def fit(self, X: pd.DataFrame, y: ArrayLike) -> ChurnRiskModel:
+    def _folds(self, y: NDArray[np.int64], groups: ArrayLike | None
+               ) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
+        if groups is None:
+            splitter = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+            return list(splitter.split(np.zeros(len(y)), y))
+        grouped = StratifiedGroupKFold(self.cv, shuffle=True, random_state=self.random_state)
+        return list(grouped.split(np.zeros(len(y)), y, groups=np.asarray(groups)))
+
+    def _evaluate(self, candidate: dict[str, Any], dataset: lgb.Dataset, data: pd.DataFrame,
+                  y: NDArray[np.int64], folds: list[tuple[NDArray[np.int64], NDArray[np.int64]]]
+                  ) -> tuple[dict[str, Any], NDArray[np.float64]]:
+        """One candidate: mean out-of-fold log loss per tree, stopped when it stops falling;
+        its figures at the best number of trees, and its out-of-fold raw scores there."""
+        started = time.perf_counter()
+        # Patience in trees at learning rate 0.1; smaller steps need proportionally more.
+        patience = max(1, round(self.early_stopping_rounds * 0.1 / candidate["learning_rate"]))
+        result = lgb.cv(self._params(candidate), dataset, num_boost_round=self.n_estimators,
+                        folds=folds, return_cvbooster=True,
+                        callbacks=[lgb.early_stopping(patience, verbose=False)])
+        cvbooster = result["cvbooster"]
+        trees = max(1, int(cvbooster.best_iteration))
+        raw = np.zeros(len(y))
+        for booster, (_, held) in zip(cvbooster.boosters, folds, strict=True):
+            raw[held] = booster.predict(data.iloc[held], raw_score=True, num_iteration=trees,
+                                        num_threads=self.n_jobs)
+        record = {**candidate, "n_estimators": trees,
+                  "cv_log_loss": float(result["valid binary_logloss-mean"][trees - 1]),
+                  "cv_log_loss_std": float(result["valid binary_logloss-stdv"][trees - 1]),
+                  "cv_roc_auc": float(roc_auc_score(y, raw)),
+                  "cv_pr_auc": float(average_precision_score(y, raw)),
+                  "seconds": round(time.perf_counter() - started, 3)}
+        return record, raw
+
+    def fit(self, X: pd.DataFrame, y: ArrayLike, groups: ArrayLike | None = None
+            ) -> ChurnRiskModel:
+        """Search, calibrate on out-of-fold scores, refit on all rows.
+
+        ``groups`` (e.g. subscription ids when rows are several cut-offs of the same
+        subscribers) keeps each subscriber's rows in one internal fold.
+        """
+        if self.calibration not in ("sigmoid", "isotonic"):
+            raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', not "
+                             f"{self.calibration!r}")
         if not isinstance(X, pd.DataFrame):
             X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
         y = np.asarray(y).astype(int)
@@ -154,21 +275,61 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
             for c in _categorical_columns(X)
         }
         data = self._prepare(X)
-        raw = np.zeros(len(y))
-        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
-        for train, held in folds.split(data, y):
-            booster = self._booster().fit(data.iloc[train], y[train])
-            raw[held] = booster.predict(data.iloc[held], raw_score=True)
+        folds = self._folds(y, groups)
+        dataset = lgb.Dataset(data, label=y, free_raw_data=False,
+                              params={"feature_pre_filter": False, "verbose": -1})
+        started = time.perf_counter()
+        budget = math.inf if self.time_budget_s is None else float(self.time_budget_s)
+        best: dict[str, Any] = {**START, **{k: getattr(self, k) for k in SEARCHED
+                                            if getattr(self, k) is not None}}
+        results: list[dict[str, Any]] = []
+        best_record: dict[str, Any] | None = None
+        best_raw = np.zeros(len(y))
+        seen: set[tuple[Any, ...]] = set()
+        stopped = False
+        for stage in STAGES:
+            for candidate in self._candidates(stage, best):
+                key = tuple(candidate[k] for k in SEARCHED)
+                if key in seen:
+                    continue
+                # A candidate costs about what the last did, more at a lower learning rate.
+                guess = (results[-1]["seconds"] * results[-1]["learning_rate"]
+                         / candidate["learning_rate"]) if results else 0.0
+                if best_record is not None and time.perf_counter() - started + guess > budget:
+                    stopped = True
+                    break
+                seen.add(key)
+                record, raw = self._evaluate(candidate, dataset, data, y, folds)
+                record["stage"] = stage
+                results.append(record)
+                if best_record is None or record["cv_log_loss"] < best_record["cv_log_loss"]:
+                    best_record, best_raw = record, raw
+            if stopped or best_record is None:
+                break
+            best = {k: best_record[k] for k in SEARCHED}
+        assert best_record is not None
+        best = {k: best_record[k] for k in SEARCHED}
+        self.best_params_ = {**best, "n_estimators": best_record["n_estimators"]}
+        self.best_score_ = {k: best_record[k] for k in
+                            ("cv_log_loss", "cv_log_loss_std", "cv_roc_auc", "cv_pr_auc")}
+        self.cv_results_ = results
+        self.search_seconds_ = round(time.perf_counter() - started, 3)
+        self.search_complete_ = not stopped
         if self.calibration == "isotonic":
             self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(
-                raw, y)
-        elif self.calibration == "sigmoid":
-            self.calibrator_ = _PlattScaler().fit(raw, y)
+                best_raw, y)
         else:
-            raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', not "
-                             f"{self.calibration!r}")
-        self.booster_ = self._booster().fit(data, y)
+            self.calibrator_ = _PlattScaler().fit(best_raw, y)
+        self.booster_ = self._booster(best, best_record["n_estimators"]).fit(data, y)
         return self
+
+    def search_summary(self) -> dict[str, Any]:
+        """What the search chose and how each candidate did, for metadata and reports."""
+        check_is_fitted(self, "best_params_")
+        return {"best_params": self.best_params_, "best_score": self.best_score_,
+                "folds": self.cv, "candidates": len(self.cv_results_),
+                "complete": self.search_complete_, "seconds": self.search_seconds_,
+                "cv_results": self.cv_results_}
 
     def decision_function(self, X: pd.DataFrame) -> NDArray[np.float64]:
         check_is_fitted(self, "booster_")

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import clone
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import has_fit_parameter
 
 __all__ = [
     "calibration_table",
@@ -117,11 +118,14 @@ def cross_validate(models: Mapping[str, Any], X: pd.DataFrame, y: ArrayLike,
 def time_split(frames: Mapping[Any, tuple[pd.DataFrame, NDArray[np.int64]]],
                models: Mapping[str, Any], test_cutoff: Any | None = None,
                feature_sets: Mapping[str, Sequence[str]] | None = None,
+               groups: Mapping[Any, ArrayLike] | None = None,
                ) -> dict[str, Any]:
     """Train on cut-offs before ``test_cutoff`` (default: the last), test on it.
 
     ``frames`` maps cut-off → (features, label). Each model is run with each feature set
     (e.g. ``{"with graph": all, "without graph": non-graph}``) on the same split.
+    ``groups`` maps cut-off → subscriber ids; a model whose ``fit`` takes ``groups`` gets
+    them, so its internal folds keep each subscriber's cut-offs together.
     """
     cutoffs = sorted(frames)
     test_cutoff = cutoffs[-1] if test_cutoff is None else test_cutoff
@@ -131,11 +135,17 @@ def time_split(frames: Mapping[Any, tuple[pd.DataFrame, NDArray[np.int64]]],
     X_train = pd.concat([frames[c][0] for c in train_cutoffs], ignore_index=True)
     y_train = np.concatenate([np.asarray(frames[c][1], dtype=int) for c in train_cutoffs])
     X_test, y_test = frames[test_cutoff][0], np.asarray(frames[test_cutoff][1], dtype=int)
+    train_groups = (np.concatenate([np.asarray(groups[c]) for c in train_cutoffs])
+                    if groups is not None else None)
     feature_sets = feature_sets or {"all": list(X_train.columns)}
     rows, risks, fitted = [], {}, {}
     for set_name, columns in feature_sets.items():
         for name, model in models.items():
-            estimator = clone(model).fit(X_train[list(columns)], y_train)
+            estimator = clone(model)
+            if train_groups is not None and has_fit_parameter(estimator, "groups"):
+                estimator.fit(X_train[list(columns)], y_train, groups=train_groups)
+            else:
+                estimator.fit(X_train[list(columns)], y_train)
             risk = estimator.predict_proba(X_test[list(columns)])[:, 1]
             rows.append({"model": name, "features": set_name, **scores(y_test, risk)})
             risks[(name, set_name)] = risk

@@ -1,7 +1,9 @@
 """Churn risk on the real IBM Telco file, ingested through its column mapping.
 
 The export has no calls, so no graph features: this is the "runs without a call graph"
-case. Stratified 5-fold CV against the logistic baseline measured in the same run.
+case. Stratified 5-fold CV against the logistic baseline measured in the same run, and one
+80/20 split against the library defaults (``churn_fixtures``), on the full export and on
+what the mapping keeps.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.load import stage_sources
-from insight.churn import ChurnRiskModel, logistic_baseline
-from insight.evaluation import cross_validate
-from insight.features import FeatureSet, available_cutoffs, churn_features, export_cutoff
+pytest.register_assert_rewrite("churn_fixtures")
+from churn_fixtures import assert_fits, compare, split  # noqa: E402
+
+from ingest.load import stage_sources  # noqa: E402
+from insight.churn import ChurnRiskModel, logistic_baseline  # noqa: E402
+from insight.evaluation import cross_validate  # noqa: E402
+from insight.features import (  # noqa: E402
+    FeatureSet,
+    available_cutoffs,
+    churn_features,
+    export_cutoff,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -42,6 +52,16 @@ def features(warehouse: duckdb.DuckDBPyConnection) -> FeatureSet:
     return churn_features(warehouse, cutoff, as_of=as_of)
 
 
+def _full_export() -> tuple[pd.DataFrame, np.ndarray]:
+    if not IBM.exists():
+        pytest.skip(f"{IBM} not present")
+    frame = pd.read_csv(IBM)
+    y = (frame.pop("Churn") == "Yes").astype(int).to_numpy()
+    X = frame.drop(columns="customerID")
+    X["TotalCharges"] = pd.to_numeric(X["TotalCharges"], errors="coerce")
+    return X, y
+
+
 def test_feature_table_from_the_mapping(features: FeatureSet) -> None:
     assert "graph" not in features.groups and "behaviour" not in features.groups
     # 7,043 customers less the 11 not billed yet (tenure 0, so not active at the cut-off).
@@ -62,14 +82,17 @@ def test_boosted_reaches_logistic_baseline(features: FeatureSet) -> None:
     assert metrics.loc["boosted", "brier"] <= metrics.loc["logistic", "brier"]
 
 
+def test_fits_the_mapped_export_against_library_defaults(features: FeatureSet) -> None:
+    assert_fits(*compare(*split(features.X, features.y)))
+
+
+def test_fits_the_full_export_against_library_defaults() -> None:
+    assert_fits(*compare(*split(*_full_export())))
+
+
 def test_reasons_in_words_on_the_full_export() -> None:
     """On the full file (all service columns) the reasons name the known churn drivers."""
-    if not IBM.exists():
-        pytest.skip(f"{IBM} not present")
-    frame = pd.read_csv(IBM)
-    y = (frame.pop("Churn") == "Yes").astype(int).to_numpy()
-    X = frame.drop(columns="customerID")
-    X["TotalCharges"] = pd.to_numeric(X["TotalCharges"], errors="coerce")
+    X, y = _full_export()
     model = ChurnRiskModel().fit(X, y)
     assert list(model.feature_names_in_) == list(X.columns)
     sample = X.sample(500, random_state=1)

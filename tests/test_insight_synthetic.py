@@ -43,6 +43,7 @@ SUBSCRIBERS, MONTHS, SEED = 3000, 7, 3
 # month); fewer calls per day keep the fixture quick. bench.models measures the defaults.
 KNOBS = {"contagion_strength": 0.6, "events_per_subscriber_day": 1.5}
 CACHE = Path(tempfile.gettempdir()) / "callcircle-test-cache" / "insight"
+pytest.register_assert_rewrite("churn_fixtures")
 
 
 def _code_key() -> str:
@@ -89,24 +90,36 @@ def _frames(path: Path) -> dict[date, FeatureSet]:
         con.close()
 
 
+def _before_last(frames: dict[date, FeatureSet]
+                 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, FeatureSet]:
+    """Every cut-off but the last stacked (rows, labels, subscription ids), and the last."""
+    cutoffs = sorted(frames)
+    last = frames[cutoffs[-1]]
+    X = pd.concat([frames[c].X[last.features] for c in cutoffs[:-1]], ignore_index=True)
+    y = np.concatenate([frames[c].y for c in cutoffs[:-1]])
+    groups = np.concatenate([frames[c].frame["subscription_id"] for c in cutoffs[:-1]])
+    return X, y, groups, last
+
+
 def _rolling(frames: dict[date, FeatureSet], tests: int = 2) -> pd.DataFrame:
     """Time split repeated on the last ``tests`` cut-offs (train on all earlier ones), test
     predictions pooled: more churners to judge by than one month of a small operator."""
     cutoffs = sorted(frames)
     last = frames[cutoffs[-1]]
     sets = {"with graph": last.features, "without graph": last.non_graph_features}
-    models = {"logistic": logistic_baseline(), "boosted": ChurnRiskModel(n_estimators=200,
-                                                                          learning_rate=0.03)}
+    models = {"logistic": logistic_baseline(), "boosted": ChurnRiskModel()}
     rows = []
     for test in cutoffs[-tests:]:
         train_cuts = [c for c in cutoffs if c < test]
         X = pd.concat([frames[c].X[last.features] for c in train_cuts], ignore_index=True)
         y = np.concatenate([frames[c].y for c in train_cuts])
+        groups = np.concatenate([frames[c].frame["subscription_id"] for c in train_cuts])
         held = frames[test]
         out = held.frame[["subscription_id", "churned"]].assign(cutoff=test)
         for set_name, columns in sets.items():
             for name, model in models.items():
-                fitted = clone(model).fit(X[columns], y)
+                grouped = {"groups": groups} if name == "boosted" else {}
+                fitted = clone(model).fit(X[columns], y, **grouped)
                 out[f"{name} {set_name}"] = fitted.predict_proba(held.X[columns])[:, 1]
         rows.append(out)
     return pd.concat(rows, ignore_index=True)
@@ -164,6 +177,16 @@ def test_boosted_beats_logistic(predictions_on: pd.DataFrame) -> None:
             metrics.loc[f"logistic {features}", "pr_auc"]
 
 
+def test_fits_the_operator_against_library_defaults(contagion_on: Path) -> None:
+    """Train on every cut-off but the last (subscribers repeat: grouped internal folds),
+    test on the last, with graph features."""
+    from churn_fixtures import assert_fits, compare
+
+    X, y, groups, last = _before_last(_frames(contagion_on))
+    assert len(np.unique(groups)) < len(groups)
+    assert_fits(*compare(X, y, last.X[last.features], last.y, groups=groups))
+
+
 def test_graph_features_help_when_churn_spreads(predictions_on: pd.DataFrame) -> None:
     y = predictions_on["churned"].to_numpy()
     for model in ("boosted", "logistic"):
@@ -193,12 +216,8 @@ def test_calibration_error_is_bounded(predictions_on: pd.DataFrame) -> None:
 
 
 def test_contagion_churners_are_explained_by_their_circle(contagion_on: Path) -> None:
-    frames = _frames(contagion_on)
-    cutoffs = sorted(frames)
-    last = frames[cutoffs[-1]]
-    X = pd.concat([frames[c].X[last.features] for c in cutoffs[:-1]], ignore_index=True)
-    y = np.concatenate([frames[c].y for c in cutoffs[:-1]])
-    model = ChurnRiskModel(n_estimators=200, learning_rate=0.03).fit(X, y)
+    X, y, groups, last = _before_last(_frames(contagion_on))
+    model = ChurnRiskModel().fit(X, y, groups=groups)
     churners = last.frame[last.frame["churned"] == 1]
     causes = pd.read_csv(contagion_on.with_suffix(".causes.csv"))
     cause = churners["subscription_id"].map(causes.set_index("subscription_id")["cause"])
