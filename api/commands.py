@@ -84,6 +84,7 @@ def train_models(store: SnapshotStore, *, console: Console) -> None:
     """Train the churn model on the current snapshot and print its evaluation."""
     trained = train(store)
     console.print(metrics_table(trained.metadata["evaluation"]))
+    console.print(capacity_table(trained.metadata["capacity"]))
 
 
 def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1) -> None:
@@ -186,4 +187,24 @@ def metrics_table(evaluation: dict) -> Table:
     for row in rows:
         table.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
                         for c in columns])
+    return table
+
+
+def capacity_table(capacity: dict) -> Table:
+    """What the churn model's search tried on this operator's rows, best first (bold: the
+    chosen one)."""
+    chosen = capacity["best_params"]
+    table = Table(title=f"churn model capacity ({capacity['candidates']} candidates, "
+                        f"{capacity['folds']} internal folds, {capacity['seconds']:.1f}s"
+                        f"{'' if capacity['complete'] else ', time budget reached'})",
+                  title_justify="left")
+    columns = {"stage": "stage", "num_leaves": "leaves", "min_child_samples": "min rows",
+               "reg_lambda": "L2", "learning_rate": "rate", "n_estimators": "trees",
+               "cv_log_loss": "CV log loss", "cv_roc_auc": "CV AUC", "cv_pr_auc": "CV PR AUC"}
+    for key, header in columns.items():
+        table.add_column(header, justify="left" if key == "stage" else "right")
+    for row in sorted(capacity["cv_results"], key=lambda r: r["cv_log_loss"]):
+        cells = [f"{row[k]:.4f}" if k.startswith("cv_") else str(row[k]) for k in columns]
+        chosen_row = all(row[k] == v for k, v in chosen.items())
+        table.add_row(*cells, style="bold" if chosen_row else None)
     return table

@@ -180,6 +180,20 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
                      y_max=cal_max)
         + "</div>")
 
+    capacity = model_meta.get("capacity")
+    if capacity:
+        tried = pd.DataFrame(capacity["cv_results"]).sort_values("cv_log_loss")
+        chosen = ", ".join(f"{k} {v}" for k, v in capacity["best_params"].items())
+        sections.append(
+            "<h3>Capacity chosen on this operator's rows</h3><p>Chosen: "
+            f"<b>{_esc(chosen)}</b>, out of {capacity['candidates']} candidates tried in "
+            f"{capacity['seconds']:.1f}s, each judged by {capacity['folds']}-fold out-of-fold "
+            "log loss (subscribers kept within one fold), trees counted by early stopping"
+            f"{'' if capacity['complete'] else '; the time budget ended the search'}.</p>"
+            + _table(tried[["stage", "num_leaves", "min_child_samples", "reg_lambda",
+                            "learning_rate", "n_estimators", "cv_log_loss", "cv_roc_auc",
+                            "cv_pr_auc"]], 4))
+
     scores = _latest(con, "churn_scores")
     if scores is not None and len(scores):
         top = scores.sort_values("churn_risk", ascending=False).head(15)

@@ -96,6 +96,8 @@ class InsightSettings:
     seed: int = 0
     max_train_cutoffs: int = 6
     """Most recent labelled cut-offs used for training (older behaviour is less relevant)."""
+    churn_time_budget_s: float | None = 30.0
+    """Seconds each churn model fit may spend choosing its capacity (None: no limit)."""
     score_threads: int = 1
     """Threads for churn risk and its reasons (TreeSHAP is most of a scoring run); the
     scores do not depend on it. -1: every core."""
@@ -152,13 +154,15 @@ def evaluate_churn(frames: dict[date, FeatureSet], settings: InsightSettings
     (a one-shot export): stratified K-fold CV.
     """
     models = {"logistic": logistic_baseline(random_state=settings.seed),
-              "boosted": ChurnRiskModel(random_state=settings.seed)}
+              "boosted": ChurnRiskModel(time_budget_s=settings.churn_time_budget_s,
+                                        random_state=settings.seed)}
     last = frames[max(frames)]
     feature_sets = ({"with graph": last.features, "without graph": last.non_graph_features}
                     if last.graph_features else {"all features": last.features})
     if len(frames) >= 2:
         result = time_split({c: (f.X[last.features], f.y) for c, f in frames.items()}, models,
-                            feature_sets=feature_sets)
+                            feature_sets=feature_sets,
+                            groups={c: f.frame["subscription_id"] for c, f in frames.items()})
         metrics = result["metrics"]
         risks = {f"{m} {s}": r for (m, s), r in result["risk"].items()}
         y = result["y"]
@@ -195,7 +199,9 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
     features = last.features
     X = pd.concat([f.X[features] for f in frames.values()], ignore_index=True)
     y = np.concatenate([f.y for f in frames.values()])
-    model = ChurnRiskModel(random_state=settings.seed).fit(X, y)
+    groups = np.concatenate([f.frame["subscription_id"] for f in frames.values()])
+    model = ChurnRiskModel(time_budget_s=settings.churn_time_budget_s,
+                           random_state=settings.seed).fit(X, y, groups=groups)
     # Follow rate for network value: excess churn after a close contact left, measured.
     exposed = (X["churned_contacts_2m"] > 0).to_numpy() if "churned_contacts_2m" in X else None
     meta = {
@@ -211,6 +217,7 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
         "churners": int(y.sum()),
         "follow_rate": follow_rate(exposed, y) if exposed is not None else 0.0,
         "evaluation": evaluation,
+        "capacity": model.search_summary(),
         "feature_importance": model.feature_importance().round(3).to_dict(),
         "settings": {k: (v if not isinstance(v, CostModel) else v.as_dict())
                      for k, v in asdict(settings).items()},

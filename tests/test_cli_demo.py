@@ -51,6 +51,7 @@ def test_demo_runs_the_whole_chain(demo: Path) -> None:
     assert 0 < scored <= subscriptions
     report = (demo / "report.html").read_text(encoding="utf-8")
     assert "<svg" in report and "http://" not in report.replace("http://www.w3.org", "")
+    assert "Capacity chosen on this operator" in report
     # ingest, score and tags each published a snapshot, derived one from the other
     assert current.manifest.get("derived_from")
     # scores and tags were written back into the knowledge graph, queryable by SPARQL

@@ -252,6 +252,10 @@ def test_scores_and_reasons_for_every_subscriber(scored_store: SnapshotStore) ->
     meta = load_model(scored_store, snapshot).metadata
     assert {"scikit-learn", "lightgbm"} <= set(meta["libraries"])
     assert meta["evaluation"]["kind"] == "time split" and meta["graph_features"]
+    capacity = meta["capacity"]  # what the search chose, and every candidate's CV figures
+    assert capacity["candidates"] == len(capacity["cv_results"]) >= 1
+    best = min(capacity["cv_results"], key=lambda r: r["cv_log_loss"])
+    assert capacity["best_params"] == {k: best[k] for k in capacity["best_params"]}
     con = duckdb.connect(str(snapshot.warehouse_path), read_only=True)
     scores_table = con.execute("SELECT * FROM churn_scores").df()
     assert len(scores_table) > 0.8 * SUBSCRIBERS
@@ -376,6 +380,7 @@ def test_report_is_self_contained(scored_store: SnapshotStore) -> None:
     text = path.read_text(encoding="utf-8")
     assert text.count("<svg") >= 5
     assert "without graph" in text and "Pareto" in text and "Segments" in text
+    assert "Capacity chosen on this operator" in text
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in text
 
