@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from api.terminal import print_table
 from graph.snapshot import DATA_DIR_ENV, SnapshotStore
 
 app = typer.Typer(
@@ -91,7 +92,7 @@ def ingest_command(
     except IngestFailed as error:
         console.print(f"[red]ingest failed:[/red] {error}")
         raise typer.Exit(2) from None
-    console.print(result.report_table())
+    print_table(console, result.report_table())
 
 
 @app.command("runs")
@@ -103,7 +104,7 @@ def runs_command(
     from ingest.ledger import RunLedger
 
     ledger = RunLedger(SnapshotStore(data_dir).runs_dir)
-    console.print(ledger.table(limit=limit))
+    print_table(console, ledger.table(limit=limit))
 
 
 @app.command("quarantine")
@@ -134,7 +135,7 @@ def quarantine_command(
     counts.add_column("rows", justify="right")
     for reason, count in sorted(run.quarantine_by_reason.items(), key=lambda kv: -kv[1]):
         counts.add_row(reason, f"{count:,}")
-    console.print(counts)
+    print_table(console, counts)
     path = ledger.runs_dir / run.run_id / QUARANTINE_FILE
     rows = Table(title=f"first {limit} rows (all in {path})", title_justify="left")
     for column in ("file:line", "reason", "detail"):
@@ -144,7 +145,7 @@ def quarantine_command(
             if i >= limit:
                 break
             rows.add_row(f"{row['source_file']}:{row['line']}", row["reason"], row["detail"])
-    console.print(rows)
+    print_table(console, rows)
 
 
 @app.command("train")

@@ -16,6 +16,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from api.terminal import print_table
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
 from insight.kpis import kpis
@@ -60,7 +61,7 @@ def run_demo(
     console.print("[bold]2. ingest[/bold] (validate, quarantine, warehouse, call circles, "
                   "knowledge graph, publish)")
     result = run_ingest(source_dir, data_dir=data_dir, console=console)
-    console.print(result.report_table())
+    print_table(console, result.report_table())
     store = SnapshotStore(data_dir)
     console.print("[bold]3. churn model[/bold] (time-split evaluation, with and without graph)")
     train_models(store, console=console)
@@ -83,8 +84,8 @@ def run_demo(
 def train_models(store: SnapshotStore, *, console: Console) -> None:
     """Train the churn model on the current snapshot and print its evaluation."""
     trained = train(store)
-    console.print(metrics_table(trained.metadata["evaluation"]))
-    console.print(capacity_table(trained.metadata["capacity"]))
+    print_table(console, metrics_table(trained.metadata["evaluation"]))
+    print_table(console, capacity_table(trained.metadata["capacity"]))
 
 
 def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1) -> None:
@@ -111,7 +112,7 @@ def tag_customers(store: SnapshotStore, rules: Path | None = None, *, console: C
         console.print("no tag rules were applied")
         return
     shown = counts[["scheme", "tag_id", "label", "rule_version", "customers"]]
-    console.print(frame_table(shown, f"customer tags in snapshot {snapshot.id}"))
+    print_table(console, frame_table(shown, f"customer tags in snapshot {snapshot.id}"))
 
 
 def show_campaigns(store: SnapshotStore, *, console: Console) -> None:
@@ -131,7 +132,8 @@ def show_campaigns(store: SnapshotStore, *, console: Console) -> None:
         "response_uplift": "uplift", "uplift_low": "95% low", "uplift_high": "95% high",
         "retention_uplift": "retention uplift", "incremental_revenue": "incr. revenue",
     })
-    console.print(frame_table(shown, "campaigns: treated vs control (Newcombe 95% interval)"))
+    print_table(console, frame_table(
+        shown, "campaigns: treated vs control (Newcombe 95% interval)"))
 
 
 def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, grouping: str,
@@ -140,7 +142,8 @@ def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, group
     snapshot = _current(store)
     with snapshot.reading() as con:
         frame = kpis(con, measures, by, grouping=grouping)
-    console.print(frame_table(frame, f"KPIs by {', '.join(by) or 'total'} ({grouping})"))
+    print_table(console,
+                frame_table(frame, f"KPIs by {', '.join(by) or 'total'} ({grouping})"))
 
 
 def _current(store: SnapshotStore) -> Snapshot:
