@@ -31,6 +31,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from graph.catalogue import FEATURES
+from graph.locales import translator
 
 __all__ = ["PHRASES", "ChurnRiskModel", "boosting_baselines", "describe_feature",
            "logistic_baseline"]
@@ -41,18 +42,25 @@ PHRASES: dict[str, str] = {
     f.name: f.phrase for f in FEATURES.values() if f.phrase is not None}
 
 
-def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = None) -> str:
-    """One feature value in words, from the phrase table or a humanised fallback."""
+def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = None,
+                     locale: str | None = None) -> str:
+    """One feature value in words, from the phrase table or a humanised fallback.
+
+    ``locale`` (``graph.locales.LOCALES``; English by default) picks the language: a phrase
+    is the msgid of its translation in the locale's catalog.
+    """
+    _ = translator(locale).gettext
     template = (phrases or PHRASES).get(name)
     missing = value is None or (isinstance(value, float) and math.isnan(value))
     if template is not None and not missing:
         try:
-            return template.format(v=value)
+            return _(template).format(v=value)
         except (ValueError, TypeError):
             pass
     words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).replace("_", " ").strip().lower()
     if missing:
-        return f"{words}: unknown"
+        unknown = _("unknown")
+        return f"{words}: {unknown}"
     if isinstance(value, float | np.floating):
         return f"{words}: {value:.3g}"
     return f"{words}: {value}"
@@ -349,8 +357,11 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"],
                             index=X.index)
 
-    def reasons(self, X: pd.DataFrame, top: int = 3) -> list[list[dict[str, Any]]]:
+    def reasons(self, X: pd.DataFrame, top: int = 3, locale: str | None = None
+                ) -> list[list[dict[str, Any]]]:
         """Per subscriber, up to ``top`` features raising the risk most, in words.
+
+        The words are in ``locale`` (English by default, see ``describe_feature``).
 
         Every subscriber gets at least one reason: if nothing pushes the risk up, the
         feature holding it up the most (least negative) is given.
@@ -371,7 +382,7 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
                     value = value.item()
                 row.append({"feature": names[j], "value": value,
                             "contribution": float(matrix[i, j]),
-                            "text": describe_feature(names[j], value, phrases)})
+                            "text": describe_feature(names[j], value, phrases, locale)})
             out.append(row)
         return out
 

@@ -1,0 +1,131 @@
+"""Locales: the zh-CN catalog is complete and current, and reasons, money and months read."""
+
+from __future__ import annotations
+
+import string
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from babel.messages.pofile import read_po
+
+from graph.locales import (
+    LOCALES,
+    POT_FILE,
+    extract,
+    format_money,
+    format_month,
+    negotiate,
+    normalize,
+    po_file,
+    translator,
+)
+from insight.churn import PHRASES, ChurnRiskModel, describe_feature
+
+SAMPLE = {"v": 0.25}
+"""A value every phrase formats: fixed-point, percent, general and plain fields."""
+
+
+def _fields(text: str) -> list[tuple[str, str]]:
+    return sorted((name, spec) for _, name, spec, _ in string.Formatter().parse(text)
+                  if name is not None)
+
+
+def _catalog(locale: str):
+    with open(po_file(locale), "rb") as handle:
+        return read_po(handle, locale=locale.replace("-", "_"))
+
+
+@pytest.mark.parametrize("locale", [loc for loc in LOCALES if loc != "en"])
+def test_every_message_is_translated_and_none_is_fuzzy(locale: str) -> None:
+    catalog = _catalog(locale)
+    messages = [m for m in catalog if m.id]
+    assert messages
+    untranslated = [m.id for m in messages if not m.string]
+    fuzzy = [m.id for m in messages if m.fuzzy]
+    assert untranslated == [] and fuzzy == []
+    for message in messages:
+        # the translation keeps the phrase's value fields, and formats like it
+        assert _fields(message.string) == _fields(message.id), message.id
+        message.string.format(**SAMPLE)
+
+
+def test_the_template_and_catalogs_are_current_with_the_code() -> None:
+    extracted = [m.id for m in extract() if m.id]
+    with open(POT_FILE, "rb") as handle:
+        template = [m.id for m in read_po(handle) if m.id]
+    assert template == extracted  # else run python -m graph.locales
+    assert set(PHRASES.values()) <= set(extracted)  # every reason phrase is a message
+    for locale in LOCALES:
+        if locale != "en":
+            assert sorted(m.id for m in _catalog(locale) if m.id) == sorted(extracted)
+
+
+def test_reason_phrases_in_chinese_and_english_unchanged() -> None:
+    zh = translator("zh-CN")
+    for name, phrase in PHRASES.items():
+        translated = zh.gettext(phrase)
+        assert translated != phrase, phrase
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in translated), translated
+        assert describe_feature(name, 0.25) == phrase.format(v=0.25)
+        assert describe_feature(name, 0.25, locale="en") == phrase.format(v=0.25)
+        assert describe_feature(name, 0.25, locale="zh-CN") == translated.format(v=0.25)
+    assert describe_feature("churned_contact_share", 0.42, locale="zh-CN") == "交往圈中42%已离网"
+    assert describe_feature("arrears", 120.4, locale="zh_CN") == "欠费¥120"
+    assert describe_feature("arrears", float("nan"), locale="zh-CN") == "arrears: 未知"
+    assert describe_feature("arrears", float("nan")) == "arrears: unknown"
+
+
+def test_churn_reasons_in_a_locale_explain_the_same_features() -> None:
+    rng = np.random.default_rng(3)
+    n = 2000
+    X = pd.DataFrame({"complaints_30d": rng.poisson(0.5, n), "arrears": rng.exponential(50, n),
+                      "churned_contact_share": rng.random(n)})
+    logit = -3 + 0.9 * X["complaints_30d"] + 0.01 * X["arrears"] + 2 * X["churned_contact_share"]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    model = ChurnRiskModel(n_estimators=40, min_child_samples=30).fit(X, y)
+    head = X.head(50)
+    english, chinese = model.reasons(head), model.reasons(head, locale="zh-CN")
+    assert english == model.reasons(head, locale="en")
+    assert len(english) == len(chinese) == 50
+    zh = translator("zh-CN")
+    for en_row, zh_row in zip(english, chinese, strict=True):
+        assert [(r["feature"], r["value"], r["contribution"]) for r in en_row] == \
+            [(r["feature"], r["value"], r["contribution"]) for r in zh_row]
+        for en_reason, zh_reason in zip(en_row, zh_row, strict=True):
+            phrase = PHRASES[en_reason["feature"]]
+            assert en_reason["text"] == phrase.format(v=en_reason["value"])
+            assert zh_reason["text"] == zh.gettext(phrase).format(v=zh_reason["value"])
+            assert zh_reason["text"] != en_reason["text"]
+
+
+def test_money_in_yuan_and_wan() -> None:
+    assert format_money(12_345, "zh-CN") == "¥1.2万"
+    assert format_money(10_000, "zh-CN") == "¥1万"
+    assert format_money(9_999.6, "zh-CN") == "¥1万"  # rounded to the yuan first
+    assert format_money(9_876, "zh-CN") == "¥9,876"
+    assert format_money(-25_000, "zh-CN") == "-¥2.5万"
+    assert format_money(3_456_000, "zh-CN") == "¥345.6万"
+    assert format_money(12_345) == "¥12,345"
+    assert format_money(12_345, "en") == "¥12,345"
+
+
+def test_months() -> None:
+    assert format_month(date(2026, 7, 9), "zh-CN") == "2026年7月"
+    assert format_month(date(2026, 12, 1), "zh-CN") == "2026年12月"
+    assert format_month(date(2026, 7, 9)) == "July 2026"
+
+
+def test_accept_language_and_locale_names() -> None:
+    assert negotiate("zh-CN,zh;q=0.9,en;q=0.8") == "zh-CN"
+    assert negotiate("en-US,en;q=0.9,zh-CN;q=0.8") == "en"
+    assert negotiate("fr-FR, zh;q=0.5") == "zh-CN"  # French not spoken: the next one
+    assert negotiate("en;q=0.3, zh-Hans;q=0.6") == "zh-CN"  # by weight, not order
+    assert negotiate("zh-CN;q=0, en") == "en"  # q=0 means not acceptable
+    assert negotiate("zh-TW") == "en"  # traditional Chinese is not served by zh-CN
+    assert negotiate(None) == negotiate("") == negotiate("*") == "en"
+    assert normalize("zh_CN") == normalize("zh-cn") == normalize("zh") == "zh-CN"
+    assert normalize(None) == normalize("en-GB") == "en"
+    with pytest.raises(ValueError, match="unknown locale"):
+        normalize("fr")
