@@ -28,6 +28,23 @@ DataDirOption = Annotated[
 ]
 
 
+
+def _locale(value: str | None) -> str | None:
+    from graph.locales import normalize
+
+    try:
+        return normalize(value) if value is not None else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
+
+
+LocaleOption = Annotated[
+    str | None,
+    typer.Option("--locale", callback=_locale,
+                 help="Language of the output: en (default) or zh-CN."),
+]
+
+
 @app.command("snapshots")
 def snapshots_command(data_dir: DataDirOption = None) -> None:
     """List published snapshots; the current one is marked."""
@@ -173,11 +190,12 @@ def score_command(
 def report_command(
     data_dir: DataDirOption = None,
     out: Annotated[Path, typer.Option(help="HTML file to write.")] = Path("callcircle-report.html"),
+    locale: LocaleOption = None,
 ) -> None:
     """Write the HTML report of the current scored snapshot."""
     from api.commands import report_snapshot
 
-    report_snapshot(SnapshotStore(data_dir), out, console=console)
+    report_snapshot(SnapshotStore(data_dir), out, console=console, locale=locale)
 
 
 @app.command("tags")

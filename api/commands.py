@@ -94,9 +94,10 @@ def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1) 
     console.print(f"scored snapshot {snapshot.id} published")
 
 
-def report_snapshot(store: SnapshotStore, out: Path, *, console: Console) -> Path:
-    """Write the HTML report of the current scored snapshot to ``out``."""
-    path = write_report(store, out)
+def report_snapshot(store: SnapshotStore, out: Path, *, console: Console,
+                    locale: str | None = None) -> Path:
+    """Write the HTML report of the current scored snapshot to ``out``, in ``locale``."""
+    path = write_report(store, out, locale=locale)
     console.print(f"report written to {path.resolve()}")
     return path
 

@@ -43,7 +43,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 POT_FILE = LOCALE_DIR / "messages.pot"
 DOMAIN = "messages"
 
-SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py")
+SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py", "insight/report.py")
 """Files holding messages, relative to the repository root (``pybabel extract`` inputs)."""
 KEYWORDS: dict[str, tuple[int, ...] | None] = {"_": None, "N_": None, "_f": (4,)}
 """Extraction keywords: ``_``/``N_`` mark a message; ``_f``'s 4th argument is a feature's

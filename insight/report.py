@@ -14,9 +14,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graph.catalogue import reason_features, reason_texts
+from graph.catalogue import load_reasons, reason_features, reason_texts
+from graph.locales import DEFAULT_LOCALE, normalize, translator
 from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.campaigns import evaluate_all
+from insight.churn import describe_feature
 from insight.tags import tag_counts
 from insight.value import pareto_curve
 
@@ -119,6 +121,10 @@ def _table(frame: pd.DataFrame, digits: int = 3) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _heading(tag: str, text: str) -> str:
+    return f"<{tag}>{_esc(text)}</{tag}>"
+
+
 def _latest(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
     if not table_exists(con, table):
         return None
@@ -126,15 +132,20 @@ def _latest(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame | None:
 
 
 def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
-                  manifest: Mapping[str, Any]) -> str:
-    """The full report as an HTML string."""
+                  manifest: Mapping[str, Any], *, locale: str | None = None) -> str:
+    """The full report as an HTML string, its headings, charts and reasons in ``locale``.
+
+    English by default (``graph.locales``); the figures' prose is English in every locale yet.
+    """
+    locale = normalize(locale)
+    _ = translator(locale).gettext
     evaluation = model_meta["evaluation"]
     metrics = pd.DataFrame(evaluation["metrics"])
     curves = evaluation["curves"]
     sections: list[str] = []
     insight = manifest.get("insight", {})
     sections.append(
-        "<h2>Summary</h2><ul>"
+        _heading("h2", _("Summary")) + "<ul>"
         f"<li>Snapshot {_esc(manifest.get('derived_from', '—'))} scored as of "
         f"<b>{_esc(insight.get('cutoff', '—'))}</b>: "
         f"{insight.get('subscribers_scored', 0):,} subscribers.</li>"
@@ -154,7 +165,7 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
     lift = curves["lift"]
     best = next((k for k in lift if k.startswith("boosted")), "")
     lift_plot = bar_chart([str(d) for d in lift[best]["decile"]], lift[best]["lift"],
-                          title="Lift by risk decile (boosted)", y_label="lift",
+                          title=_("Lift by risk decile (boosted)"), y_label=_("lift"),
                           reference=1.0) if best in lift else ""
     capture = {k: ([0, *[d / 10 for d in v["decile"]]], [0, *v["captured"]])
                for k, v in lift.items()}
@@ -162,21 +173,22 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
                    if k.startswith("boosted")}
     cal_max = max([1e-3, *[max([*x, *y]) for x, y in calibration.values()]])
     sections.append(
-        f"<h2>Churn risk: how good is the model?</h2><p>{_esc(evaluation['kind'])}: "
+        _heading("h2", _("Churn risk: how good is the model?"))
+        + f"<p>{_esc(evaluation['kind'])}: "
         f"{_esc(where)}; {evaluation['rows']:,} subscribers, {evaluation['churners']:,} "
         "churners. Logistic regression is the baseline; “without graph” drops the call-circle "
         "features on the same split.</p>"
         + _table(metrics[[c for c in cols if c in metrics.columns]])
         + '<div class="plots">'
-        + line_chart(roc, title="ROC", x_label="false positive rate",
-                     y_label="true positive rate", diagonal=True, x_max=1, y_max=1,
+        + line_chart(roc, title=_("ROC"), x_label=_("false positive rate"),
+                     y_label=_("true positive rate"), diagonal=True, x_max=1, y_max=1,
                      dashed=[k for k in roc if "without" in k])
         + lift_plot
-        + line_chart(capture, title="Churners captured", x_label="share contacted",
-                     y_label="share of churners", diagonal=True, x_max=1, y_max=1,
+        + line_chart(capture, title=_("Churners captured"), x_label=_("share contacted"),
+                     y_label=_("share of churners"), diagonal=True, x_max=1, y_max=1,
                      dashed=[k for k in capture if "without" in k])
-        + line_chart(calibration, title="Calibration", x_label="predicted risk",
-                     y_label="observed churn rate", diagonal=True, x_max=cal_max,
+        + line_chart(calibration, title=_("Calibration"), x_label=_("predicted risk"),
+                     y_label=_("observed churn rate"), diagonal=True, x_max=cal_max,
                      y_max=cal_max)
         + "</div>")
 
@@ -197,13 +209,13 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
     scores = _latest(con, "churn_scores")
     if scores is not None and len(scores):
         top = scores.sort_values("churn_risk", ascending=False).head(15)
-        reasons = top["reasons"].map(lambda r: "; ".join(reason_texts(r)))
+        reasons = top["reasons"].map(lambda r: "; ".join(_reason_texts(r, locale)))
         show = top[["subscription_id", "msisdn", "churn_risk"]].assign(reasons=reasons.values)
         feature_counts = (scores.loc[scores["risk_decile"] == 1, "reasons"]
                           .map(reason_features).explode().value_counts().head(10))
         sections.append(
-            "<h2>Whom to call this week</h2>" + _table(show)
-            + "<h3>Most common reasons in the riskiest decile</h3>"
+            _heading("h2", _("Whom to call this week")) + _table(show)
+            + _heading("h3", _("Most common reasons in the riskiest decile"))
             + _table(feature_counts.rename_axis("feature").reset_index(name="subscribers")))
 
     value = _latest(con, "customer_value")
@@ -217,32 +229,34 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
         top_network = value.sort_values("network_value", ascending=False).head(10)[
             ["customer_id", "value_tier", "clv", "network_value", "churn_risk"]]
         sections.append(
-            "<h2>Value</h2>" + _table(tiers.reset_index(), 2)
+            _heading("h2", _("Value")) + _table(tiers.reset_index(), 2)
             + '<div class="plots">'
             + line_chart({"revenue": (curve["subscribers"], curve["value"])},
-                         title="Pareto: revenue by share of customers",
-                         x_label="share of customers (richest first)",
-                         y_label="share of revenue", diagonal=True, x_max=1, y_max=1)
-            + "</div><h3>Highest network value (what their leaving would put at risk)</h3>"
+                         title=_("Pareto: revenue by share of customers"),
+                         x_label=_("share of customers (richest first)"),
+                         y_label=_("share of revenue"), diagonal=True, x_max=1, y_max=1)
+            + "</div>"
+            + _heading("h3", _("Highest network value (what their leaving would put at risk)"))
             + _table(top_network, 2))
 
     segments = _latest(con, "segments")
     if segments is not None and len(segments):
         sections.append(
-            "<h2>Segments</h2>"
+            _heading("h2", _("Segments"))
             + _table(segments[["segment_id", "subscribers", "share", "profile"]])
             + bar_chart([str(s) for s in segments["segment_id"]],
-                        list(segments["share"]), title="Segment sizes", y_label="share"))
+                        list(segments["share"]), title=_("Segment sizes"), y_label=_("share")))
         movement = insight.get("segment_movement")
         if movement:
             table = pd.DataFrame(movement).fillna(0).astype(int)
-            sections.append("<h3>Movement since the previous run (rows: before)</h3>"
+            sections.append(_heading("h3", _("Movement since the previous run (rows: before)"))
                             + _table(table.rename_axis("from").reset_index()))
 
     tags = pd.DataFrame(tag_counts(con))
     if len(tags):
         sections.append(
-            "<h2>Customer tags</h2><p>Customers per tag of the business-feature rule library "
+            _heading("h2", _("Customer tags"))
+            + "<p>Customers per tag of the business-feature rule library "
             f"(version {_esc(tags['rule_version'].max())}).</p>"
             + _table(tags[["scheme", "label", "expression", "customers"]]))
 
@@ -257,25 +271,36 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
             "uplift_low": "95% low", "uplift_high": "95% high",
             "retention_uplift": "retention uplift", "incremental_revenue": "incr. revenue"})
         sections.append(
-            "<h2>Campaigns: treated against control</h2><p>Response uplift is the treated "
+            _heading("h2", _("Campaigns: treated against control"))
+            + "<p>Response uplift is the treated "
             "response rate minus the control group's, with its 95% Newcombe interval; an "
             "interval that contains 0 means the campaign's effect is not shown.</p>"
             + _table(shown)
             + bar_chart(list(campaigns["campaign_id"]), list(campaigns["response_uplift"]),
-                        title="Response uplift", y_label="uplift"))
+                        title=_("Response uplift"), y_label=_("uplift")))
 
     importance = pd.Series(model_meta.get("feature_importance", {})).head(15)
     if len(importance):
-        sections.append("<h2>What drives churn risk (gain)</h2>"
+        sections.append(_heading("h2", _("What drives churn risk (gain)"))
                         + bar_chart(list(importance.index), list(importance.values),
-                                    title="Feature importance", y_label="gain")
+                                    title=_("Feature importance"), y_label=_("gain"))
                         .replace(f'width="{WIDTH}"', f'width="{WIDTH * 2}"', 1))
     versions = ", ".join(f"{k} {v}" for k, v in model_meta.get("libraries", {}).items())
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;"
              "color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid"
              " #ddd;padding:3px 8px;font-size:13px;text-align:right}th{background:#f4f4f4}"
              ".plots{display:flex;flex-wrap:wrap;gap:12px}svg{font-family:inherit}")
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>callcircle insight report</title><style>{style}</style></head><body>"
-            "<h1>callcircle — churn risk, value and segments</h1>" + "".join(sections)
+    return (f"<!DOCTYPE html><html lang=\"{locale}\"><head><meta charset=\"utf-8\">"
+            + _heading("title", _("callcircle insight report"))
+            + f"<style>{style}</style></head><body>"
+            + _heading("h1", _("callcircle — churn risk, value and segments"))
+            + "".join(sections)
             + f"<p><small>Libraries: {_esc(versions)}</small></p></body></html>")
+
+
+def _reason_texts(stored: object, locale: str) -> list[str]:
+    """A subscriber's stored reasons in ``locale``: as stored in English, else re-worded."""
+    if locale == DEFAULT_LOCALE:
+        return reason_texts(stored)
+    return [describe_feature(r["feature"], r.get("value"), locale=locale)
+            for r in load_reasons(stored)]

@@ -418,8 +418,12 @@ def score(store: SnapshotStore, *, settings: InsightSettings | None = None,
 
 
 def write_report(store: SnapshotStore, out_path: Path, *,
-                 snapshot: Snapshot | None = None) -> Path:
-    """Write the HTML report for a scored snapshot (default current) to ``out_path``."""
+                 snapshot: Snapshot | None = None, locale: str | None = None) -> Path:
+    """Write the HTML report for a scored snapshot (default current) to ``out_path``.
+
+    ``locale`` (``graph.locales``, English by default) is the language of its headings,
+    charts and churn reasons.
+    """
     from insight.report import render_report
 
     snapshot = snapshot or store.current()
@@ -427,7 +431,7 @@ def write_report(store: SnapshotStore, out_path: Path, *,
         raise ValueError("no published snapshot")
     trained = load_model(store, snapshot)
     with snapshot.reading() as con:
-        html = render_report(con, trained.metadata, snapshot.manifest)
+        html = render_report(con, trained.metadata, snapshot.manifest, locale=locale)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(html, encoding="utf-8")

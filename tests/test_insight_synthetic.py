@@ -23,13 +23,13 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.base import clone
 
-from graph.catalogue import reason_texts
+from graph.catalogue import load_reasons, reason_texts
 from graph.knowledge import build_knowledge_graph, open_knowledge_graph
 from graph.snapshot import SnapshotStore
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
 from ingest.synthetic import generate_operator
-from insight.churn import ChurnRiskModel, logistic_baseline
+from insight.churn import ChurnRiskModel, describe_feature, logistic_baseline
 from insight.evaluation import expected_calibration_error, scores
 from insight.features import FeatureSet, available_cutoffs, churn_features
 from insight.stage import InsightSettings, load_model, score, train, write_report
@@ -383,6 +383,32 @@ def test_report_is_self_contained(scored_store: SnapshotStore) -> None:
     assert "Capacity chosen on this operator" in text
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in text
+
+
+def test_report_in_chinese(scored_store: SnapshotStore) -> None:
+    """``callcircle report --locale zh-CN``: headings and the call list's reasons in Chinese."""
+    english = write_report(scored_store, scored_store.root / "en.html").read_text("utf-8")
+    assert write_report(scored_store, scored_store.root / "en2.html",
+                        locale="en").read_text("utf-8") == english
+    chinese = write_report(scored_store, scored_store.root / "zh.html",
+                           locale="zh-CN").read_text("utf-8")
+    assert '<html lang="en">' in english and '<html lang="zh-CN">' in chinese
+    for heading in ("概览", "本周挽留外呼名单", "客户价值", "客户细分"):
+        assert f"<h2>{heading}</h2>" in chinese and heading not in english
+    assert "<h2>Segments</h2>" in english and "<h2>Segments</h2>" not in chinese
+    with scored_store.current().reading() as con:
+        scored = con.execute("SELECT churn_risk, reasons FROM churn_scores WHERE cutoff = "
+                             "(SELECT max(cutoff) FROM churn_scores)").df()
+    # the subscribers surely on the list of 15: riskier than the 16th riskiest
+    bar = scored["churn_risk"].nlargest(16).iloc[-1]
+    listed = scored[scored["churn_risk"] > bar]
+    assert len(listed) >= 1
+    for stored in listed["reasons"]:
+        worded = [describe_feature(r["feature"], r["value"], locale="zh-CN")
+                  for r in load_reasons(stored)]
+        assert html.escape("; ".join(worded)) in chinese
+        assert html.escape("; ".join(reason_texts(stored))) in english
+        assert html.escape("; ".join(reason_texts(stored))) not in chinese
 
 
 def test_value_tiers_hold_out(contagion_on: Path) -> None:

@@ -129,3 +129,13 @@ def test_accept_language_and_locale_names() -> None:
     assert normalize(None) == normalize("en-GB") == "en"
     with pytest.raises(ValueError, match="unknown locale"):
         normalize("fr")
+
+
+def test_the_report_command_refuses_a_locale_it_does_not_speak(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    refused = CliRunner().invoke(app, ["report", "--data-dir", str(tmp_path), "--locale", "fr"])
+    assert refused.exit_code == 2
+    assert "unknown locale" in refused.output
