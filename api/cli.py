@@ -236,13 +236,14 @@ def kpis_command(
     by: Annotated[list[str] | None, typer.Option(help="Dimension to group by (repeat).")] = None,
     grouping: Annotated[str, typer.Option(help="rollup, cube or plain.")] = "rollup",
     data_dir: DataDirOption = None,
+    locale: LocaleOption = None,
 ) -> None:
     """A slice of the KPI cube, with subtotals."""
     from api.commands import show_kpis
 
     try:
         show_kpis(SnapshotStore(data_dir), measures, by or [], grouping=grouping,
-                  console=console)
+                  console=console, locale=locale)
     except ValueError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None

@@ -19,7 +19,7 @@ from rich.table import Table
 from api.terminal import print_table
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
-from insight.kpis import kpis
+from insight.kpis import kpis, localized
 from insight.stage import InsightSettings, score, train, write_report
 from insight.tags import current_library, load_library, tag_counts, tag_snapshot
 
@@ -138,11 +138,11 @@ def show_campaigns(store: SnapshotStore, *, console: Console) -> None:
 
 
 def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, grouping: str,
-              console: Console) -> None:
-    """A slice of the KPI cube of the current snapshot."""
+              console: Console, locale: str | None = None) -> None:
+    """A slice of the KPI cube of the current snapshot, read in ``locale``."""
     snapshot = _current(store)
     with snapshot.reading() as con:
-        frame = kpis(con, measures, by, grouping=grouping)
+        frame = localized(kpis(con, measures, by, grouping=grouping), locale)
     print_table(console,
                 frame_table(frame, f"KPIs by {', '.join(by) or 'total'} ({grouping})"))
 

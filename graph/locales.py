@@ -31,8 +31,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_compact_decimal, format_decimal
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "POT_FILE", "extract", "format_money", "format_month",
-           "negotiate", "normalize", "po_file", "translator"]
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "N_", "POT_FILE", "extract", "format_money",
+           "format_month", "negotiate", "normalize", "po_file", "translator"]
 
 LOCALES: tuple[str, ...] = ("en", "zh-CN")
 """The locales callcircle speaks, as BCP 47 tags (what ``--locale`` and the API take)."""
@@ -43,7 +43,8 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 POT_FILE = LOCALE_DIR / "messages.pot"
 DOMAIN = "messages"
 
-SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py", "insight/report.py")
+SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py", "insight/kpis.py",
+                            "insight/report.py", "insight/value.py")
 """Files holding messages, relative to the repository root (``pybabel extract`` inputs)."""
 KEYWORDS: dict[str, tuple[int, ...] | None] = {"_": None, "N_": None, "_f": (4,)}
 """Extraction keywords: ``_``/``N_`` mark a message; ``_f``'s 4th argument is a feature's
@@ -52,6 +53,11 @@ reason phrase (``graph.catalogue``). Same as ``pybabel extract -k N_ -k _f:4``."
 _ROOT = Path(__file__).parent.parent
 _TEN_THOUSAND = 10_000
 _VERSION = "0.1"
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog where it is defined; it is translated where shown."""
+    return message
 
 
 @lru_cache(maxsize=64)

@@ -36,10 +36,18 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from graph.locales import (
+    DEFAULT_LOCALE,
+    N_,
+    format_money,
+    format_month,
+    normalize,
+    translator,
+)
 from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.value import DEFAULT_TIER_LABELS, CostModel
 
-__all__ = ["DIMENSIONS", "FACTS_TABLE", "MEASURES", "kpi_facts", "kpis"]
+__all__ = ["DIMENSIONS", "FACTS_TABLE", "LABELS", "MEASURES", "kpi_facts", "kpis", "localized"]
 
 FACTS_TABLE = "kpi_facts"
 
@@ -64,6 +72,24 @@ MEASURES: dict[str, str] = {
     "campaign_response_rate": "sum(campaign_responses) / nullif(sum(campaign_contacts), 0)",
 }
 """Measure name → SQL over the fact table (ratios from sums, right in every cell)."""
+
+LABELS: dict[str, str] = {
+    "active_customers": N_("active customers"), "new_customers": N_("new customers"),
+    "churned_customers": N_("churned customers"), "upgraded": N_("upgraded"),
+    "downgraded": N_("downgraded"), "lines_at_start": N_("lines at start"),
+    "active_lines": N_("active lines"), "churned_lines": N_("churned lines"),
+    "churn_rate": N_("churn rate"), "retention": N_("retention"), "revenue": N_("revenue"),
+    "cost": N_("cost"), "profit": N_("profit"), "arpu": N_("ARPU"),
+    "average_profit": N_("average profit"), "campaign_contacts": N_("campaign contacts"),
+    "campaign_responses": N_("campaign responses"),
+    "campaign_response_rate": N_("campaign response rate"),
+    "month": N_("month"), "region": N_("region"), "segment": N_("segment"),
+    "value_tier": N_("value tier"), "plan": N_("plan"), "channel": N_("channel"),
+    "circle_size_band": N_("call circle size"), "rolled_up": N_("subtotal of"),
+}
+"""Measure and dimension → its name for an analyst (a catalog message, see ``localized``)."""
+MONEY: tuple[str, ...] = ("revenue", "cost", "profit", "arpu", "average_profit")
+"""Measures in yuan."""
 
 DIMENSIONS: tuple[str, ...] = ("month", "region", "segment", "value_tier", "plan",
                                "channel", "circle_size_band")
@@ -309,3 +335,28 @@ def kpis(con: duckdb.DuckDBPyConnection, measures: Sequence[str],
     if "rolled_up" in frame:
         frame["rolled_up"] = frame["rolled_up"].map(list)
     return frame
+
+
+def localized(frame: pd.DataFrame, locale: str | None = None) -> pd.DataFrame:
+    """A ``kpis`` frame for an analyst reading ``locale``: named, yuan, months, tiers in words.
+
+    English is the frame itself (its columns are the API's names); in ``zh-CN`` columns
+    read 离网率 …, money ¥1.2万, months 2026年7月 and value tiers their catalog names.
+    """
+    locale = normalize(locale)
+    if locale == DEFAULT_LOCALE:
+        return frame
+    _ = translator(locale).gettext
+    shown = frame.copy()
+    for column in shown.columns:
+        if column in MONEY:
+            shown[column] = shown[column].map(
+                lambda v: None if pd.isna(v) else format_money(v, locale))
+        elif column == "month":
+            shown[column] = shown[column].map(
+                lambda v: None if pd.isna(v) else format_month(v, locale))
+        elif column == "value_tier":
+            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else _(v))
+        elif column == "rolled_up":
+            shown[column] = shown[column].map(lambda dims: [_(LABELS.get(d, d)) for d in dims])
+    return shown.rename(columns=lambda c: _(LABELS.get(c, c)))

@@ -228,8 +228,10 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
         tiers["revenue_share"] = tiers["monthly_revenue"] / tiers["monthly_revenue"].sum()
         top_network = value.sort_values("network_value", ascending=False).head(10)[
             ["customer_id", "value_tier", "clv", "network_value", "churn_risk"]]
+        tiers, top_network = (frame.assign(value_tier=frame["value_tier"].map(_))
+                              for frame in (tiers.reset_index(), top_network))
         sections.append(
-            _heading("h2", _("Value")) + _table(tiers.reset_index(), 2)
+            _heading("h2", _("Value")) + _table(tiers, 2)
             + '<div class="plots">'
             + line_chart({"revenue": (curve["subscribers"], curve["value"])},
                          title=_("Pareto: revenue by share of customers"),

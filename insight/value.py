@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from graph.locales import N_
 from graph.warehouse import month_start, sql_date, table_exists, tie_strength_sql
 from insight.clv import BetaGeoModel, GammaGammaModel, prepaid_lifetime_value
 
@@ -42,7 +43,8 @@ __all__ = [
     "value_tiers",
 ]
 
-DEFAULT_TIER_LABELS = ("platinum", "gold", "silver", "bronze", "basic")
+DEFAULT_TIER_LABELS = (N_("platinum"), N_("gold"), N_("silver"), N_("bronze"), N_("basic"))
+"""Value tiers, richest first; catalog messages (客户阶梯 in zh-CN)."""
 
 
 @dataclass(frozen=True)

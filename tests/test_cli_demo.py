@@ -72,6 +72,10 @@ def test_analyst_commands_on_the_demo(demo: Path) -> None:
     assert campaigns.returncode == 0 and "C2601" in campaigns.stderr
     kpis = callcircle("kpis", "churn_rate", "arpu", "--by", "month", data_dir=demo)
     assert kpis.returncode == 0 and "churn_rate" in kpis.stderr
+    chinese = callcircle("kpis", "churn_rate", "arpu", "--by", "month", "--locale", "zh-CN",
+                         data_dir=demo)
+    assert chinese.returncode == 0 and "离网率" in chinese.stderr and "年" in chinese.stderr
+    assert "churn_rate" not in chinese.stderr
     unknown = callcircle("kpis", "happiness", data_dir=demo)
     assert unknown.returncode == 2 and "unknown measure" in unknown.stderr
     bad_rules = demo.parent / "bad-rules.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import string
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,7 @@ from graph.locales import (
     translator,
 )
 from insight.churn import PHRASES, ChurnRiskModel, describe_feature
+from insight.kpis import DIMENSIONS, LABELS, MEASURES, localized
 
 SAMPLE = {"v": 0.25}
 """A value every phrase formats: fixed-point, percent, general and plain fields."""
@@ -131,7 +133,7 @@ def test_accept_language_and_locale_names() -> None:
         normalize("fr")
 
 
-def test_the_report_command_refuses_a_locale_it_does_not_speak(tmp_path) -> None:
+def test_the_report_command_refuses_a_locale_it_does_not_speak(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from api.cli import app
@@ -139,3 +141,23 @@ def test_the_report_command_refuses_a_locale_it_does_not_speak(tmp_path) -> None
     refused = CliRunner().invoke(app, ["report", "--data-dir", str(tmp_path), "--locale", "fr"])
     assert refused.exit_code == 2
     assert "unknown locale" in refused.output
+
+
+def test_kpis_read_in_chinese() -> None:
+    frame = pd.DataFrame({
+        "month": [date(2026, 7, 1), date(2026, 7, 1), None],
+        "value_tier": ["gold", "tier 6", None],
+        "revenue": [123_456.0, 9_876.0, 133_332.0],
+        "churn_rate": [0.02, 0.03, 0.025],
+        "rolled_up": [[], [], ["month", "value_tier"]],
+    })
+    assert localized(frame) is frame and localized(frame, "en") is frame
+    shown = localized(frame, "zh-CN")
+    assert list(shown.columns) == ["月份", "价值分层", "收入", "离网率", "小计维度"]
+    assert shown["月份"].tolist()[:2] == ["2026年7月", "2026年7月"]
+    assert shown["价值分层"].tolist()[:2] == ["金卡", "tier 6"]  # not a catalog tier: as is
+    assert shown[["月份", "价值分层"]].iloc[2].isna().all()  # a subtotal row stays blank
+    assert shown["收入"].tolist() == ["¥12.3万", "¥9,876", "¥13.3万"]
+    assert shown["离网率"].tolist() == frame["churn_rate"].tolist()
+    assert shown["小计维度"].tolist() == [[], [], ["月份", "价值分层"]]
+    assert set(LABELS) >= {*MEASURES, *DIMENSIONS}
