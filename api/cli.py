@@ -166,11 +166,11 @@ def quarantine_command(
 
 
 @app.command("train")
-def train_command(data_dir: DataDirOption = None) -> None:
+def train_command(data_dir: DataDirOption = None, locale: LocaleOption = None) -> None:
     """Evaluate and fit the churn model on the current snapshot (saved beside it)."""
     from api.commands import train_models
 
-    train_models(SnapshotStore(data_dir), console=console)
+    train_models(SnapshotStore(data_dir), console=console, locale=locale)
 
 
 @app.command("score")

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.terminal import print_table
+from graph.locales import N_, translator
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
 from insight.kpis import kpis, localized
@@ -81,10 +82,10 @@ def run_demo(
     )
 
 
-def train_models(store: SnapshotStore, *, console: Console) -> None:
-    """Train the churn model on the current snapshot and print its evaluation."""
+def train_models(store: SnapshotStore, *, console: Console, locale: str | None = None) -> None:
+    """Train the churn model on the current snapshot and print its evaluation in ``locale``."""
     trained = train(store)
-    print_table(console, metrics_table(trained.metadata["evaluation"]))
+    print_table(console, metrics_table(trained.metadata["evaluation"], locale))
     print_table(console, capacity_table(trained.metadata["capacity"]))
 
 
@@ -177,17 +178,20 @@ def _cell(value: object) -> str:
     return str(value)
 
 
-def metrics_table(evaluation: dict) -> Table:
+def metrics_table(evaluation: dict, locale: str | None = None) -> Table:
     """The churn evaluation as a table: one row per model and feature set."""
-    table = Table(title=f"churn model evaluation ({evaluation.get('kind', '')}, "
-                        f"{evaluation.get('rows', 0):,} subscribers, "
-                        f"{evaluation.get('churners', 0):,} churners)",
+    _ = translator(locale).gettext
+    title = _("churn model evaluation ({kind}, {rows:,} subscribers, {churners:,} churners)")
+    table = Table(title=title.format(kind=evaluation.get("kind", ""),
+                                     rows=evaluation.get("rows", 0),
+                                     churners=evaluation.get("churners", 0)),
                   title_justify="left")
     rows = evaluation.get("metrics", [])
-    columns = [key for key in ("model", "features", "roc_auc", "pr_auc", "lift_top_decile",
+    columns = [key for key in (N_("model"), N_("features"), "roc_auc", "pr_auc", "lift_top_decile",
                                "brier", "ece") if rows and key in rows[0]]
     for column in columns:
-        table.add_column(column, justify="left" if column in ("model", "features") else "right")
+        table.add_column(_(column) if column in ("model", "features") else column,
+                         justify="left" if column in ("model", "features") else "right")
     for row in rows:
         table.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
                         for c in columns])

@@ -44,7 +44,7 @@ POT_FILE = LOCALE_DIR / "messages.pot"
 DOMAIN = "messages"
 
 SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py", "insight/kpis.py",
-                            "insight/report.py", "insight/value.py")
+                            "insight/report.py", "insight/value.py", "api/commands.py")
 """Files holding messages, relative to the repository root (``pybabel extract`` inputs)."""
 KEYWORDS: dict[str, tuple[int, ...] | None] = {"_": None, "N_": None, "_f": (4,)}
 """Extraction keywords: ``_``/``N_`` mark a message; ``_f``'s 4th argument is a feature's

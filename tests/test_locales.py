@@ -25,8 +25,8 @@ from graph.locales import (
 from insight.churn import PHRASES, ChurnRiskModel, describe_feature
 from insight.kpis import DIMENSIONS, LABELS, MEASURES, localized
 
-SAMPLE = {"v": 0.25}
-"""A value every phrase formats: fixed-point, percent, general and plain fields."""
+SAMPLE = 0.25
+"""A value every field formats: fixed-point, percent, general, grouped and plain."""
 
 
 def _fields(text: str) -> list[tuple[str, str]]:
@@ -50,7 +50,7 @@ def test_every_message_is_translated_and_none_is_fuzzy(locale: str) -> None:
     for message in messages:
         # the translation keeps the phrase's value fields, and formats like it
         assert _fields(message.string) == _fields(message.id), message.id
-        message.string.format(**SAMPLE)
+        message.string.format(**{name: SAMPLE for name, _ in _fields(message.id)})
 
 
 def test_the_template_and_catalogs_are_current_with_the_code() -> None:
@@ -161,3 +161,16 @@ def test_kpis_read_in_chinese() -> None:
     assert shown["离网率"].tolist() == frame["churn_rate"].tolist()
     assert shown["小计维度"].tolist() == [[], [], ["月份", "价值分层"]]
     assert set(LABELS) >= {*MEASURES, *DIMENSIONS}
+
+
+def test_the_churn_evaluation_table_in_chinese() -> None:
+    from api.commands import metrics_table
+
+    evaluation = {"kind": "time split", "rows": 12_345, "churners": 678, "metrics": [
+        {"model": "boosted", "features": "with graph", "roc_auc": 0.81, "pr_auc": 0.33}]}
+    english, chinese = metrics_table(evaluation), metrics_table(evaluation, "zh-CN")
+    assert english.title == "churn model evaluation (time split, 12,345 subscribers, 678 churners)"
+    assert chinese.title == "流失模型评估（time split，12,345个用户，678个流失用户）"
+    assert [c.header for c in english.columns] == ["model", "features", "roc_auc", "pr_auc"]
+    assert [c.header for c in chinese.columns] == ["模型", "特征集", "roc_auc", "pr_auc"]
+    assert list(chinese.columns[2].cells) == list(english.columns[2].cells) == ["0.810"]
