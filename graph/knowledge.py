@@ -42,7 +42,7 @@ from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
 from rdflib.namespace import DCTERMS, FOAF, PROV, RDF, RDFS, SH, SKOS, XSD
 
 from graph.catalogue import PREDICATES
-from graph.warehouse import latest_cutoff_sql, sql_string
+from graph.warehouse import latest_cutoff_sql, quote_ident, sql_string
 from ontology import (
     CC,
     ID,
@@ -408,7 +408,7 @@ def _ties_sql(rows: str = "call_edges") -> str:
     """One cc:CallTie per pair (its parties and first contact) and the cc:callsWith shortcut.
 
     A tie's figures (calls, minutes, texts each way, per month) stay in ``call_edges``, as
-    the ontology's ``cc:sourceColumn`` annotations say: summed over months they change for
+    the ontology's ``cc:warehouseColumn`` annotations say: summed over months they change for
     almost every pair every month, so in RDF they would be most of what a monthly run
     rewrites (docs/ontology.md, "Where the triples go").
     """
@@ -647,6 +647,18 @@ def knowledge_graph_sql(con: duckdb.DuckDBPyConnection, ontology: Graph | None =
     return (" UNION ALL ".join(selects) if selects else None), classes
 
 
+def _load_turtle(store: ox.Store, texts: Sequence[str]) -> int:
+    """Add Turtle documents (the run's provenance) to the store as they are; their blank
+    nodes get fresh labels. Returns the triples added."""
+    added = 0
+    for text in texts:
+        quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
+                              without_named_graphs=True, rename_blank_nodes=True))
+        store.extend(quads)
+        added += len(quads)
+    return added
+
+
 def build_knowledge_graph(
     con: duckdb.DuckDBPyConnection,
     store_path: Path,
@@ -681,12 +693,7 @@ def build_knowledge_graph(
         if sql is not None:
             written, generated = _copy_into_store(con, sql, store, store_path.parent,
                                                   report_progress)
-        extra = 0
-        for text in extra_turtle:
-            quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
-                                  without_named_graphs=True, rename_blank_nodes=True))
-            store.extend(quads)
-            extra += len(quads)
+        extra = _load_turtle(store, extra_turtle)
         store.flush()
     finally:
         del store
@@ -703,7 +710,7 @@ def build_knowledge_graph(
 
 
 KNOWLEDGE_GRAPH_FORMAT = 2
-"""Raised whenever the SQL above writes other triples for the same warehouse: a store
+"""Bumped whenever the SQL above writes other triples for the same warehouse: a store
 written under another format (or ontology) is rebuilt, not updated."""
 
 
@@ -732,29 +739,25 @@ _KNOWN_NUMBER_COLUMNS: dict[str, tuple[str, ...]] = {
 """Columns whose triple depends on the ``numbers`` table, not only on the row."""
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _changed_rows(con: duckdb.DuckDBPyConnection, table: str, columns: set[str],
                   previous: str | None, current: str) -> None:
     """Temp tables ``_kg_old_<table>``/``_kg_new_<table>``: every row, before and now, of
     the subjects whose rows changed (or whose known-number object did). ``previous`` None:
     the previous warehouse had no such table, so every subject is new."""
-    key = ", ".join(_ident(k) for k in _UPDATE_KEYS[table])
-    new = f"{_ident(current)}.main.{table}"
+    key = ", ".join(quote_ident(k) for k in _UPDATE_KEYS[table])
+    new = f"{quote_ident(current)}.main.{table}"
     if previous is None:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _kg_keys_{table} AS "
                     f"SELECT DISTINCT {key} FROM {new}")
     else:
-        cols = ", ".join(_ident(c) for c in sorted(columns))
-        old = f"{_ident(previous)}.main.{table}"
+        cols = ", ".join(quote_ident(c) for c in sorted(columns))
+        old = f"{quote_ident(previous)}.main.{table}"
         touched = [
             f"SELECT {key} FROM (SELECT {cols} FROM {new} EXCEPT SELECT {cols} FROM {old})",
             f"SELECT {key} FROM (SELECT {cols} FROM {old} EXCEPT SELECT {cols} FROM {new})"]
         for column in _KNOWN_NUMBER_COLUMNS.get(table, ()):
             if column in columns:
-                touched += [f"SELECT {key} FROM {side} WHERE {_ident(column)} IN "
+                touched += [f"SELECT {key} FROM {side} WHERE {quote_ident(column)} IN "
                             "(SELECT msisdn FROM _kg_numbers_moved)" for side in (old, new)]
         con.execute(f"CREATE OR REPLACE TEMP TABLE _kg_keys_{table} AS "
                     f"SELECT DISTINCT * FROM ({' UNION ALL '.join(touched)})")
@@ -808,7 +811,7 @@ def update_knowledge_graph(
         now = _warehouse_columns(con)
         con.execute(f"USE {previous}")
         before = _warehouse_columns(con)
-        con.execute(f"USE {_ident(current)}")
+        con.execute(f"USE {quote_ident(current)}")
         shared = {t for t in _UPDATE_KEYS if t in now}
         for table in sorted(set(_UPDATE_KEYS) & set(before)):
             if now.get(table) != before[table]:
@@ -818,8 +821,8 @@ def update_knowledge_graph(
         moved = "(SELECT msisdn FROM {a}.main.numbers EXCEPT SELECT msisdn FROM {b}.main.numbers)"
         both = "numbers" in before and "numbers" in now
         con.execute("CREATE OR REPLACE TEMP TABLE _kg_numbers_moved AS " + (
-            f"{moved.format(a=_ident(current), b=previous)} UNION "
-            f"{moved.format(a=previous, b=_ident(current))}" if both else
+            f"{moved.format(a=quote_ident(current), b=previous)} UNION "
+            f"{moved.format(a=previous, b=quote_ident(current))}" if both else
             "SELECT NULL::VARCHAR AS msisdn WHERE FALSE"))
         temps.append("_kg_numbers_moved")
         for table in sorted(shared):
@@ -835,7 +838,7 @@ def update_knowledge_graph(
             old_sql, _ = knowledge_graph_sql(con, ontology, rows=old_rows)
             _lines_table(con, "_kg_old_lines", old_sql)
         finally:
-            con.execute(f"USE {_ident(current)}")
+            con.execute(f"USE {quote_ident(current)}")
         temps += ["_kg_new_lines", "_kg_old_lines", "_kg_removed", "_kg_added"]
         con.execute("CREATE OR REPLACE TEMP TABLE _kg_removed AS "
                     "SELECT line FROM _kg_old_lines EXCEPT SELECT line FROM _kg_new_lines")
@@ -858,10 +861,7 @@ def update_knowledge_graph(
             report_progress("knowledge graph: loading what is new", 2, 3)
             added, _ = _copy_into_store(con, "SELECT line AS nt FROM _kg_added", store,
                                         store_path.parent, report_progress)
-            for text in extra_turtle:
-                store.extend(list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.TURTLE,
-                                           without_named_graphs=True,
-                                           rename_blank_nodes=True)))
+            _load_turtle(store, extra_turtle)
             store.flush()
             triples = len(store)
         finally:

@@ -200,9 +200,10 @@ class SnapshotStore:
         """Each published snapshot's bytes on disk, and how many of them it shares with
         the other published snapshots (files hard-linked between them: the knowledge
         graph's data files, checkpointed rather than copied)."""
+        snapshots = self.published()
         files: dict[str, dict[tuple[int, int], int]] = {}
         holders: dict[tuple[int, int], set[str]] = {}
-        for snapshot in self.published():
+        for snapshot in snapshots:
             own = files.setdefault(snapshot.id, {})
             for path in snapshot.path.rglob("*"):
                 if path.is_file() and not path.is_symlink():
@@ -212,7 +213,7 @@ class SnapshotStore:
         return [SnapshotUsage(snapshot, sum(files[snapshot.id].values()),
                               sum(size for inode, size in files[snapshot.id].items()
                                   if len(holders[inode]) > 1))
-                for snapshot in self.published() if snapshot.id in files]
+                for snapshot in snapshots]
 
     def new_snapshot_id(self) -> str:
         return f"s{utc_stamp()}Z"

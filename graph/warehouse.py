@@ -35,6 +35,11 @@ def sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def quote_ident(name: str) -> str:
+    """A SQL identifier (a column or database name the SQL did not choose itself)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def sql_date(day: date) -> str:
     """A DATE literal (dates are not user text, so inlining them is safe)."""
     return f"DATE '{day.isoformat()}'"
@@ -49,7 +54,7 @@ def recreate_keeping_rows(con: duckdb.DuckDBPyConnection, table: str, create: st
     present = {row[0] for row in con.execute(f"DESCRIBE {before}").fetchall()}
     kept = [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()
             if row[0] in present]
-    columns = ", ".join(f'"{name}"' for name in kept)
+    columns = ", ".join(quote_ident(name) for name in kept)
     con.execute(f"INSERT INTO {table} BY NAME SELECT {columns} FROM {before}")
     con.execute(f"DROP TABLE {before}")
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from graph.warehouse import sql_string
+from graph.warehouse import quote_ident, sql_string
 from ingest.contract import ENTITIES, ENTITY_ORDER, Entity
 from ingest.mapping import Mapping, Unit, contract_mapping, load_mapping, plan_units
 from ingest.sources import (
@@ -32,7 +32,6 @@ from ingest.sources import (
     SourceFile,
     fingerprint,
     line_texts,
-    quote_ident,
     read_header,
     read_raw,
 )

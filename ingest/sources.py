@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from graph.warehouse import sql_string
+from graph.warehouse import quote_ident, sql_string
 
 CHUNK = 1 << 22
 MALFORMED = "malformed line"
@@ -267,10 +267,6 @@ class RawTable:
     rejected: list[Rejected] = field(default_factory=list)
     line_sql: str = "_line"
     """SQL giving a row's line in ``table`` (a column, or ``rowid`` plus a constant)."""
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def read_raw(con: duckdb.DuckDBPyConnection, source: SourceFile, options: CsvOptions,

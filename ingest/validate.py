@@ -19,9 +19,9 @@ import phonenumbers
 from phonenumbers import phonenumberutil
 from phonenumbers.phonemetadata import PhoneMetadata
 
-from graph.warehouse import sql_string
+from graph.warehouse import quote_ident, sql_string
 from ingest.contract import Column, Entity
-from ingest.sources import MALFORMED, TRUNCATED, quote_ident
+from ingest.sources import MALFORMED, TRUNCATED
 
 # The fixed phrases counted in the run report.
 MISSING = "missing value"
