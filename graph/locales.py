@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import gettext
 import io
+import os
+import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -31,21 +34,27 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_compact_decimal, format_decimal
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "N_", "POT_FILE", "extract", "format_money",
-           "format_month", "negotiate", "normalize", "po_file", "translator"]
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "LOCALE_ENV", "N_", "POT_FILE", "default_locale",
+           "extract", "format_money", "format_month", "negotiate", "normalize", "po_file",
+           "translator"]
 
 LOCALES: tuple[str, ...] = ("en", "zh-CN")
 """The locales callcircle speaks, as BCP 47 tags (what ``--locale`` and the API take)."""
 DEFAULT_LOCALE = "en"
 """The source language of the messages: the English in the code is the msgid."""
+LOCALE_ENV = "CALLCIRCLE_LOCALE"
+"""The environment variable naming the locale when no ``--locale`` (or argument) says."""
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 POT_FILE = LOCALE_DIR / "messages.pot"
 DOMAIN = "messages"
 
 SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py", "insight/kpis.py",
-                            "insight/report.py", "insight/value.py", "api/commands.py")
-"""Files holding messages, relative to the repository root (``pybabel extract`` inputs)."""
+                            "insight/report.py", "insight/value.py", "insight/segments.py",
+                            "insight/tags/library.py", "insight/rules/starter.yaml",
+                            "api/commands.py")
+"""Files holding messages, relative to the repository root (``pybabel extract`` inputs).
+A ``.yaml`` source is a tag rule library: its ``label:`` values are messages."""
 KEYWORDS: dict[str, tuple[int, ...] | None] = {"_": None, "N_": None, "_f": (4,)}
 """Extraction keywords: ``_``/``N_`` mark a message; ``_f``'s 4th argument is a feature's
 reason phrase (``graph.catalogue``). Same as ``pybabel extract -k N_ -k _f:4``."""
@@ -87,8 +96,16 @@ def _match(tag: str) -> str | None:
     return None
 
 
-def negotiate(accept_language: str | None) -> str:
-    """The locale for an ``Accept-Language`` header: the most preferred one we speak."""
+def default_locale(environ: Mapping[str, str] | None = None) -> str:
+    """The locale of ``$CALLCIRCLE_LOCALE`` (normalized), else English; for commands run
+    without ``--locale``. A value callcircle does not speak raises ``ValueError``."""
+    env = os.environ if environ is None else environ
+    return normalize(env.get(LOCALE_ENV) or None)
+
+
+def negotiate(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
+    """The locale for an ``Accept-Language`` header: the most preferred one we speak, else
+    ``default`` (no header, or none of its languages spoken)."""
     weighted: list[tuple[float, int, str]] = []
     for position, part in enumerate((accept_language or "").split(",")):
         tag, _, params = part.strip().partition(";")
@@ -106,7 +123,7 @@ def negotiate(accept_language: str | None) -> str:
         found = _match(tag)
         if found is not None:
             return found
-    return DEFAULT_LOCALE
+    return default
 
 
 def po_file(locale: str) -> Path:
@@ -162,11 +179,20 @@ def extract(sources: Iterable[str] = SOURCES) -> Catalog:
     catalog = Catalog(project="callcircle", version=_VERSION, domain=DOMAIN, fuzzy=False,
                       copyright_holder="the callcircle authors")
     for source in sources:
+        method = _extract_labels if source.endswith(".yaml") else "python"
         for lineno, message, comments, context in extract_from_file(
-                "python", _ROOT / source, keywords=KEYWORDS):
+                method, _ROOT / source, keywords=KEYWORDS):
             catalog.add(message, None, [(source, lineno)], auto_comments=comments,
                         context=context)
     return catalog
+
+
+def _extract_labels(fileobj: IO[bytes], keywords: object, comment_tags: object,
+                    options: object) -> Iterator[tuple[int, str, str, list[str]]]:
+    """Babel extraction method for a rule library's YAML: each ``label:`` is a message."""
+    for lineno, line in enumerate(fileobj.read().decode("utf-8").splitlines(), 1):
+        for found in re.finditer(r"\blabel: *([^,}\n]+)", line):
+            yield lineno, "N_", found.group(1).strip().strip("'\""), []
 
 
 def update() -> None:

@@ -30,11 +30,14 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from graph.catalogue import FEATURES
-from graph.locales import translator
+from graph.catalogue import FEATURES, load_reasons, reason_texts
+from graph.locales import DEFAULT_LOCALE, format_money, normalize, translator
 
 __all__ = ["PHRASES", "ChurnRiskModel", "boosting_baselines", "describe_feature",
-           "logistic_baseline"]
+           "logistic_baseline", "reasons_in"]
+
+_YUAN = "¥{v:.0f}"
+"""How a phrase writes money; outside English it is written by ``format_money`` (¥1.2万)."""
 
 # Feature → phrase an agent reads, from the feature catalogue. ``{v}`` is the subscriber's
 # value, in str.format syntax. Features without a phrase read "<feature words>: <value>".
@@ -47,14 +50,20 @@ def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = 
     """One feature value in words, from the phrase table or a humanised fallback.
 
     ``locale`` (``graph.locales.LOCALES``; English by default) picks the language: a phrase
-    is the msgid of its translation in the locale's catalog.
+    is the msgid of its translation in the locale's catalog, and its money (``¥{v:.0f}``)
+    reads as the locale writes yuan (``欠费¥1.2万`` in zh-CN).
     """
+    locale = normalize(locale)
     _ = translator(locale).gettext
     template = (phrases or PHRASES).get(name)
     missing = value is None or (isinstance(value, float) and math.isnan(value))
     if template is not None and not missing:
         try:
-            return _(template).format(v=value)
+            text = _(template)
+            if locale != DEFAULT_LOCALE and _YUAN in text:
+                money = format_money(float(value), locale).replace("{", "{{").replace("}", "}}")
+                text = text.replace(_YUAN, money)
+            return text.format(v=value)
         except (ValueError, TypeError):
             pass
     words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).replace("_", " ").strip().lower()
@@ -64,6 +73,16 @@ def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = 
     if isinstance(value, float | np.floating):
         return f"{words}: {value:.3g}"
     return f"{words}: {value}"
+
+
+def reasons_in(stored: object, locale: str | None = None) -> list[str]:
+    """A line's stored reasons (``churn_scores.reasons``) read in ``locale``: in English as
+    stored, otherwise re-worded from each reason's feature and value."""
+    locale = normalize(locale)
+    if locale == DEFAULT_LOCALE:
+        return reason_texts(stored)
+    return [describe_feature(r["feature"], r.get("value"), locale=locale)
+            for r in load_reasons(stored)]
 
 
 def _categorical_columns(X: pd.DataFrame) -> list[str]:

@@ -14,11 +14,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graph.catalogue import load_reasons, reason_features, reason_texts
-from graph.locales import DEFAULT_LOCALE, normalize, translator
+from graph.catalogue import reason_features
+from graph.locales import normalize, translator
 from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.campaigns import evaluate_all
-from insight.churn import describe_feature
+from insight.churn import reasons_in
 from insight.tags import tag_counts
 from insight.value import pareto_curve
 
@@ -209,7 +209,7 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
     scores = _latest(con, "churn_scores")
     if scores is not None and len(scores):
         top = scores.sort_values("churn_risk", ascending=False).head(15)
-        reasons = top["reasons"].map(lambda r: "; ".join(_reason_texts(r, locale)))
+        reasons = top["reasons"].map(lambda r: "; ".join(reasons_in(r, locale)))
         show = top[["subscription_id", "msisdn", "churn_risk"]].assign(reasons=reasons.values)
         feature_counts = (scores.loc[scores["risk_decile"] == 1, "reasons"]
                           .map(reason_features).explode().value_counts().head(10))
@@ -300,9 +300,3 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
             + f"<p><small>Libraries: {_esc(versions)}</small></p></body></html>")
 
 
-def _reason_texts(stored: object, locale: str) -> list[str]:
-    """A subscriber's stored reasons in ``locale``: as stored in English, else re-worded."""
-    if locale == DEFAULT_LOCALE:
-        return reason_texts(stored)
-    return [describe_feature(r["feature"], r.get("value"), locale=locale)
-            for r in load_reasons(stored)]

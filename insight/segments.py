@@ -27,35 +27,46 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-__all__ = ["SEGMENT_WORDS", "SegmentModel", "describe_segment", "segment_movement"]
+from graph.locales import DEFAULT_LOCALE, N_, normalize, translator
+
+__all__ = ["SEGMENT_WORDS", "SegmentModel", "describe_segment", "profile_in",
+           "segment_movement"]
 
 # feature → (word when high, word when low); others read "high <feature>" / "low <feature>".
+# The words are catalog messages (``graph.locales``): :func:`profile_in` reads a stored
+# profile in another locale.
 SEGMENT_WORDS: dict[str, tuple[str, str]] = {
-    "night_calls": ("heavy night calls", "few night calls"),
-    "percent_nocturnal": ("mostly at night", "daytime callers"),
-    "data_mb": ("heavy data", "low data"),
-    "calls_out": ("many outgoing calls", "few outgoing calls"),
-    "minutes_out": ("long talkers", "few minutes"),
-    "sms_out": ("texters", "rarely text"),
-    "contacts": ("many contacts", "few contacts"),
-    "percent_out_of_network_contacts": ("many off-net contacts", "few off-net contacts"),
-    "active_days": ("active daily", "seldom active"),
-    "arpu": ("high spend", "low spend"),
-    "monthly_revenue": ("high spend", "low spend"),
-    "tenure_months": ("long-standing", "new"),
-    "roaming_calls": ("frequent roamers", "never roam"),
-    "complaints_90d": ("complain often", "never complain"),
-    "entropy_of_contacts_normalized": ("spread across many contacts", "a few close contacts"),
-    "percent_initiated_calls": ("mostly call out", "mostly receive calls"),
-    "pagerank": ("central in the call graph", "peripheral in the call graph"),
+    "night_calls": (N_("heavy night calls"), N_("few night calls")),
+    "percent_nocturnal": (N_("mostly at night"), N_("daytime callers")),
+    "data_mb": (N_("heavy data"), N_("low data")),
+    "calls_out": (N_("many outgoing calls"), N_("few outgoing calls")),
+    "minutes_out": (N_("long talkers"), N_("few minutes")),
+    "sms_out": (N_("texters"), N_("rarely text")),
+    "contacts": (N_("many contacts"), N_("few contacts")),
+    "percent_out_of_network_contacts": (N_("many off-net contacts"), N_("few off-net contacts")),
+    "active_days": (N_("active daily"), N_("seldom active")),
+    "arpu": (N_("high spend"), N_("low spend")),
+    "monthly_revenue": (N_("high spend"), N_("low spend")),
+    "tenure_months": (N_("long-standing"), N_("new")),
+    "roaming_calls": (N_("frequent roamers"), N_("never roam")),
+    "complaints_90d": (N_("complain often"), N_("never complain")),
+    "entropy_of_contacts_normalized": (N_("spread across many contacts"),
+                                       N_("a few close contacts")),
+    "percent_initiated_calls": (N_("mostly call out"), N_("mostly receive calls")),
+    "pagerank": (N_("central in the call graph"), N_("peripheral in the call graph")),
 }
+CATEGORY_WORDS: tuple[str, ...] = (N_("prepaid"), N_("postpaid"), N_("unknown"))
+"""Dominant categories a profile names (the segments' ``payment_type``)."""
+HIGH, LOW = N_("high {measure}"), N_("low {measure}")
+AVERAGE = N_("average on every measure")
+_SEPARATOR = {"en": ", ", "zh-CN": "，"}
 
 
 def _words(feature: str, high: bool, words: Mapping[str, tuple[str, str]]) -> str:
     if feature in words:
         return words[feature][0 if high else 1]
     readable = feature.replace("_", " ")
-    return f"high {readable}" if high else f"low {readable}"
+    return (HIGH if high else LOW).format(measure=readable)
 
 
 def describe_segment(z: pd.Series, categories: Mapping[str, tuple[str, float]] | None = None,
@@ -66,7 +77,25 @@ def describe_segment(z: pd.Series, categories: Mapping[str, tuple[str, float]] |
     parts = [value for value, share in (categories or {}).values() if share >= 0.7]
     strongest = z[z.abs() >= threshold].abs().sort_values(ascending=False).index[:top]
     parts += [_words(f, bool(z[f] > 0), words) for f in strongest]
-    return ", ".join(parts) if parts else "average on every measure"
+    return ", ".join(parts) if parts else AVERAGE
+
+
+def profile_in(profile: str | None, locale: str | None = None) -> str | None:
+    """A stored (English) profile in ``locale``: each of its words through the catalog,
+    "high <measure>" re-worded, anything else (an operator's own words) as stored."""
+    locale = normalize(locale)
+    if profile is None or locale == DEFAULT_LOCALE:
+        return profile
+    _ = translator(locale).gettext
+
+    def part(words: str) -> str:
+        for template in (HIGH, LOW):
+            prefix = template.split("{")[0]
+            if words.startswith(prefix) and _(words) == words:
+                return _(template).format(measure=words[len(prefix):])
+        return _(words)
+
+    return _SEPARATOR.get(locale, ", ").join(part(w) for w in profile.split(", "))
 
 
 class SegmentModel(ClusterMixin, BaseEstimator):

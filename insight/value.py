@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from graph.locales import N_
+from graph.locales import N_, translator
 from graph.warehouse import month_start, sql_date, table_exists, tie_strength_sql
 from insight.clv import BetaGeoModel, GammaGammaModel, prepaid_lifetime_value
 
@@ -40,11 +40,17 @@ __all__ = [
     "pareto_curve",
     "prepaid_history",
     "revenue_holdout",
+    "tier_name",
     "value_tiers",
 ]
 
 DEFAULT_TIER_LABELS = (N_("platinum"), N_("gold"), N_("silver"), N_("bronze"), N_("basic"))
 """Value tiers, richest first; catalog messages (客户阶梯 in zh-CN)."""
+
+
+def tier_name(tier: str | None, locale: str | None = None) -> str | None:
+    """A value tier as ``locale`` names it (金卡 …); an operator's own tier label as is."""
+    return None if tier is None else translator(locale).gettext(tier)
 
 
 @dataclass(frozen=True)

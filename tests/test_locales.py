@@ -174,3 +174,86 @@ def test_the_churn_evaluation_table_in_chinese() -> None:
     assert [c.header for c in english.columns] == ["model", "features", "roc_auc", "pr_auc"]
     assert [c.header for c in chinese.columns] == ["模型", "特征集", "roc_auc", "pr_auc"]
     assert list(chinese.columns[2].cells) == list(english.columns[2].cells) == ["0.810"]
+
+
+def _chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def test_money_in_reasons_reads_in_wan() -> None:
+    from graph.catalogue import dump_reasons
+    from insight.churn import reasons_in
+
+    assert describe_feature("arrears", 12_345, locale="zh-CN") == "欠费¥1.2万"
+    assert describe_feature("arrears", 9_876.4, locale="zh-CN") == "欠费¥9,876"
+    assert describe_feature("TotalCharges", 3_456_000, locale="zh-CN") == "累计出账¥345.6万"
+    assert describe_feature("arrears", 12_345) == "arrears of ¥12345"  # English as it was
+    stored = dump_reasons([
+        {"feature": "arrears", "value": 25_000.0, "contribution": 0.5, "text": "arrears of ¥25000"},
+        {"feature": "churned_contact_share", "value": 0.42, "contribution": 0.3,
+         "text": "42% of their circle has left"}])
+    assert reasons_in(stored) == reasons_in(stored, "en") == [
+        "arrears of ¥25000", "42% of their circle has left"]
+    assert reasons_in(stored, "zh-CN") == ["欠费¥2.5万", "交往圈中42%已离网"]
+    assert reasons_in(None, "zh-CN") == []
+
+
+def test_the_starter_tags_and_schemes_read_in_chinese() -> None:
+    from insight.tags import SCHEMES, label_in, scheme_name, starter_library
+
+    library = starter_library()
+    labels = [t.label for t in library.tags.values()] + [
+        f.label for f in library.features.values()]
+    for label in labels:
+        assert label_in(label, "en") == label
+        assert _chinese(label_in(label, "zh-CN")), label
+    assert label_in("night owl", "zh-CN") == "夜猫子"
+    assert {t.scheme for t in library.tags.values()} <= set(SCHEMES)
+    for scheme in SCHEMES:
+        assert _chinese(scheme_name(scheme, "zh-CN")), scheme
+    assert scheme_name("revenue_contribution") == "revenue contribution"
+    assert scheme_name("lifecycle", "zh-CN") == "生命周期"
+    assert scheme_name("campus_life", "zh-CN") == "campus life"  # the operator's own scheme
+
+
+def test_a_rule_carries_its_own_chinese_label() -> None:
+    from insight.tags import (
+        RuleError,
+        label_in,
+        library_from_turtle,
+        library_to_turtle,
+        parse_library,
+    )
+
+    library = parse_library("""
+features:
+  on_campus: {measure: revenue, op: '>=', value: 10, label: spends on campus,
+              labels: {zh_CN: 校园消费}}
+tags:
+  student: {when: on_campus, label: student, labels: {zh-CN: 校园客户}}
+""")
+    tag, feature = library.tags["student"], library.features["on_campus"]
+    assert label_in(tag.label, "zh-CN", tag.labels) == "校园客户"
+    assert label_in(tag.label, "en", tag.labels) == "student"
+    assert label_in(feature.label, "zh-CN", feature.labels) == "校园消费"
+    assert library_from_turtle(library_to_turtle(library)) == library
+    assert parse_library(library.to_yaml()) == library
+    with pytest.raises(RuleError, match=r"tag 'student'.*unknown locale 'fr'"):
+        parse_library({"features": {"f": {"measure": "revenue", "op": ">=", "value": 1}},
+                       "tags": {"student": {"when": "f", "labels": {"fr": "étudiant"}}}})
+
+
+def test_segment_profiles_read_in_chinese() -> None:
+    from insight.segments import SEGMENT_WORDS, describe_segment, profile_in
+
+    z = pd.Series({"night_calls": 1.5, "data_mb": -1.2, "tenure_months": 0.9,
+                   "circle_size": 0.7, "contacts": 0.1})
+    profile = describe_segment(z, {"payment_type": ("prepaid", 0.9)})
+    assert profile == "prepaid, heavy night calls, low data, long-standing, high circle size"
+    assert profile_in(profile) == profile_in(profile, "en") == profile
+    assert profile_in(profile, "zh-CN") == "预付费，夜间通话多，流量用得少，老用户，circle size偏高"
+    assert profile_in(describe_segment(z * 0), "zh-CN") == "各项指标均处于平均水平"
+    assert profile_in("the night-owl students", "zh-CN") == "the night-owl students"  # own words
+    assert profile_in(None, "zh-CN") is None
+    for high, low in SEGMENT_WORDS.values():
+        assert _chinese(profile_in(high, "zh-CN")) and _chinese(profile_in(low, "zh-CN"))

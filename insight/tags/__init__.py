@@ -29,15 +29,18 @@ from insight.tags.apply import (
 )
 from insight.tags.compile import CompiledTags, compile_tags, required_tables
 from insight.tags.library import (
+    SCHEMES,
     current_library,
     edit_library,
     iter_rules,
+    label_in,
     library_from_turtle,
     library_to_turtle,
     load_library,
     parse_library,
     rule_graph,
     save_library,
+    scheme_name,
     starter_library,
 )
 from insight.tags.measures import MEASURES, Measure
@@ -45,10 +48,10 @@ from insight.tags.rdf import tag_triples, write_tag_triples
 from insight.tags.rules import BusinessFeature, RuleError, RuleLibrary, TagRule, validate_library
 
 __all__ = [
-    "MEASURES", "BusinessFeature", "CompiledTags", "Measure", "RuleError", "RuleLibrary",
+    "MEASURES", "SCHEMES", "BusinessFeature", "CompiledTags", "Measure", "RuleError", "RuleLibrary",
     "TagResult", "TagRule", "apply_tags", "compile_tags", "current_library", "customer_tags",
-    "edit_library", "iter_rules", "last_full_month", "library_from_turtle",
+    "edit_library", "iter_rules", "label_in", "last_full_month", "library_from_turtle",
     "library_to_turtle", "load_library", "parse_library", "required_tables",
-    "rule_graph", "save_library", "starter_library", "tag_counts", "tag_snapshot",
+    "rule_graph", "save_library", "scheme_name", "starter_library", "tag_counts", "tag_snapshot",
     "tag_triples", "validate_library", "write_tag_tables", "write_tag_triples",
 ]

@@ -13,6 +13,7 @@ import yaml
 from rdflib import Graph, Literal
 from rdflib.namespace import DCTERMS, OWL, RDF, RDFS, SKOS
 
+from graph.locales import N_, normalize, translator
 from graph.snapshot import SnapshotStore
 from insight.tags.measures import BOOLEAN, MEASURES
 from insight.tags.rules import (
@@ -50,6 +51,7 @@ def _feature_from(name: str, spec: Any) -> BusinessFeature:
         raise RuleError(f"business feature {name!r}: no op")
     months = spec.pop("months", 1)
     label = str(spec.pop("label", ""))
+    labels = own_labels(f"business feature {name!r}", spec.pop("labels", None))
     lists = {}
     for key in list(spec):
         values = spec.pop(key)
@@ -58,7 +60,51 @@ def _feature_from(name: str, spec: Any) -> BusinessFeature:
         if not isinstance(values, list):
             raise RuleError(f"business feature {name!r}: unknown key {key!r}")
         lists[key] = tuple(values)
-    return BusinessFeature(name, measure, str(op), value, months, label, lists)
+    return BusinessFeature(name, measure, str(op), value, months, label, lists, labels)
+
+
+def own_labels(what: str, spec: object) -> dict[str, str]:
+    """A rule's ``labels: {zh-CN: ...}``, keyed by the locale's tag (``zh_CN`` → ``zh-CN``)."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, Mapping):
+        raise RuleError(f"{what}: labels must map a locale to a label, got {spec!r}")
+    labels = {}
+    for locale, text in spec.items():
+        try:
+            labels[normalize(str(locale))] = str(text)
+        except ValueError as exc:
+            raise RuleError(f"{what}: {exc}") from None
+    return labels
+
+
+def label_in(label: str, locale: str | None, labels: Mapping[str, str] | None = None) -> str:
+    """A tag's or feature's label in ``locale``: the rule's own ``labels`` first, then the
+    catalog (the starter library's labels are messages), else the label as written."""
+    locale = normalize(locale)
+    if labels and locale in labels:
+        return labels[locale]
+    return translator(locale).gettext(label) if label else label
+
+
+SCHEMES: dict[str, str] = {
+    "revenue_contribution": N_("revenue contribution"),
+    "product_preference": N_("product preference"),
+    "service_preference": N_("service preference"),
+    "channel_preference": N_("channel preference"),
+    "lifecycle": N_("lifecycle"), "demographics": N_("demographics"),
+    "network": N_("network"), "general": N_("general"),
+}
+"""The starter library's tag schemes (客户标签 groups) by name, as analysts read them."""
+
+
+def scheme_name(scheme: str, locale: str | None = None) -> str:
+    """A tag scheme as analysts read it in ``locale``; a scheme of the operator's own is
+    shown as written (underscores as spaces)."""
+    words = SCHEMES.get(scheme)
+    if words is None:
+        return scheme.replace("_", " ")
+    return translator(locale).gettext(words)
 
 
 def parse_library(data: Mapping[str, Any] | str) -> RuleLibrary:
@@ -76,7 +122,8 @@ def parse_library(data: Mapping[str, Any] | str) -> RuleLibrary:
             raise RuleError(f"tag {name!r}: needs 'when' (an expression over features)")
         tags[str(name)] = TagRule(str(name), str(spec["when"]), int(spec.get("version", 1)),
                                   str(spec.get("label", "")), str(spec.get("scheme", "general")),
-                                  str(spec.get("description", "")))
+                                  str(spec.get("description", "")),
+                                  own_labels(f"tag {name!r}", spec.get("labels")))
     return RuleLibrary(features, tags, str(data.get("name", "library")),
                        int(data.get("version", 1)))
 
@@ -165,6 +212,8 @@ def rule_graph(library: RuleLibrary) -> Graph:
         g.add((tag, RDF.type, CC.Tag))
         g.add((tag, DCTERMS.identifier, Literal(name)))
         g.add((tag, SKOS.prefLabel, Literal(rule.label or name.replace("_", " "))))
+        for locale, text in rule.labels.items():
+            g.add((tag, SKOS.altLabel, Literal(text, lang=locale)))
         g.add((tag, SKOS.inScheme, scheme))
         if rule.description:
             g.add((tag, SKOS.definition, Literal(rule.description)))
@@ -212,7 +261,10 @@ def library_from_turtle(text: str) -> RuleLibrary:
                              int(g.value(rule, OWL.versionInfo) or 1),
                              str(g.value(tag, SKOS.prefLabel) or ""),
                              str(scheme).rsplit("/", 1)[-1] if scheme else "general",
-                             str(definition) if definition else "")
+                             str(definition) if definition else "",
+                             {normalize(str(label.language)): str(label)
+                              for label in g.objects(tag, SKOS.altLabel)
+                              if isinstance(label, Literal) and label.language})
     name, version = "library", 1
     for lib in g.subjects(RDF.type, CC.TagScheme):
         if (lib, OWL.versionInfo, None) in g:

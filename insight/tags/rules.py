@@ -31,12 +31,16 @@ class BusinessFeature:
     months: int = 1
     label: str = ""
     lists: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """The label in other locales (``zh-CN`` → text), the operator's own words."""
 
     def definition(self) -> dict[str, Any]:
         out: dict[str, Any] = {"measure": self.measure, "op": self.op, "value": self.value,
                                "months": self.months}
         if self.label:
             out["label"] = self.label
+        if self.labels:
+            out["labels"] = dict(self.labels)
         out.update({k: list(v) for k, v in self.lists.items()})
         return out
 
@@ -55,6 +59,8 @@ class TagRule:
     label: str = ""
     scheme: str = "general"
     description: str = ""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """The label in other locales (``zh-CN`` → text), the operator's own words."""
 
     @property
     def rule_id(self) -> str:
@@ -133,7 +139,8 @@ class RuleLibrary:
             "name": self.name, "version": self.version,
             "features": {n: f.definition() for n, f in self.features.items()},
             "tags": {n: {"when": t.expression, "version": t.version, "label": t.label,
-                         "scheme": t.scheme, "description": t.description}
+                         "scheme": t.scheme, "description": t.description,
+                         **({"labels": dict(t.labels)} if t.labels else {})}
                      for n, t in self.tags.items()},
         }
 
