@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from api.terminal import print_table
+from graph.locales import LOCALE_ENV
 from graph.snapshot import DATA_DIR_ENV, SnapshotStore
 
 app = typer.Typer(
@@ -40,7 +41,7 @@ def _locale(value: str | None) -> str | None:
 
 LocaleOption = Annotated[
     str | None,
-    typer.Option("--locale", callback=_locale,
+    typer.Option("--locale", callback=_locale, envvar=LOCALE_ENV,
                  help="Language of the output: en (default) or zh-CN."),
 ]
 
@@ -179,11 +180,12 @@ def score_command(
     threads: Annotated[int, typer.Option(
         help="Threads for churn risk and its reasons (-1: every core); scores are the same.",
     )] = 1,
+    locale: LocaleOption = None,
 ) -> None:
     """Score churn risk, value, tiers and segments; publish them as a new snapshot."""
     from api.commands import score_snapshot
 
-    score_snapshot(SnapshotStore(data_dir), console=console, threads=threads)
+    score_snapshot(SnapshotStore(data_dir), console=console, threads=threads, locale=locale)
 
 
 @app.command("report")
@@ -207,6 +209,7 @@ def tags_command(
     period: Annotated[
         str | None, typer.Option(help="Month to tag, YYYY-MM (default: last month of data).")
     ] = None,
+    locale: LocaleOption = None,
 ) -> None:
     """Evaluate the business-feature tag rules; publish the assignments as a new snapshot."""
     from datetime import date
@@ -216,18 +219,19 @@ def tags_command(
 
     month = date.fromisoformat(f"{period}-01") if period else None
     try:
-        tag_customers(SnapshotStore(data_dir), rules, period=month, console=console)
+        tag_customers(SnapshotStore(data_dir), rules, period=month, console=console,
+                      locale=locale)
     except RuleError as error:
         console.print(f"[red]rule refused:[/red] {error}")
         raise typer.Exit(2) from None
 
 
 @app.command("campaigns")
-def campaigns_command(data_dir: DataDirOption = None) -> None:
+def campaigns_command(data_dir: DataDirOption = None, locale: LocaleOption = None) -> None:
     """Campaign results: response and retention, treated vs control, uplift with its interval."""
     from api.commands import show_campaigns
 
-    show_campaigns(SnapshotStore(data_dir), console=console)
+    show_campaigns(SnapshotStore(data_dir), console=console, locale=locale)
 
 
 @app.command("kpis")

@@ -17,12 +17,20 @@ from rich.console import Console
 from rich.table import Table
 
 from api.terminal import print_table
-from graph.locales import N_, translator
+from graph.locales import DEFAULT_LOCALE, N_, normalize, translator
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
-from insight.kpis import kpis, localized
+from insight.kpis import kpis, label, localized
 from insight.stage import InsightSettings, score, train, write_report
-from insight.tags import current_library, load_library, tag_counts, tag_snapshot
+from insight.tags import (
+    RuleLibrary,
+    current_library,
+    label_in,
+    load_library,
+    scheme_name,
+    tag_counts,
+    tag_snapshot,
+)
 
 
 def _source_matches(source_dir: Path, subscribers: int, months: int, seed: int) -> bool:
@@ -89,10 +97,12 @@ def train_models(store: SnapshotStore, *, console: Console, locale: str | None =
     print_table(console, capacity_table(trained.metadata["capacity"]))
 
 
-def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1) -> None:
+def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1,
+                   locale: str | None = None) -> None:
     """Score the current snapshot into a new published one."""
     snapshot = score(store, settings=InsightSettings(score_threads=threads))
-    console.print(f"scored snapshot {snapshot.id} published")
+    _ = translator(locale).gettext
+    console.print(_("scored snapshot {snapshot} published").format(snapshot=snapshot.id))
 
 
 def report_snapshot(store: SnapshotStore, out: Path, *, console: Console,
@@ -104,38 +114,64 @@ def report_snapshot(store: SnapshotStore, out: Path, *, console: Console,
 
 
 def tag_customers(store: SnapshotStore, rules: Path | None = None, *, console: Console,
-                  period: date | None = None) -> None:
+                  period: date | None = None, locale: str | None = None) -> None:
     """Apply a tag library (default: the operator's current one) into a new snapshot."""
     library = load_library(rules) if rules is not None else current_library(store)
     snapshot = tag_snapshot(store, library, period=period)
     with snapshot.reading() as con:
-        counts = pd.DataFrame(tag_counts(con))
-    if counts.empty:
-        console.print("no tag rules were applied")
+        counts = tag_counts(con)
+    _ = translator(locale).gettext
+    if not counts:
+        console.print(_("no tag rules were applied"))
         return
-    shown = counts[["scheme", "tag_id", "label", "rule_version", "customers"]]
-    print_table(console, frame_table(shown, f"customer tags in snapshot {snapshot.id}"))
+    print_table(console, tags_table(counts, library, snapshot.id, locale))
 
 
-def show_campaigns(store: SnapshotStore, *, console: Console) -> None:
+def tags_table(counts: list[dict], library: RuleLibrary, snapshot_id: str,
+               locale: str | None = None) -> Table:
+    """Customers per tag (``insight.tags.tag_counts``), schemes and labels in ``locale``."""
+    _ = translator(locale).gettext
+    shown = pd.DataFrame(counts)[["scheme", "tag_id", "label", "rule_version", "customers"]]
+    if normalize(locale) != DEFAULT_LOCALE:
+        own = {name: rule.labels for name, rule in library.tags.items()}
+        shown = shown.assign(
+            scheme=shown["scheme"].map(lambda s: scheme_name(s, locale)),
+            label=[label_in(label, locale, own.get(tag))
+                   for tag, label in zip(shown["tag_id"], shown["label"], strict=True)])
+    shown = shown.rename(columns={c: _(c) for c in TAG_COLUMNS})
+    return frame_table(shown, _("customer tags in snapshot {snapshot}").format(
+        snapshot=snapshot_id))
+
+
+TAG_COLUMNS = (N_("scheme"), N_("tag_id"), N_("label"), N_("rule_version"), N_("customers"))
+CAMPAIGN_COLUMNS: dict[str, str] = {
+    "campaign_id": N_("campaign_id"), "treated": N_("treated"), "control": N_("control"),
+    "treated_response_rate": N_("response (treated)"),
+    "control_response_rate": N_("(control)"), "response_uplift": N_("uplift"),
+    "uplift_low": N_("95% low"), "uplift_high": N_("95% high"),
+    "retention_uplift": N_("retention uplift"), "incremental_revenue": N_("incr. revenue"),
+    "cost": N_("cost"), "roi": N_("roi"),
+}
+"""The campaign table's columns and their headers (msgids)."""
+
+
+def show_campaigns(store: SnapshotStore, *, console: Console, locale: str | None = None) -> None:
     """Every campaign's treated-vs-control evaluation in the current snapshot."""
+    _ = translator(locale).gettext
     snapshot = _current(store)
     with snapshot.reading() as con:
         evaluation = evaluate_all(con)
     if evaluation.empty:
-        console.print("no campaign has contacts in this snapshot")
+        console.print(_("no campaign has contacts in this snapshot"))
         return
-    shown = evaluation[[
-        "campaign_id", "treated", "control", "treated_response_rate", "control_response_rate",
-        "response_uplift", "uplift_low", "uplift_high", "retention_uplift",
-        "incremental_revenue", "cost", "roi",
-    ]].rename(columns={
-        "treated_response_rate": "response (treated)", "control_response_rate": "(control)",
-        "response_uplift": "uplift", "uplift_low": "95% low", "uplift_high": "95% high",
-        "retention_uplift": "retention uplift", "incremental_revenue": "incr. revenue",
-    })
+    shown = evaluation[list(CAMPAIGN_COLUMNS)].rename(
+        columns={column: _(header) for column, header in CAMPAIGN_COLUMNS.items()})
     print_table(console, frame_table(
-        shown, "campaigns: treated vs control (Newcombe 95% interval)"))
+        shown, _("campaigns: treated vs control (Newcombe 95% interval)")))
+
+
+GROUPINGS = (N_("rollup"), N_("cube"), N_("plain"))
+"""How the KPI cube's subtotals are formed, as the title names them."""
 
 
 def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, grouping: str,
@@ -144,8 +180,12 @@ def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, group
     snapshot = _current(store)
     with snapshot.reading() as con:
         frame = localized(kpis(con, measures, by, grouping=grouping), locale)
-    print_table(console,
-                frame_table(frame, f"KPIs by {', '.join(by) or 'total'} ({grouping})"))
+    _ = translator(locale).gettext
+    english = normalize(locale) == DEFAULT_LOCALE
+    dimensions = (", " if english else "、").join(by if english else [label(d, locale) for d in by])
+    title = _("KPIs by {dimensions} ({grouping})").format(
+        dimensions=dimensions or _("total"), grouping=_(grouping))
+    print_table(console, frame_table(frame, title))
 
 
 def _current(store: SnapshotStore) -> Snapshot:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import strawberry
 
 from api.auth import Principal, Role
 from api.errors import PublicError
@@ -18,12 +20,18 @@ from api.loaders import Loaders
 from api.settings import Limits
 from api.snapshots import OpenSnapshot
 from api.warehouse import Warehouse
+from graph.locales import DEFAULT_LOCALE, LOCALES, normalize
 from graph.snapshot import SnapshotStore, SnapshotStoreBusy
 
 if TYPE_CHECKING:
     from strawberry.types import Info
 
 T = TypeVar("T")
+
+LocaleArgument = Annotated[str | None, strawberry.argument(
+    description=f"Language of the text: {', '.join(LOCALES)}; default: the request's "
+                "Accept-Language, else the server's `locale:`.")]
+"""The ``locale`` argument of every field that returns words."""
 
 
 @dataclass
@@ -33,13 +41,26 @@ class Context:
     limits: Limits
     db: Warehouse
     loaders: Loaders
+    locale: str = DEFAULT_LOCALE
+    """The request's language: its Accept-Language, else the server's default."""
 
     @classmethod
     def create(cls, principal: Principal, snapshot: OpenSnapshot, limits: Limits,
-               on_query: Callable[[], None] | None = None) -> Context:
+               on_query: Callable[[], None] | None = None,
+               locale: str = DEFAULT_LOCALE) -> Context:
         db = Warehouse(snapshot, on_query=on_query)
         return cls(principal=principal, snapshot=snapshot, limits=limits, db=db,
-                   loaders=Loaders(db))
+                   loaders=Loaders(db), locale=locale)
+
+    def in_locale(self, locale: str | None) -> str:
+        """The language a field answers in: its ``locale`` argument, else the request's;
+        a language callcircle does not speak is the caller's error."""
+        if locale is None:
+            return self.locale
+        try:
+            return normalize(locale)
+        except ValueError as exc:
+            raise PublicError(str(exc)) from None
 
     @property
     def store(self) -> SnapshotStore:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -15,6 +16,7 @@ from api.metrics import Metrics
 from api.middleware import PRINCIPAL, send_json
 from api.settings import Settings
 from api.snapshots import SnapshotHolder
+from graph.locales import negotiate
 
 CONTEXT = "callcircle.context"
 
@@ -42,7 +44,9 @@ class GraphQLApp(GraphQL):
         try:
             scope[CONTEXT] = Context.create(
                 scope[PRINCIPAL], snapshot, self.settings.limits,
-                on_query=self.metrics.warehouse_queries.inc)
+                on_query=self.metrics.warehouse_queries.inc,
+                locale=negotiate(Headers(scope=scope).get("accept-language"),
+                                 default=self.settings.locale))
             await super().__call__(scope, receive, send)
         finally:
             snapshot.release()

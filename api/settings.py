@@ -23,11 +23,12 @@ The YAML file (``callcircle serve --config FILE``) looks like this::
     graphiql: false
     metrics_public: true           # /metrics without credentials (for the scraper)
     snapshot_poll_s: 1.0
+    locale: zh-CN                  # words of the API when no Accept-Language or `locale`
 
 Environment variables win over the file, so secrets need not be written to it:
 ``CALLCIRCLE_API_KEYS`` (``name:role:key`` entries separated by commas),
 ``CALLCIRCLE_JWT_SECRET``, ``CALLCIRCLE_JWT_ISSUER``, ``CALLCIRCLE_INTROSPECTION``,
-``CALLCIRCLE_GRAPHIQL`` (``true``/``false``).
+``CALLCIRCLE_GRAPHIQL`` (``true``/``false``), ``CALLCIRCLE_LOCALE`` (``en``, ``zh-CN``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from typing import Any
 import yaml
 
 from api.auth import Role
+from graph.locales import DEFAULT_LOCALE, LOCALE_ENV, normalize
 from graph.snapshot import resolve_data_dir
 
 CONFIG_ENV = "CALLCIRCLE_API_CONFIG"
@@ -89,6 +91,8 @@ class Settings:
     graphiql: bool = False
     metrics_public: bool = True
     snapshot_poll_s: float = 1.0
+    locale: str = DEFAULT_LOCALE
+    """The API's language for a request without Accept-Language or a ``locale`` argument."""
 
     @classmethod
     def load(cls, config: str | os.PathLike[str] | None = None, *,
@@ -109,7 +113,7 @@ class Settings:
     def from_mapping(cls, raw: Mapping[str, Any], *,
                      data_dir: str | os.PathLike[str] | None = None) -> Settings:
         unknown = set(raw) - {"api_keys", "jwt", "limits", "introspection", "graphiql",
-                              "metrics_public", "snapshot_poll_s", "data_dir"}
+                              "metrics_public", "snapshot_poll_s", "data_dir", "locale"}
         if unknown:
             raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         keys = tuple(_api_key(entry) for entry in raw.get("api_keys") or ())
@@ -122,6 +126,7 @@ class Settings:
             graphiql=bool(raw.get("graphiql", False)),
             metrics_public=bool(raw.get("metrics_public", True)),
             snapshot_poll_s=float(raw.get("snapshot_poll_s", 1.0)),
+            locale=_locale(raw.get("locale")),
         )
 
     def with_environment(self, env: Mapping[str, str]) -> Settings:
@@ -142,6 +147,8 @@ class Settings:
                            ("CALLCIRCLE_GRAPHIQL", "graphiql")):
             if env.get(name):
                 settings = replace(settings, **{attr: _flag(env[name])})
+        if env.get(LOCALE_ENV):
+            settings = replace(settings, locale=_locale(env[LOCALE_ENV], LOCALE_ENV))
         return settings
 
 
@@ -155,6 +162,13 @@ def _api_key(entry: Mapping[str, Any]) -> ApiKey:
         raise ValueError(f"api key {entry.get('name')!r} needs `key` or `key_sha256`")
     return ApiKey(name=str(entry.get("name", "unnamed")), sha256=str(digest).lower(),
                   role=Role(entry.get("role", "app")))
+
+
+def _locale(value: object, where: str = "locale") -> str:
+    try:
+        return normalize(None if value is None else str(value))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _flag(value: str) -> bool:

@@ -47,7 +47,8 @@ from graph.locales import (
 from graph.warehouse import latest_cutoff_sql, table_exists
 from insight.value import DEFAULT_TIER_LABELS, CostModel
 
-__all__ = ["DIMENSIONS", "FACTS_TABLE", "LABELS", "MEASURES", "kpi_facts", "kpis", "localized"]
+__all__ = ["DIMENSIONS", "FACTS_TABLE", "LABELS", "MEASURES", "kpi_facts", "kpis", "label",
+           "localized"]
 
 FACTS_TABLE = "kpi_facts"
 
@@ -337,6 +338,11 @@ def kpis(con: duckdb.DuckDBPyConnection, measures: Sequence[str],
     return frame
 
 
+def label(name: str, locale: str | None = None) -> str:
+    """A measure's or dimension's name as analysts read it in ``locale`` (离网率 …)."""
+    return translator(locale).gettext(LABELS.get(name, name))
+
+
 def localized(frame: pd.DataFrame, locale: str | None = None) -> pd.DataFrame:
     """A ``kpis`` frame for an analyst reading ``locale``: named, yuan, months, tiers in words.
 
@@ -358,5 +364,5 @@ def localized(frame: pd.DataFrame, locale: str | None = None) -> pd.DataFrame:
         elif column == "value_tier":
             shown[column] = shown[column].map(lambda v: None if pd.isna(v) else _(v))
         elif column == "rolled_up":
-            shown[column] = shown[column].map(lambda dims: [_(LABELS.get(d, d)) for d in dims])
-    return shown.rename(columns=lambda c: _(LABELS.get(c, c)))
+            shown[column] = shown[column].map(lambda dims: [label(d, locale) for d in dims])
+    return shown.rename(columns=lambda c: label(c, locale))

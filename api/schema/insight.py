@@ -12,10 +12,12 @@ import strawberry
 from strawberry.types import Info
 
 from api import store
-from api.context import ctx
+from api.context import LocaleArgument, ctx
 from api.schema.relay import Connection, Node, cursor_position, to_global_id
 from api.warehouse import Row
-from graph.catalogue import reason_texts
+from insight.churn import reasons_in
+from insight.segments import profile_in
+from insight.value import tier_name
 
 if TYPE_CHECKING:
     from api.schema.customer import Customer
@@ -26,20 +28,25 @@ class ChurnRisk:
     probability: float = strawberry.field(description="Calibrated probability of leaving.")
     risk_rank: int | None = strawberry.field(description="1 = highest risk of all lines.")
     risk_decile: int | None
-    reasons: list[str] = strawberry.field(description="Phrases, strongest push first.")
     model_id: str | None
     cutoff: dt.date
     subscription_id: str
     _customer_id: strawberry.Private[str]
+    _reasons: strawberry.Private[object]
 
     @classmethod
     def from_row(cls, row: Row) -> ChurnRisk:
         return cls(
             probability=float(row["churn_risk"]), risk_rank=_int(row.get("risk_rank")),
             risk_decile=_int(row.get("risk_decile")),
-            reasons=reason_texts(row.get("reasons")),
             model_id=row.get("model_id"), cutoff=row["cutoff"],
-            subscription_id=row["subscription_id"], _customer_id=row["customer_id"])
+            subscription_id=row["subscription_id"], _customer_id=row["customer_id"],
+            _reasons=row.get("reasons"))
+
+    @strawberry.field(description="Phrases, strongest push first, in `locale` (else the "
+                                  "request's Accept-Language, else the server's default).")
+    def reasons(self, info: Info, locale: LocaleArgument = None) -> list[str]:
+        return reasons_in(self._reasons, ctx(info).in_locale(locale))
 
     @strawberry.field(description="The customer holding the line.")
     async def customer(
@@ -60,8 +67,8 @@ class CustomerValue:
     network_value: float | None = strawberry.field(
         description="Value the customer's circle would lose with them.")
     tenure_months: float | None
-    value_tier: str | None
     churn_risk: float | None = strawberry.field(description="Highest risk among the lines.")
+    _tier: strawberry.Private[str | None]
 
     @classmethod
     def from_row(cls, row: Row) -> CustomerValue:
@@ -70,7 +77,11 @@ class CustomerValue:
                    monthly_margin=row.get("monthly_margin"), clv=row.get("clv"),
                    network_value=row.get("network_value"),
                    tenure_months=_float(row.get("tenure_months")),
-                   value_tier=row.get("value_tier"), churn_risk=row.get("churn_risk"))
+                   _tier=row.get("value_tier"), churn_risk=row.get("churn_risk"))
+
+    @strawberry.field(description="Value tier (客户阶梯) as `locale` names it.")
+    def value_tier(self, info: Info, locale: LocaleArgument = None) -> str | None:
+        return tier_name(self._tier, ctx(info).in_locale(locale))
 
 
 @strawberry.type(description="A behavioural segment; ids are stable from run to run.")
@@ -79,14 +90,18 @@ class Segment(Node):
     cutoff: dt.date
     subscribers: int | None
     share: float | None
-    profile: str | None = strawberry.field(description="Readable description of the segment.")
+    _profile: strawberry.Private[str | None]
 
     @classmethod
     def from_row(cls, row: Row) -> Segment:
         return cls(id=strawberry.ID(to_global_id("Segment", row["segment_id"])),
                    segment_id=row["segment_id"], cutoff=row["cutoff"],
                    subscribers=_int(row.get("subscribers")), share=_float(row.get("share")),
-                   profile=row.get("profile"))
+                   _profile=row.get("profile"))
+
+    @strawberry.field(description="Readable description of the segment, in `locale`.")
+    def profile(self, info: Info, locale: LocaleArgument = None) -> str | None:
+        return profile_in(self._profile, ctx(info).in_locale(locale))
 
 
 def _int(value: object) -> int | None:

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.types import Info
 
 from api.auth import Role
-from api.context import ctx
+from api.context import LocaleArgument, ctx
 from api.errors import PublicError
 from insight import kpis as cube
 
@@ -37,16 +37,28 @@ class KpiFilter:
     values: list[str]
 
 
+def _label(info: Info, name: str, locale: str | None) -> str:
+    return cube.label(name, ctx(info).in_locale(locale))
+
+
 @strawberry.type
 class KpiValue:
     measure: str
     value: float | None
+
+    @strawberry.field(description="The measure's name as analysts read it, in `locale`.")
+    def label(self, info: Info, locale: LocaleArgument = None) -> str:
+        return _label(info, self.measure, locale)
 
 
 @strawberry.type
 class KpiCell:
     dimension: str
     value: str | None = strawberry.field(description="Null on a subtotal of this dimension.")
+
+    @strawberry.field(description="The dimension's name as analysts read it, in `locale`.")
+    def label(self, info: Info, locale: LocaleArgument = None) -> str:
+        return _label(info, self.dimension, locale)
 
 
 @strawberry.type(description="One row of the cube: dimension values, then measures.")

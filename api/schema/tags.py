@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import strawberry
@@ -13,29 +14,43 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from api.auth import Role
-from api.context import ctx
+from api.context import LocaleArgument, ctx
 from insight import tags as tag_rules
 
 # --- types ------------------------------------------------------------------------------
 
 
+def _words(info: Info, label: str | None, labels: Mapping[str, str],
+           locale: str | None) -> str | None:
+    """A label in the field's locale (``insight.tags.label_in``)."""
+    if label is None:
+        return None
+    return tag_rules.label_in(label, ctx(info).in_locale(locale), labels)
+
+
 @strawberry.type(description="A condition over one measure of a customer within a window.")
 class BusinessFeature:
     name: str
-    label: str
+    _label: strawberry.Private[str]
+    _labels: strawberry.Private[Mapping[str, str]]
     measure: str
     op: str
     value: JSON
     months: int
     lists: JSON = strawberry.field(description="Lists the measure restricts to "
                                                "(numbers, campaigns, channels...).")
-    description: str
+    description: str = strawberry.field(description="The condition as a formula "
+                                                    "(measure, window, operator, value).")
 
     @classmethod
     def of(cls, f: tag_rules.BusinessFeature) -> BusinessFeature:
-        return cls(name=f.name, label=f.label, measure=f.measure, op=f.op, value=f.value,
-                   months=f.months, lists={k: list(v) for k, v in f.lists.items()},
-                   description=f.describe())
+        return cls(name=f.name, _label=f.label, _labels=f.labels, measure=f.measure, op=f.op,
+                   value=f.value, months=f.months,
+                   lists={k: list(v) for k, v in f.lists.items()}, description=f.describe())
+
+    @strawberry.field(description="What the condition means, in `locale`.")
+    def label(self, info: Info, locale: LocaleArgument = None) -> str:
+        return _words(info, self._label, self._labels, locale) or ""
 
 
 @strawberry.type(description="A tag and the versioned rule that assigns it.")
@@ -43,13 +58,24 @@ class TagRule:
     tag: str
     rule_id: str = strawberry.field(description="`<tag>.v<version>`.")
     version: int
-    label: str
-    scheme: str
+    scheme: str = strawberry.field(description="The scheme's identifier (`schemeName`: as "
+                                               "analysts read it).")
     expression: str = strawberry.field(description="and / or / not over features and tags.")
     features: list[str] = strawberry.field(description="Business features used, "
                                                        "directly or through other tags.")
     customers: int | None = strawberry.field(
         description="Customers holding the tag in the snapshot (null: not tagged yet).")
+    _label: strawberry.Private[str]
+    _labels: strawberry.Private[Mapping[str, str]]
+
+    @strawberry.field(description="The tag as analysts read it, in `locale` (the rule's own "
+                                  "`labels:` first, then the catalog).")
+    def label(self, info: Info, locale: LocaleArgument = None) -> str:
+        return _words(info, self._label, self._labels, locale) or ""
+
+    @strawberry.field(description="The tag's scheme as analysts read it, in `locale`.")
+    def scheme_name(self, info: Info, locale: LocaleArgument = None) -> str:
+        return tag_rules.scheme_name(self.scheme, ctx(info).in_locale(locale))
 
 
 @strawberry.type(description="The rule library as saved by the operator.")
@@ -64,8 +90,8 @@ class TagLibrary:
     def of(cls, library: tag_rules.RuleLibrary, counts: dict[str, int] | None = None
            ) -> TagLibrary:
         rules = [TagRule(tag=r["tag_id"], rule_id=r["rule_id"], version=r["version"],
-                         label=r["label"], scheme=r["scheme"], expression=r["expression"],
-                         features=r["features"],
+                         _label=r["label"], _labels=library.tags[r["tag_id"]].labels,
+                         scheme=r["scheme"], expression=r["expression"], features=r["features"],
                          customers=None if counts is None else counts.get(r["tag_id"], 0))
                  for r in tag_rules.iter_rules(library)]
         return cls(name=library.name, version=library.version,
@@ -84,13 +110,24 @@ class TagEvidence:
 @strawberry.type(description="A tag on a customer, with its provenance.")
 class CustomerTag:
     tag: str
-    label: str | None
     scheme: str | None
     rule_id: str
     rule_version: int
     expression: str | None
     period: dt.date = strawberry.field(description="First day of the month tagged.")
     evidence: list[TagEvidence]
+    _label: strawberry.Private[str | None]
+    _labels: strawberry.Private[Mapping[str, str]]
+
+    @strawberry.field(description="The tag as analysts read it, in `locale`.")
+    def label(self, info: Info, locale: LocaleArgument = None) -> str | None:
+        return _words(info, self._label, self._labels, locale)
+
+    @strawberry.field(description="The tag's scheme as analysts read it, in `locale`.")
+    def scheme_name(self, info: Info, locale: LocaleArgument = None) -> str | None:
+        if self.scheme is None:
+            return None
+        return tag_rules.scheme_name(self.scheme, ctx(info).in_locale(locale))
 
 
 @strawberry.type(description="What a re-tagging published.")
@@ -102,9 +139,13 @@ class TaggingResult:
     counts: JSON
 
 
-def _customer_tags(rows: list[dict[str, Any]]) -> list[CustomerTag]:
+def _customer_tags(rows: list[dict[str, Any]], library: tag_rules.RuleLibrary
+                   ) -> list[CustomerTag]:
+    """``library``: the one in force, whose rules may carry their own ``labels``."""
     return [CustomerTag(
-        tag=r["tag_id"], label=r.get("label"), scheme=r.get("scheme"), rule_id=r["rule_id"],
+        tag=r["tag_id"], _label=r.get("label"),
+        _labels=library.tags[r["tag_id"]].labels if r["tag_id"] in library.tags else {},
+        scheme=r.get("scheme"), rule_id=r["rule_id"],
         rule_version=int(r["rule_version"]), expression=r.get("expression"),
         period=r["period"].date() if isinstance(r["period"], dt.datetime) else r["period"],
         evidence=[TagEvidence(feature=e["feature"], measure=e["measure"], value=e["value"],
@@ -126,9 +167,11 @@ class TagQuery:
     @strawberry.field(description="A customer's tags with rule version, period and the "
                                   "features behind each.")
     async def customer_tags(self, info: Info, customer_id: str) -> list[CustomerTag]:
-        rows = await ctx(info).snapshot.on_warehouse(
+        context = ctx(info)
+        rows = await context.snapshot.on_warehouse(
             lambda con: tag_rules.customer_tags(con, customer_id))
-        return _customer_tags(rows)
+        library = await asyncio.to_thread(tag_rules.current_library, context.store)
+        return _customer_tags(rows, library)
 
 
 @strawberry.type
