@@ -31,6 +31,29 @@ INFLUENCERS_PER_CIRCLE = 3
 INFLUENCER_SHARE = 0.2
 
 
+SIZE_BANDS: tuple[tuple[str, int], ...] = (("1-4", 1), ("5-9", 5), ("10-19", 10),
+                                          ("20-49", 20), ("50+", 50))
+"""Circle size bands (label, smallest size), as the report's distribution draws them."""
+
+
+def size_distribution(con: duckdb.DuckDBPyConnection, cutoff: date | None = None
+                      ) -> list[dict[str, Any]]:
+    """Circles and their members per size band at ``cutoff`` (latest by default); empty
+    when the snapshot has no circles."""
+    if not table_exists(con, CIRCLES_TABLE):
+        return []
+    cutoff = cutoff or latest_cutoff(con, CIRCLES_TABLE)
+    if cutoff is None:
+        return []
+    band = " ".join(f"WHEN size >= {low} THEN '{label}'"
+                    for label, low in reversed(SIZE_BANDS))
+    rows = {label: (circles, members) for label, circles, members in con.execute(
+        f"SELECT CASE {band} END AS band, count(*), sum(size) FROM {CIRCLES_TABLE} "
+        f"WHERE cutoff = ? GROUP BY 1", [cutoff]).fetchall()}
+    return [{"band": label, "circles": int(rows.get(label, (0, 0))[0]),
+             "members": int(rows.get(label, (0, 0))[1] or 0)} for label, _ in SIZE_BANDS]
+
+
 def previous_circle_cutoff(con: duckdb.DuckDBPyConnection, cutoff: date) -> date | None:
     """The latest cut-off before ``cutoff`` that has circles, or None."""
     return latest_cutoff(con, MEMBERS_TABLE, at_most=cutoff - timedelta(days=1))

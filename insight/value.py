@@ -40,6 +40,7 @@ __all__ = [
     "pareto_curve",
     "prepaid_history",
     "revenue_holdout",
+    "tier_movement",
     "tier_name",
     "value_tiers",
 ]
@@ -213,6 +214,25 @@ def value_tiers(values: ArrayLike, n_tiers: int = 5,
     index = np.minimum((ranks * n_tiers - 1e-9).astype(int), n_tiers - 1)
     index = np.clip(index, 0, n_tiers - 1)
     return np.asarray(labels, dtype=object)[index]
+
+
+def tier_movement(con: duckdb.DuckDBPyConnection, cutoff: date, *, months_back: int = 1,
+                  n_tiers: int = 5) -> pd.DataFrame:
+    """Customers moving on the ladder of monthly revenue between ``months_back`` months before
+    ``cutoff`` and ``cutoff``: rows = tier before, columns = tier at the cut-off, with rows
+    "new" (no revenue before) and columns "gone" (none at the cut-off). Both ladders are
+    drawn by the same rule (:func:`value_tiers` on the customer's summed monthly revenue),
+    so a move is a change of the customer's revenue against everyone else's."""
+    ladders = []
+    for when in (month_start(cutoff, -months_back), cutoff):
+        revenue = current_value(con, when).groupby("customer_id")["monthly_revenue"].sum()
+        ladders.append(pd.Series(value_tiers(revenue.to_numpy(), n_tiers), index=revenue.index))
+    labels = list(DEFAULT_TIER_LABELS) if n_tiers == 5 else [
+        f"tier {i + 1}" for i in range(n_tiers)]
+    frame = pd.concat({"before": ladders[0], "after": ladders[1]}, axis=1)
+    table = pd.crosstab(frame["before"].fillna("new"), frame["after"].fillna("gone"))
+    return (table.reindex(index=[*labels, "new"], columns=[*labels, "gone"], fill_value=0)
+            .rename_axis(index=None, columns=None).astype(int))
 
 
 def pareto(values: ArrayLike, top_share: float = 0.2) -> float:

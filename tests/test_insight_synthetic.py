@@ -11,9 +11,11 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
 import tempfile
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
@@ -23,17 +25,27 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.base import clone
 
-from graph.catalogue import load_reasons, reason_texts
+from graph.catalogue import FEATURES, load_reasons, reason_texts
+from graph.circles import size_distribution
 from graph.knowledge import build_knowledge_graph, open_knowledge_graph
 from graph.snapshot import SnapshotStore
+from graph.stage import build_graph_stage
+from graph.warehouse import month_start
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
 from ingest.synthetic import generate_operator
-from insight.churn import ChurnRiskModel, describe_feature, logistic_baseline
+from insight.churn import ChurnRiskModel, describe_feature, logistic_baseline, reasons_in
 from insight.evaluation import expected_calibration_error, scores
 from insight.features import FeatureSet, available_cutoffs, churn_features
+from insight.report import render_report
 from insight.stage import InsightSettings, load_model, score, train, write_report
-from insight.value import revenue_holdout, value_tiers
+from insight.value import (
+    DEFAULT_TIER_LABELS,
+    current_value,
+    revenue_holdout,
+    tier_movement,
+    value_tiers,
+)
 from ontology import subscription_iri
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -331,9 +343,8 @@ def test_scores_are_queryable_by_sparql(scored_store: SnapshotStore) -> None:
 
 def test_reasons_read_the_same_in_the_api_the_graph_and_the_report(
         scored_store: SnapshotStore) -> None:
-    """The model's reasons, stored once in churn_scores, are the phrases every reader shows."""
-    from api.schema.insight import ChurnRisk
-
+    """The model's reasons, stored once in churn_scores, are the phrases every reader shows
+    (the API's ``ChurnRisk.reasons`` reads them through ``reasons_in``)."""
     snapshot = scored_store.current()
     assert snapshot is not None
     trained = load_model(scored_store, snapshot)
@@ -346,7 +357,7 @@ def test_reasons_read_the_same_in_the_api_the_graph_and_the_report(
     X = frame.loc[[row["subscription_id"] for row in rows]].reindex(columns=trained.features)
     expected = [[r["text"] for r in line]
                 for line in trained.model.reasons(X, top=InsightSettings().top_reasons)]
-    assert [ChurnRisk.from_row(row).reasons for row in rows] == expected
+    assert [reasons_in(row["reasons"]) for row in rows] == expected
     graph = open_knowledge_graph(snapshot.knowledge_graph_path)
     for row, texts in zip(rows, expected, strict=True):
         stated = {str(r[0]) for r in graph.query(
@@ -409,6 +420,100 @@ def test_report_in_chinese(scored_store: SnapshotStore) -> None:
         assert html.escape("; ".join(worded)) in chinese
         assert html.escape("; ".join(reason_texts(stored))) in english
         assert html.escape("; ".join(reason_texts(stored))) not in chinese
+
+
+class _TextNodes(HTMLParser):
+    """The report's text nodes outside data cells (``td``) and code (library versions)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: list[str] = []
+        self.nodes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: object) -> None:
+        if tag not in ("meta", "br"):
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.open and self.open.pop() != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        if data.strip() and not {"td", "code", "style"} & set(self.open):
+            self.nodes.append(data)
+
+
+NAMES = ("callcircle", "Newcombe", "Brier")
+"""Names that read the same in Chinese."""
+
+
+def _english_words(text: str, identifiers: set[str]) -> list[str]:
+    """ASCII words left once identifiers (with digits, `_`, `-`), acronyms (ROC, AUC, L2)
+    and names are taken out: what would be English prose."""
+    for name in (*NAMES, *sorted(identifiers, key=len, reverse=True)):
+        text = text.replace(name, " ")
+    text = re.sub(r"[A-Za-z0-9_.\-/:+]*[0-9_][A-Za-z0-9_.\-/:+]*", " ", text)
+    text = re.sub(r"[A-Z]{2,}[a-z]?", " ", text)
+    return re.findall(r"[A-Za-z]{3,}", text)
+
+
+def test_report_in_chinese_has_no_english_prose_and_a_picture_per_section(
+        scored_store: SnapshotStore, tmp_path: Path) -> None:
+    snapshot = scored_store.current()
+    meta = load_model(scored_store, snapshot).metadata
+    # the scored warehouse with the call circles of its cut-off (the graph stage's tables)
+    warehouse = tmp_path / "with-circles.duckdb"
+    shutil.copyfile(snapshot.warehouse_path, warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        cutoff = con.execute("SELECT max(cutoff) FROM customer_value").fetchall()[0][0]
+        build_graph_stage(con, cutoff=cutoff)
+        chinese = render_report(con, meta, snapshot.manifest, locale="zh-CN")
+        english = render_report(con, meta, snapshot.manifest)
+        bands = size_distribution(con)
+        campaigns = {row[0] for row in con.execute("SELECT campaign_id FROM campaigns")
+                     .fetchall()}
+    finally:
+        con.close()
+    assert sum(b["circles"] for b in bands) > 10
+    assert [b["band"] for b in bands] == ["1-4", "5-9", "10-19", "20-49", "50+"]
+    identifiers = {*FEATURES, *meta["features"], *meta.get("feature_importance", {}),
+                   snapshot.id, meta["model_id"], *campaigns}
+    parser = _TextNodes()
+    parser.feed(chinese)
+    prose = {node: words for node in parser.nodes
+             if (words := _english_words(node, identifiers))}
+    assert prose == {}
+    assert sum(1 for node in parser.nodes if any("\u4e00" <= c <= "\u9fff" for c in node)) > 50
+    # every section after the summary has its picture, in both languages
+    for report in (chinese, english):
+        sections = report.split("<h2>")[2:]
+        assert len(sections) >= 6
+        for section in sections:
+            assert "<svg" in section, section[:80]
+    pictures = re.findall(r'aria-label="([^"]+)"', chinese)
+    for title in ("按风险十分位的提升度（梯度提升）", "覆盖的流失用户", "校准",
+                  "帕累托：收入按客户占比", "价值分层迁移", "交往圈规模分布"):
+        assert title in pictures, pictures
+    en_pictures = re.findall(r'aria-label="([^"]+)"', english)
+    for title in ("Lift by risk decile (boosted)", "Churners captured", "Calibration",
+                  "Pareto: revenue by share of customers", "Movement between value tiers",
+                  "Circle sizes"):
+        assert title in en_pictures, en_pictures
+    # the tier movement counts every customer of both months once
+    with snapshot.reading() as con:
+        movement = tier_movement(con, cutoff)
+        before = current_value(con, month_start(cutoff, -1))["customer_id"].nunique()
+        now = current_value(con, cutoff)["customer_id"].nunique()
+    assert int(movement.drop(columns="gone").to_numpy().sum()) == now
+    assert int(movement.drop(index="new").to_numpy().sum()) == before
+    assert movement.loc["new"].sum() > 0 or movement["gone"].sum() > 0 or before == now
+    diagonal = sum(movement.loc[t, t] for t in DEFAULT_TIER_LABELS)
+    assert 0 < diagonal < now  # most stay on their rung, some move
+    # English prose as it was
+    assert "Logistic regression is the baseline; “without graph” drops the call-circle " \
+        "features on the same split." in english
+    assert "<h3>Capacity chosen on this operator's rows</h3><p>Chosen: <b>" in english
 
 
 def test_value_tiers_hold_out(contagion_on: Path) -> None:
