@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import gettext
 import io
-import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -34,7 +33,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.numbers import format_compact_decimal, format_decimal
 
-__all__ = ["DEFAULT_LOCALE", "LOCALES", "LOCALE_ENV", "N_", "POT_FILE", "default_locale",
+__all__ = ["DEFAULT_LOCALE", "LOCALES", "LOCALE_ENV", "N_", "POT_FILE",
            "extract", "format_money", "format_month", "negotiate", "normalize", "po_file",
            "translator"]
 
@@ -94,13 +93,6 @@ def _match(tag: str) -> str | None:
     if parsed.language == "zh" and parsed.script != "Hant":
         return "zh-CN"
     return None
-
-
-def default_locale(environ: Mapping[str, str] | None = None) -> str:
-    """The locale of ``$CALLCIRCLE_LOCALE`` (normalized), else English; for commands run
-    without ``--locale``. A value callcircle does not speak raises ``ValueError``."""
-    env = os.environ if environ is None else environ
-    return normalize(env.get(LOCALE_ENV) or None)
 
 
 def negotiate(accept_language: str | None, default: str = DEFAULT_LOCALE) -> str:
