@@ -82,6 +82,11 @@ def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
     return "".join(parts)
 
 
+def _figure(value: float) -> str:
+    """A bar's figure: counts whole and grouped (2,553), other values to 3 digits."""
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
 def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str,
               y_label: str, reference: float | None = None) -> str:
     """An SVG bar chart; ``reference`` draws a horizontal line (e.g. lift = 1)."""
@@ -100,7 +105,7 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], *, title: str,
         parts.append(f'<rect x="{x:.1f}" y="{HEIGHT - PAD - bar_h:.1f}" width="{step * 0.8:.1f}"'
                      f' height="{bar_h:.1f}" fill="{PALETTE[0]}"/>')
         parts.append(f'<text x="{x + step * 0.4:.1f}" y="{HEIGHT - PAD - bar_h - 3:.1f}" '
-                     f'text-anchor="middle" font-size="10">{value:.3g}</text>')
+                     f'text-anchor="middle" font-size="10">{_figure(value)}</text>')
         parts.append(f'<text x="{x + step * 0.4:.1f}" y="{HEIGHT - PAD + 14}" '
                      f'text-anchor="middle" font-size="10">{_esc(label)}</text>')
     if reference is not None:
@@ -214,6 +219,7 @@ COLUMNS: tuple[str, ...] = (
 WORDS: tuple[str, ...] = (
     N_("boosted"), N_("logistic"), N_("with graph"), N_("without graph"), N_("all features"),
     N_("time split"), N_("stratified CV"), N_("new"), N_("gone"), N_("revenue"),
+    N_("shape"), N_("regularisation"), N_("learning rate"),
 )
 """Words of the model metadata and of the movement tables shown in the report."""
 
@@ -306,6 +312,8 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
     capacity = model_meta.get("capacity")
     if capacity:
         tried = pd.DataFrame(capacity["cv_results"]).sort_values("cv_log_loss")
+        if not english:
+            tried = tried.assign(stage=tried["stage"].map(_))
         chosen = ", ".join(f"{k} {v}" for k, v in capacity["best_params"].items())
         budget = "" if capacity["complete"] else _("; the time budget ended the search")
         sections.append(
