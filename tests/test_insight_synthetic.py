@@ -39,6 +39,7 @@ from insight.evaluation import expected_calibration_error, scores
 from insight.features import FeatureSet, available_cutoffs, churn_features
 from insight.report import render_report
 from insight.stage import InsightSettings, load_model, score, train, write_report
+from insight.tags import apply_tags, last_full_month, starter_library, write_tag_tables
 from insight.value import (
     DEFAULT_TIER_LABELS,
     current_value,
@@ -468,6 +469,7 @@ def test_report_in_chinese_has_no_english_prose_and_a_picture_per_section(
     try:
         cutoff = con.execute("SELECT max(cutoff) FROM customer_value").fetchall()[0][0]
         build_graph_stage(con, cutoff=cutoff)
+        write_tag_tables(con, apply_tags(con, starter_library(), last_full_month(con)))
         chinese = render_report(con, meta, snapshot.manifest, locale="zh-CN")
         english = render_report(con, meta, snapshot.manifest)
         bands = size_distribution(con)
@@ -493,12 +495,12 @@ def test_report_in_chinese_has_no_english_prose_and_a_picture_per_section(
             assert "<svg" in section, section[:80]
     pictures = re.findall(r'aria-label="([^"]+)"', chinese)
     for title in ("按风险十分位的提升度（梯度提升）", "覆盖的流失用户", "校准",
-                  "帕累托：收入按客户占比", "价值分层迁移", "交往圈规模分布"):
+                  "帕累托：收入按客户占比", "价值分层迁移", "交往圈规模分布", "各标签客户数"):
         assert title in pictures, pictures
     en_pictures = re.findall(r'aria-label="([^"]+)"', english)
     for title in ("Lift by risk decile (boosted)", "Churners captured", "Calibration",
                   "Pareto: revenue by share of customers", "Movement between value tiers",
-                  "Circle sizes"):
+                  "Circle sizes", "Customers per tag"):
         assert title in en_pictures, en_pictures
     # the tier movement counts every customer of both months once
     with snapshot.reading() as con:
@@ -514,6 +516,7 @@ def test_report_in_chinese_has_no_english_prose_and_a_picture_per_section(
     assert "Logistic regression is the baseline; “without graph” drops the call-circle " \
         "features on the same split." in english
     assert "<h3>Capacity chosen on this operator's rows</h3><p>Chosen: <b>" in english
+    assert ">night owl<" in english and ">夜猫子<" in chinese and ">生命周期<" in chinese
 
 
 def test_value_tiers_hold_out(contagion_on: Path) -> None:
