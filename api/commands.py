@@ -94,7 +94,7 @@ def train_models(store: SnapshotStore, *, console: Console, locale: str | None =
     """Train the churn model on the current snapshot and print its evaluation in ``locale``."""
     trained = train(store)
     print_table(console, metrics_table(trained.metadata["evaluation"], locale))
-    print_table(console, capacity_table(trained.metadata["capacity"]))
+    print_table(console, capacity_table(trained.metadata["capacity"], locale))
 
 
 def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1,
@@ -238,21 +238,27 @@ def metrics_table(evaluation: dict, locale: str | None = None) -> Table:
     return table
 
 
-def capacity_table(capacity: dict) -> Table:
+def capacity_table(capacity: dict, locale: str | None = None) -> Table:
     """What the churn model's search tried on this operator's rows, best first (bold: the
-    chosen one)."""
+    chosen one), read in ``locale``."""
+    _ = translator(locale).gettext
     chosen = capacity["best_params"]
-    table = Table(title=f"churn model capacity ({capacity['candidates']} candidates, "
-                        f"{capacity['folds']} internal folds, {capacity['seconds']:.1f}s"
-                        f"{'' if capacity['complete'] else ', time budget reached'})",
+    budget = "" if capacity["complete"] else _(", time budget reached")
+    table = Table(title=_("churn model capacity ({candidates} candidates, {folds} internal "
+                          "folds, {seconds:.1f}s{budget})").format(
+                      candidates=capacity["candidates"], folds=capacity["folds"],
+                      seconds=capacity["seconds"], budget=budget),
                   title_justify="left")
-    columns = {"stage": "stage", "num_leaves": "leaves", "min_child_samples": "min rows",
-               "reg_lambda": "L2", "learning_rate": "rate", "n_estimators": "trees",
-               "cv_log_loss": "CV log loss", "cv_roc_auc": "CV AUC", "cv_pr_auc": "CV PR AUC"}
+    columns = {"stage": N_("stage"), "num_leaves": N_("leaves"),
+               "min_child_samples": N_("min rows"), "reg_lambda": "L2",
+               "learning_rate": N_("rate"), "n_estimators": N_("trees"),
+               "cv_log_loss": N_("CV log loss"), "cv_roc_auc": "CV AUC",
+               "cv_pr_auc": "CV PR AUC"}
     for key, header in columns.items():
-        table.add_column(header, justify="left" if key == "stage" else "right")
+        table.add_column(_(header), justify="left" if key == "stage" else "right")
     for row in sorted(capacity["cv_results"], key=lambda r: r["cv_log_loss"]):
-        cells = [f"{row[k]:.4f}" if k.startswith("cv_") else str(row[k]) for k in columns]
+        cells = [f"{row[k]:.4f}" if k.startswith("cv_") else _(str(row[k])) if k == "stage"
+                 else str(row[k]) for k in columns]
         chosen_row = all(row[k] == v for k, v in chosen.items())
         table.add_row(*cells, style="bold" if chosen_row else None)
     return table

@@ -257,3 +257,28 @@ def test_segment_profiles_read_in_chinese() -> None:
     assert profile_in(None, "zh-CN") is None
     for high, low in SEGMENT_WORDS.values():
         assert _chinese(profile_in(high, "zh-CN")) and _chinese(profile_in(low, "zh-CN"))
+
+
+def test_the_capacity_table_in_chinese() -> None:
+    from api.commands import capacity_table
+
+    capacity = {"best_params": {"num_leaves": 7}, "candidates": 2, "folds": 3, "seconds": 4.25,
+                "complete": False, "cv_results": [
+                    {"stage": "shape", "num_leaves": 7, "min_child_samples": 20,
+                     "reg_lambda": 1.0, "learning_rate": 0.2, "n_estimators": 40,
+                     "cv_log_loss": 0.1, "cv_roc_auc": 0.8, "cv_pr_auc": 0.3},
+                    {"stage": "regularisation", "num_leaves": 15, "min_child_samples": 20,
+                     "reg_lambda": 10.0, "learning_rate": 0.2, "n_estimators": 30,
+                     "cv_log_loss": 0.2, "cv_roc_auc": 0.7, "cv_pr_auc": 0.2}]}
+    english, chinese = capacity_table(capacity), capacity_table(capacity, "zh-CN")
+    assert english.title == ("churn model capacity (2 candidates, 3 internal folds, 4.2s, "
+                             "time budget reached)")
+    assert [c.header for c in english.columns] == [
+        "stage", "leaves", "min rows", "L2", "rate", "trees", "CV log loss", "CV AUC",
+        "CV PR AUC"]
+    assert list(english.columns[0].cells) == ["shape", "regularisation"]
+    assert chinese.title == "流失模型容量（2组候选参数，3折内部验证，4.2秒，已达时间预算）"
+    assert [c.header for c in chinese.columns][:3] == ["阶段", "叶子数", "叶子最少样本"]
+    assert list(chinese.columns[0].cells) == ["树形", "正则化"]
+    assert list(chinese.columns[6].cells) == list(english.columns[6].cells) == [
+        "0.1000", "0.2000"]
