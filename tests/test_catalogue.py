@@ -23,7 +23,7 @@ from graph.stage import build_graph_stage
 from ingest.aggregate import build_aggregates
 from ingest.load import stage_sources
 from ingest.synthetic import generate_operator
-from insight.churn import PHRASES, describe_feature
+from insight.churn import PHRASES, describe_feature, reasons_in
 from insight.features import ID_COLUMNS, LABEL, FeatureSet, available_cutoffs, churn_features
 from ontology import CC, OWL, RDF, RDFS, load_ontology
 
@@ -114,8 +114,6 @@ def test_phrases_and_api_fields_come_from_the_catalogue() -> None:
 
 
 def test_reasons_round_trip_through_the_stored_form() -> None:
-    from api.schema.insight import ChurnRisk
-
     reasons = [{"feature": "arrears", "value": 120.4, "contribution": 0.7,
                 "text": describe_feature("arrears", 120.4)},
                {"feature": "plan", "value": "P2", "contribution": 0.1,
@@ -131,14 +129,15 @@ def test_reasons_round_trip_through_the_stored_form() -> None:
     assert load_reasons(one["reasons"]) == reasons
     assert reason_texts(one["reasons"]) == ["arrears of ¥120", "on plan P2"]
     assert reason_features(one["reasons"]) == ["arrears", "plan"]
-    assert ChurnRisk.from_row(one).reasons == ["arrears of ¥120", "on plan P2"]
-    assert ChurnRisk.from_row(none).reasons == [] and reason_features(None) == []
+    # what the API's ChurnRisk.reasons answers, in English and in Chinese
+    assert reasons_in(one["reasons"]) == ["arrears of ¥120", "on plan P2"]
+    assert reasons_in(one["reasons"], "zh-CN") == ["欠费¥120", "使用P2套餐"]
+    assert reasons_in(none["reasons"]) == [] and reason_features(None) == []
 
 
 def test_scores_of_the_older_layout_read_the_same_and_rescoring_migrates_them() -> None:
     """Rows written with reason_1..3 and reason_features beside the JSON keep their
     reasons; the next scoring run drops those columns and keeps the older cut-off."""
-    from api.schema.insight import ChurnRisk
     from graph.warehouse import replace_cutoff_frame
 
     stored = dump_reasons([{"feature": "arrears", "value": 80.0, "contribution": 0.5,
@@ -155,4 +154,4 @@ def test_scores_of_the_older_layout_read_the_same_and_rescoring_migrates_them() 
     names = [d[0] for d in cur.description]
     assert not [n for n in names if n.startswith("reason_")]
     rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-    assert [ChurnRisk.from_row(row).reasons for row in rows] == [["arrears of ¥80"]] * 2
+    assert [reasons_in(row["reasons"]) for row in rows] == [["arrears of ¥80"]] * 2
