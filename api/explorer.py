@@ -22,18 +22,24 @@ import time
 from functools import cache
 from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope, Send
 
 from api.auth import AuthError, Principal, Role, authenticate
+from api.explorer_messages import render_page
 from api.settings import Settings
+from graph.locales import negotiate, normalize
 
 STATIC = Path(__file__).resolve().parent / "static" / "explorer"
 COOKIE = "callcircle_session"
+LOCALE_COOKIE = "callcircle_locale"
+"""Keeps the locale chosen with the page's switch (``?locale=``); not a credential."""
+LOCALE_COOKIE_TTL_S = 365 * 24 * 3600
 SESSION_TTL_S = 8 * 3600
 SECRET_FILE = ".explorer-secret"
 #: reachable without credentials: the sign-in page and the page's code (no data in either)
@@ -137,12 +143,39 @@ def session_principal(scope: Scope, settings: Settings) -> Principal | None:
     return None if morsel is None else principal_from_cookie(morsel.value, settings)
 
 
+def _spoken(tag: str | None) -> str | None:
+    """``tag`` as one of the locales callcircle speaks, else None."""
+    try:
+        return normalize(tag) if tag else None
+    except ValueError:
+        return None
+
+
+def _asked_locale(query: str) -> str | None:
+    """The locale a query string's ``locale=`` asks for, if callcircle speaks it."""
+    return _spoken(parse_qs(query).get("locale", [""])[-1])
+
+
+def page_locale(request: Request) -> tuple[str, bool]:
+    """The page's locale and whether the request chose it: ``?locale=`` (the page's switch),
+    else the locale cookie that switch left, else ``Accept-Language``, else English."""
+    asked = _asked_locale(request.url.query)
+    if asked is not None:
+        return asked, True
+    kept = _spoken(request.cookies.get(LOCALE_COOKIE))
+    return kept or negotiate(request.headers.get("accept-language")), False
+
+
 async def redirect_to_login(scope: Scope, send: Send) -> bool:
     """Send an anonymous browser asking for a page to the sign-in page; False otherwise."""
     if scope["method"] not in ("GET", "HEAD") or scope["path"] not in PAGES:
         return False
+    location = "/explore/login"
+    asked = _asked_locale(scope.get("query_string", b"").decode("latin-1"))
+    if asked is not None:  # the switch's choice survives the detour through signing in
+        location += f"?locale={asked}"
     await send({"type": "http.response.start", "status": 303,
-                "headers": [(b"location", b"/explore/login"), (b"content-length", b"0"),
+                "headers": [(b"location", location.encode("ascii")), (b"content-length", b"0"),
                             (b"cache-control", b"no-store")]})
     await send({"type": "http.response.body", "body": b""})
     return True
@@ -163,14 +196,24 @@ _PAGE_HEADERS = {
 def routes(settings: Settings) -> list[BaseRoute]:
     """The explorer's routes, mounted by ``api.app``."""
 
+    def localized(template: str, request: Request) -> Response:
+        locale, chosen = page_locale(request)
+        response = HTMLResponse(render_page(STATIC / template, locale),
+                                headers={**_PAGE_HEADERS, "Content-Language": locale,
+                                         "Vary": "Accept-Language, Cookie"})
+        if chosen:
+            response.set_cookie(LOCALE_COOKIE, locale, max_age=LOCALE_COOKIE_TTL_S, path="/",
+                                samesite="lax", secure=request.url.scheme == "https")
+        return response
+
     async def page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers=_PAGE_HEADERS)
+        return localized("index.html", request)
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/explore", status_code=303)
 
     async def login_page(request: Request) -> Response:
-        return FileResponse(STATIC / "login.html", headers=_PAGE_HEADERS)
+        return localized("login.html", request)
 
     async def login(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

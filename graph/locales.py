@@ -51,7 +51,7 @@ DOMAIN = "messages"
 SOURCES: tuple[str, ...] = ("graph/catalogue.py", "insight/churn.py", "insight/kpis.py",
                             "insight/report.py", "insight/value.py", "insight/segments.py",
                             "insight/tags/library.py", "insight/rules/starter.yaml",
-                            "api/commands.py")
+                            "api/commands.py", "api/explorer_messages.py")
 """Files holding messages, relative to the repository root (``pybabel extract`` inputs).
 A ``.yaml`` source is a tag rule library: its ``label:`` values are messages."""
 KEYWORDS: dict[str, tuple[int, ...] | None] = {"_": None, "N_": None, "_f": (4,)}

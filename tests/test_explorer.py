@@ -62,9 +62,12 @@ class Page:
     the CSP on so that a violation shows up as a console error.
     """
 
-    def __init__(self, browser: Any, server: Server, role: str) -> None:
+    def __init__(self, browser: Any, server: Server, role: str,
+                 locale: str | None = None) -> None:
+        # the context's locale is the browser's Accept-Language (Playwright's default: en-US)
+        options = {"locale": locale} if locale else {}
         self.context = browser.new_context(viewport={"width": 1400, "height": 900},
-                                           accept_downloads=True)
+                                           accept_downloads=True, **options)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))

@@ -15,7 +15,7 @@ export async function gql(query, variables = {}) {
   return body.data;
 }
 
-export const CUSTOMER_SUMMARY = `customerId customerType tags
+export const CUSTOMER_SUMMARY = `customerId name customerType tags
   churnRisk { probability } value { clv valueTier monthlyRevenue }`;
 
 export const CIRCLE_GRAPH = `query($id: String!, $max: Int!) {

@@ -9,10 +9,10 @@ function el(name, attrs, text) {
   return node;
 }
 
-export function barChart(container, points, { format = (v) => String(v), className = "" } = {}) {
+export function barChart(container, points, { format = (v) => String(v), className = "", empty = "–" } = {}) {
   container.replaceChildren();
   if (!points.length) {
-    container.textContent = "no history";
+    container.textContent = empty;
     return;
   }
   const width = 300, height = 70, bottom = 14, top = 12;

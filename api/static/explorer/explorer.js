@@ -6,6 +6,10 @@ import {
 } from "./api.js";
 import { barChart } from "./charts.js";
 import { download, toGexf, toGraphml, toPngBlob } from "./exporters.js";
+import {
+  formatMoney, formatMonth, formatNumber, formatPercent, locale, localeSwitch, t, tierLabel, word,
+} from "./i18n.js";
+import { placeLabels } from "./labels.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_NODES = 3000;
@@ -17,6 +21,8 @@ const state = {
   circle: null,
   selected: null,
   hovered: null,
+  focused: null, // the node the keyboard is on
+  labels: [], // the label boxes drawn last (viewport pixels)
   filters: { minRisk: 0, tier: "", tag: "", offNet: true },
 };
 
@@ -40,7 +46,7 @@ function nodeAttributes(node) {
   const offNet = node.onNet === false;
   const color = node.churned ? COLORS.churned : offNet ? COLORS.offnet : riskColor(risk);
   return {
-    label: (node.isInfluencer ? "★ " : "") + (node.churned ? "✕ " : "") + node.number,
+    label: (node.isInfluencer ? "★ " : "") + (node.churned ? "✕ " : "") + (c?.name || node.number),
     number: node.number, customer: c?.customerId ?? null, risk, clv,
     tier: c?.value?.valueTier ?? null, tags: c?.tags ?? [], onNet: !offNet,
     churned: node.churned, influencer: node.isInfluencer, circle: node.circleId,
@@ -110,7 +116,9 @@ function ensureRenderer() {
   if (state.renderer) return;
   state.renderer = new Sigma(state.graph, $("graph"), {
     defaultEdgeColor: "#b8c0cc",
-    labelRenderedSizeThreshold: 9,
+    // labels are placed by labels.js after each render, so that none overlaps another
+    renderLabels: false,
+    defaultDrawNodeHover: drawHoverRing,
     zIndex: true,
     // hovering a node dims everything but it and its neighbours
     nodeReducer: (node, data) => {
@@ -124,7 +132,9 @@ function ensureRenderer() {
       } else if (focus) {
         out.forceLabel = true;
       }
-      if (node === state.selected) { out.highlighted = true; out.zIndex = 2; }
+      if (node === state.selected || node === state.focused) {
+        out.highlighted = true; out.zIndex = 2; out.forceLabel = true;
+      }
       return out;
     },
     edgeReducer: (edge, data) => {
@@ -138,12 +148,76 @@ function ensureRenderer() {
   state.renderer.on("enterNode", ({ node }) => { state.hovered = node; state.renderer.refresh({ skipIndexation: true }); });
   state.renderer.on("leaveNode", () => { state.hovered = null; state.renderer.refresh({ skipIndexation: true }); });
   state.renderer.on("clickNode", ({ node }) => selectNode(node));
-  state.renderer.on("clickStage", () => { state.selected = null; $("node-panel").hidden = true; state.renderer.refresh(); });
+  state.renderer.on("clickStage", () => closeNode());
+  state.renderer.on("afterRender", drawLabels);
+}
+
+// --- labels and the keyboard's focus ring ------------------------------------------------
+
+const LABEL_SIZE = 12;
+const LABEL_MIN_NODE_PX = 2; // below this drawn radius only forced labels are candidates
+
+function drawHoverRing(context, data) {
+  context.beginPath();
+  context.arc(data.x, data.y, data.size + 3, 0, 2 * Math.PI);
+  context.strokeStyle = "#1d2433";
+  context.lineWidth = 2;
+  context.stroke();
+}
+
+function labelCandidates() {
+  const r = state.renderer;
+  const out = [];
+  state.graph.forEachNode((node) => {
+    const d = r.getNodeDisplayData(node);
+    if (!d || d.hidden || !d.label) return;
+    const p = r.framedGraphToViewport(d);
+    const radius = r.scaleSize(d.size);
+    const first = node === state.selected || node === state.focused || node === state.hovered;
+    const priority = first ? 0 : d.forceLabel ? 1 : 2;
+    if (priority === 2 && radius < LABEL_MIN_NODE_PX) return;
+    out.push({ node, label: d.label, x: p.x, y: p.y, radius, priority });
+  });
+  // the selected, focused and hovered first, then influencers, then the biggest
+  return out.sort((a, b) => a.priority - b.priority || b.radius - a.radius);
+}
+
+function drawLabels() {
+  const r = state.renderer;
+  const canvas = r.getCanvases().labels;
+  const context = canvas.getContext("2d");
+  const { width, height } = r.getDimensions();
+  context.clearRect(0, 0, width, height);
+  const font = `${LABEL_SIZE}px ${getComputedStyle(document.body).fontFamily}`;
+  context.font = font;
+  state.labels = placeLabels(labelCandidates(), { width, height, size: LABEL_SIZE,
+    measure: (text) => context.measureText(text).width });
+  context.textBaseline = "middle";
+  context.lineJoin = "round";
+  for (const box of state.labels) {
+    context.lineWidth = 3;
+    context.strokeStyle = "rgba(255,255,255,0.9)";
+    context.strokeText(box.label, box.x, box.y + box.height / 2);
+    context.fillStyle = "#1d2433";
+    context.fillText(box.label, box.x, box.y + box.height / 2);
+  }
+  if (state.focused && document.activeElement === $("graph") && state.graph.hasNode(state.focused)) {
+    const d = r.getNodeDisplayData(state.focused);
+    const p = r.framedGraphToViewport(d);
+    context.beginPath();
+    context.arc(p.x, p.y, r.scaleSize(d.size) + 5, 0, 2 * Math.PI);
+    context.strokeStyle = "#1f6feb";
+    context.lineWidth = 3;
+    context.stroke();
+  }
 }
 
 function updateCount() {
   const shown = state.graph.filterNodes(isVisible).length;
-  $("graph-count").textContent = `${shown} of ${state.graph.order} numbers · ${state.graph.size} ties`;
+  $("graph-count").textContent = t("graph.count", {
+    shown: formatNumber(shown, 0), drawn: formatNumber(state.graph.order, 0),
+    ties: formatNumber(state.graph.size, 0) });
+  $("graph-empty").hidden = state.graph.order > 0;
   for (const id of ["export-gexf", "export-graphml", "export-png", "relayout"]) {
     $(id).disabled = state.graph.order === 0;
   }
@@ -152,13 +226,14 @@ function updateCount() {
 // --- loading a circle -------------------------------------------------------------------
 
 async function openCircle(circleId) {
-  setStatus(`loading circle ${circleId}…`);
+  setStatus(t("status.loading", { circle: circleId }));
   const data = await gql(CIRCLE_GRAPH, { id: String(circleId), max: MAX_NODES });
   const g = data.circleGraph;
-  if (!g) { setStatus(`no circle ${circleId}`); return; }
+  if (!g) { setStatus(t("status.noCircle", { circle: circleId })); return; }
   state.graph.clear();
   state.selected = null;
   state.hovered = null;
+  state.focused = null;
   history.replaceState(null, "", `/explore?circle=${encodeURIComponent(circleId)}`);
   state.circle = { ...data.circle, graph: g };
   addNodes(g.nodes);
@@ -171,7 +246,7 @@ async function openCircle(circleId) {
   showCircle(data.circle, g);
   $("node-panel").hidden = true;
   updateCount();
-  setStatus(g.truncated ? `circle ${circleId}: first ${g.nodes.length} members drawn` : "");
+  setStatus(g.truncated ? t("status.truncated", { circle: circleId, count: g.nodes.length }) : "");
 }
 
 function fillFilterChoices() {
@@ -180,13 +255,15 @@ function fillFilterChoices() {
   for (const [id, values] of [["filter-tier", tiers], ["filter-tag", tags]]) {
     const select = $(id);
     const current = select.value;
-    select.replaceChildren(new Option("any", ""), ...[...values].sort().map((v) => new Option(v, v)));
+    const label = id === "filter-tier" ? tierLabel : (v) => v;
+    select.replaceChildren(new Option(t("filters.any"), ""),
+      ...[...values].sort().map((v) => new Option(label(v), v)));
     select.value = values.has(current) ? current : "";
   }
 }
 
-const fmt = (v, digits = 2) => (v == null ? "–" : Number(v).toLocaleString("en", { maximumFractionDigits: digits }));
-const pct = (v) => (v == null ? "–" : `${(100 * v).toFixed(1)} %`);
+const fmt = formatNumber;
+const pct = formatPercent;
 
 function fillStats(dl, rows) {
   dl.replaceChildren(...rows.flatMap(([k, v]) => {
@@ -200,34 +277,48 @@ function listItems(ul, items) {
   ul.replaceChildren(...items.map((text) => { const li = document.createElement("li"); li.textContent = text; return li; }));
 }
 
+// A list item that acts like a button: Tab reaches it, Enter or Space opens it, the arrow keys
+// move to the item above or below.
+function actionable(li, action) {
+  li.tabIndex = 0;
+  li.setAttribute("role", "button");
+  li.classList.add("link");
+  li.addEventListener("click", action);
+  li.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") { event.preventDefault(); action(); }
+    const next = { ArrowDown: li.nextElementSibling, ArrowUp: li.previousElementSibling }[event.key];
+    if (next) { event.preventDefault(); next.focus(); }
+  });
+}
+
 function showCircle(circle, g) {
   $("circle-panel").hidden = false;
   $("circle-id").textContent = circle.circleId;
   fillStats($("circle-stats"), [
-    ["members", circle.members.totalCount], ["on-net", circle.onNetMembers ?? "–"],
-    ["density", fmt(circle.density, 3)], ["churned", circle.churnedMembers ?? "–"],
-    ["churn rate", pct(circle.churnRate)], ["total value", fmt(circle.totalValue)],
-    ["mean value", fmt(circle.meanValue)], ["internal share", pct(circle.internalShare)],
-    ["dominant plan", circle.dominantPlan ? `${circle.dominantPlan} (${pct(circle.dominantPlanShare)})` : "–"],
-    ["cut-off", g.cutoff],
+    [t("circle.members"), fmt(circle.members.totalCount, 0)], [t("circle.onNet"), fmt(circle.onNetMembers, 0)],
+    [t("circle.density"), fmt(circle.density, 3)], [t("circle.churned"), fmt(circle.churnedMembers, 0)],
+    [t("circle.churnRate"), pct(circle.churnRate)], [t("circle.totalValue"), formatMoney(circle.totalValue)],
+    [t("circle.meanValue"), formatMoney(circle.meanValue)], [t("circle.internalShare"), pct(circle.internalShare)],
+    [t("circle.dominantPlan"), circle.dominantPlan ? `${circle.dominantPlan} (${pct(circle.dominantPlanShare)})` : "–"],
+    [t("circle.cutoff"), formatMonth(g.cutoff)],
   ]);
-  listItems($("circle-influencers"), circle.influencers.map(
-    (m) => `${m.number}${m.customer ? ` · ${m.customer.customerId}` : ""} · PageRank ${fmt(m.pagerank, 4)}`));
+  listItems($("circle-influencers"), circle.influencers.map((m) => t("circle.influencer.item", {
+    number: m.number, customer: m.customer?.customerId ?? "–", score: fmt(m.pagerank, 4) })));
   [...$("circle-influencers").children].forEach((li, i) => {
     const id = circle.influencers[i].customer?.customerId;
     const node = id && state.graph.findNode((_, a) => a.customer === id && a.influencer);
-    if (!node) return;
-    li.classList.add("link");
-    li.addEventListener("click", () => run(() => selectNode(node)));
+    if (node) actionable(li, () => run(() => selectNode(node)));
   });
-  const label = (p) => p.cutoff.slice(0, 7);
-  barChart($("chart-size"), g.history.map((p) => ({ label: label(p), value: p.size })));
+  const label = (p) => formatMonth(p.cutoff);
+  barChart($("chart-size"), g.history.map((p) => ({ label: label(p), value: p.size })),
+    { empty: t("chart.noHistory") });
   barChart($("chart-churn"), g.history.map((p) => ({ label: label(p), value: p.churnRate })),
-    { format: (v) => (v == null ? "–" : `${(100 * v).toFixed(0)}%`), className: "churn" });
-  listItems($("circle-lineage"), g.lineage.length ? g.lineage.map((l) => (l.kind === "split"
-    ? `${l.cutoff.slice(0, 7)}: split from ${l.previousCircleId} → ${l.circleId} (${l.overlap} of ${l.previousSize})`
-    : `${l.cutoff.slice(0, 7)}: ${l.previousCircleId} merged into ${l.circleId} (${l.overlap} of ${l.previousSize})`))
-    : ["none recorded"]);
+    { format: (v) => (v == null ? "–" : `${(100 * v).toFixed(0)}%`), className: "churn",
+      empty: t("chart.noHistory") });
+  listItems($("circle-lineage"), g.lineage.length ? g.lineage.map((l) => t(
+    l.kind === "split" ? "circle.split" : "circle.merge", { month: formatMonth(l.cutoff),
+      previous: l.previousCircleId, circle: l.circleId, overlap: l.overlap, size: l.previousSize }))
+    : [t("circle.noLineage")]);
 }
 
 // --- a node's panel ---------------------------------------------------------------------
@@ -237,34 +328,41 @@ async function selectNode(node) {
   state.renderer.refresh();
   const a = state.graph.getNodeAttributes(node);
   $("node-panel").hidden = false;
-  $("node-title").textContent = a.customer ? `Customer ${a.customer}` : `Number ${a.number}`;
+  $("node-title").textContent = a.customer
+    ? t("node.customer", { customer: a.customer }) : t("node.number", { number: a.number });
   $("node-panel").dataset.node = node;
   $("node-panel").dataset.customer = a.customer ?? "";
-  const base = [["number", a.number], ["on-net", a.onNet ? "yes" : `no (${a.operator ?? "other operator"})`],
-    ["churned", a.churned ? "yes" : "no"], ["influencer", a.influencer ? "yes" : "no"],
-    ["circle", a.circle ?? "–"]];
+  const yesNo = (v) => t(v ? "yes" : "no");
+  const base = [[t("stat.number"), a.number],
+    [t("stat.onNet"), a.onNet ? t("yes") : t("stat.offNetOf", { operator: a.operator ?? t("stat.otherOperator") })],
+    [t("stat.churned"), yesNo(a.churned)], [t("stat.influencer"), yesNo(a.influencer)],
+    [t("stat.circle"), a.circle ?? "–"]];
   fillStats($("node-stats"), base);
   listItems($("node-reasons"), []);
   listItems($("node-lines"), []);
   if (!a.customer) return;
   const { customer: c } = await gql(CUSTOMER_360, { id: a.customer });
   if (state.selected !== node || !c) return;
+  const risk = c.churnRisk;
   fillStats($("node-stats"), [
-    ["name", c.name ?? "–"], ...base, ["type", c.customerType], ["region", c.region],
-    ["joined", c.joinDate], ["churn risk", c.churnRisk ? `${fmt(c.churnRisk.probability, 3)} (decile ${c.churnRisk.riskDecile ?? "–"})` : "not scored"],
-    ["value tier", c.value?.valueTier ?? "–"], ["ARPU", fmt(c.value?.monthlyRevenue)],
-    ["CLV", fmt(c.value?.clv)], ["network value", fmt(c.value?.networkValue)],
-    ["segment", c.segment ? `${c.segment.segmentId} ${c.segment.profile ?? ""}` : "–"],
-    ["arrears", fmt(c.bills?.arrears)], ["tags", c.tags.join(", ") || "–"],
+    [t("stat.name"), c.name ?? "–"], ...base, [t("stat.type"), word("type", c.customerType)],
+    [t("stat.region"), c.region ?? "–"], [t("stat.joined"), formatMonth(c.joinDate)],
+    [t("stat.risk"), risk ? t("stat.riskValue", { risk: fmt(risk.probability, 3), decile: risk.riskDecile ?? "–" })
+      : t("stat.notScored")],
+    [t("stat.tier"), tierLabel(c.value?.valueTier)], [t("stat.arpu"), formatMoney(c.value?.monthlyRevenue)],
+    [t("stat.clv"), formatMoney(c.value?.clv)], [t("stat.networkValue"), formatMoney(c.value?.networkValue)],
+    [t("stat.segment"), c.segment ? `${c.segment.segmentId} ${c.segment.profile ?? ""}` : "–"],
+    [t("stat.arrears"), formatMoney(c.bills?.arrears)], [t("stat.tags"), c.tags.join(", ") || "–"],
   ]);
-  listItems($("node-reasons"), c.churnRisk?.reasons?.length ? c.churnRisk.reasons : ["no reasons (not scored)"]);
-  listItems($("node-lines"), c.subscriptions.map((s) => `${s.msisdn} · ${s.status} · ${s.product?.name ?? "–"}`));
+  listItems($("node-reasons"), risk?.reasons?.length ? risk.reasons : [t("node.noReasons")]);
+  listItems($("node-lines"), c.subscriptions.map(
+    (s) => `${s.msisdn} · ${word("line", s.status)} · ${s.product?.name ?? "–"}`));
 }
 
 async function expandSelected() {
   const node = state.selected;
   if (!node) return;
-  setStatus("expanding…");
+  setStatus(t("status.expanding"));
   const { neighbourhood: n } = await gql(NEIGHBOURHOOD, { key: node, first: 30 });
   const before = state.graph.order;
   addNodes(n.nodes, state.graph.getNodeAttributes(node));
@@ -273,7 +371,7 @@ async function expandSelected() {
   fillFilterChoices();
   state.renderer.refresh();
   updateCount();
-  setStatus(`${state.graph.order - before} numbers added`);
+  setStatus(t("status.added", { count: state.graph.order - before }));
 }
 
 // --- search and lists -------------------------------------------------------------------
@@ -293,8 +391,8 @@ async function search(value, kind) {
   const number = kind === "phone" && !value.startsWith("+") ? `+${value}` : value;
   const data = await gql(kind === "phone" ? CIRCLE_OF_NUMBER : CIRCLE_OF_CUSTOMER, { value: kind === "phone" ? number : value });
   const c = data.customer;
-  if (!c) { setStatus(`no customer for ${value}`); return; }
-  if (!c.circle) { setStatus(`customer ${c.customerId} is in no circle`); return; }
+  if (!c) { setStatus(t("status.noCustomer", { value })); return; }
+  if (!c.circle) { setStatus(t("status.noCircleOf", { customer: c.customerId })); return; }
   await openCircle(c.circle.circleId);
   const node = state.graph.findNode((_, a) => a.customer === c.customerId);
   if (node) await selectNode(node);
@@ -305,22 +403,26 @@ async function loadLists() {
   const risky = $("risky-circles");
   risky.replaceChildren(...data.circles.edges.map(({ node }) => {
     const li = document.createElement("li");
-    li.textContent = `circle ${node.circleId} · ${node.size} members · churn ${pct(node.churnRate)}`;
+    li.textContent = t("lists.risky.item", { circle: node.circleId, size: fmt(node.size, 0),
+      rate: pct(node.churnRate) });
     li.dataset.circle = node.circleId;
-    li.addEventListener("click", () => run(() => openCircle(node.circleId)));
+    actionable(li, () => run(() => openCircle(node.circleId)));
     return li;
   }));
+  if (!risky.children.length) listItems(risky, [t("lists.empty")]);
   const prospects = $("prospects");
   prospects.replaceChildren(...data.prospects.edges.map(({ node }) => {
     const li = document.createElement("li");
-    li.textContent = `${node.number} (${node.operator ?? "?"}) · ${node.distinctCustomers} customers`;
+    li.textContent = t("lists.prospect.item", { number: node.number,
+      operator: node.operator ?? t("unknown"), customers: fmt(node.distinctCustomers, 0) });
     const circle = node.referrers.find((r) => r.customer?.circle)?.customer.circle.circleId;
     if (circle) {
-      li.title = `open circle ${circle} of its strongest referrer`;
-      li.addEventListener("click", () => run(() => openCircle(circle)));
+      li.title = t("lists.prospect.open", { circle });
+      actionable(li, () => run(() => openCircle(circle)));
     }
     return li;
   }));
+  if (!prospects.children.length) listItems(prospects, [t("lists.empty")]);
 }
 
 // --- wiring -----------------------------------------------------------------------------
@@ -332,7 +434,7 @@ async function run(task) {
     await task();
   } catch (error) {
     if (error instanceof AuthRequired) { window.location.assign("/explore/login"); return; }
-    setStatus(error.message);
+    setStatus(t("status.error", { message: error.message }));
     console.warn(error);
   }
 }
@@ -355,6 +457,7 @@ for (const id of ["filter-risk", "filter-tier", "filter-tag", "filter-offnet"]) 
   $(id).addEventListener("input", applyFilters);
 }
 $("expand").addEventListener("click", () => run(expandSelected));
+$("node-close").addEventListener("click", () => closeNode());
 $("relayout").addEventListener("click", () => { layout(100); state.renderer.refresh(); });
 const fileBase = () => `circle-${state.circle?.circleId ?? "graph"}`;
 $("export-gexf").addEventListener("click", () =>
@@ -368,22 +471,92 @@ $("logout").addEventListener("click", async () => {
   window.location.assign("/explore/login");
 });
 
+// --- the keyboard ----------------------------------------------------------------------
+// The graph takes the focus (Tab); an arrow key moves to the nearest visible number in that
+// direction, Enter opens its details, Escape closes them. Lists and buttons are reached by Tab.
+
+function closeNode() {
+  state.selected = null;
+  $("node-panel").hidden = true;
+  if ($("side").contains(document.activeElement)) $("graph").focus();
+  state.renderer?.refresh();
+}
+
+function viewportOf(node) {
+  return state.renderer.graphToViewport(state.graph.getNodeAttributes(node));
+}
+
+function nearestInDirection(from, dx, dy) {
+  const p = viewportOf(from);
+  let best = null, bestScore = Infinity;
+  state.graph.forEachNode((node) => {
+    if (node === from || !isVisible(node)) return;
+    const q = viewportOf(node);
+    const along = (q.x - p.x) * dx + (q.y - p.y) * dy;
+    const across = Math.abs((q.x - p.x) * dy - (q.y - p.y) * dx);
+    if (along <= 0) return;
+    const score = along + 2 * across;
+    if (score < bestScore) { bestScore = score; best = node; }
+  });
+  return best;
+}
+
+function focusNode(node) {
+  state.focused = node;
+  const a = state.graph.getNodeAttributes(node);
+  $("graph-focus").textContent = t("graph.focus", {
+    label: a.label, risk: a.risk == null ? t("stat.notScored") : fmt(a.risk, 3) });
+  const p = viewportOf(node), { width, height } = state.renderer.getDimensions();
+  if (p.x < 0 || p.y < 0 || p.x > width || p.y > height) {
+    state.renderer.getCamera().animate(state.renderer.getNodeDisplayData(node), { duration: 200 });
+  }
+  state.renderer.refresh({ skipIndexation: true });
+}
+
+$("graph").addEventListener("keydown", (event) => {
+  if (!state.renderer || state.graph.order === 0) return;
+  const direction = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] }[event.key];
+  if (direction) {
+    event.preventDefault();
+    const current = state.focused && state.graph.hasNode(state.focused) && isVisible(state.focused)
+      ? state.focused : null;
+    // the first arrow lands on the most central drawn number (members come by PageRank)
+    const next = current ? nearestInDirection(current, ...direction) : state.graph.findNode(isVisible);
+    if (next) focusNode(next);
+  } else if (event.key === "Enter" && state.focused) {
+    event.preventDefault();
+    run(() => selectNode(state.focused));
+  }
+});
+$("graph").addEventListener("focus", () => state.renderer?.refresh({ skipIndexation: true }));
+$("graph").addEventListener("blur", () => state.renderer?.refresh({ skipIndexation: true }));
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !$("node-panel").hidden) { event.preventDefault(); closeNode(); }
+});
+
 // For tests and the console: the live graph, the renderer and the page's actions.
 window.explorer = {
   get graph() { return state.graph; },
   get renderer() { return state.renderer; },
   get selected() { return state.selected; },
+  get focused() { return state.focused; },
+  get labels() { return state.labels.map((b) => ({ ...b })); },
+  labelCandidates: () => (state.renderer ? labelCandidates().length : 0),
+  locale, format: { money: formatMoney, month: formatMonth },
   isVisible, openCircle, search, selectNode, expandSelected,
   exportGexf: () => toGexf(state.graph, isVisible),
   exportGraphml: () => toGraphml(state.graph, isVisible),
   ready: null,
 };
 
+localeSwitch($("locale-switch"));
+updateCount();
+
 window.explorer.ready = (async () => {
   const who = await fetch("/explore/whoami", { credentials: "same-origin" });
   if (!who.ok) { window.location.assign("/explore/login"); return; }
   const me = await who.json();
-  $("whoami").textContent = `${me.subject} (${me.role})`;
+  $("whoami").textContent = t("whoami", { subject: me.subject, role: word("role", me.role) });
   await run(loadLists);
   const wanted = new URLSearchParams(window.location.search).get("circle");
   if (wanted) await run(() => openCircle(wanted));

@@ -1,6 +1,9 @@
 // Exchange the API key for the session cookie (JSON POST), then open the explorer.
+import { localeSwitch, t } from "./i18n.js";
+
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
+localeSwitch(document.getElementById("locale-switch"));
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -15,7 +18,7 @@ form.addEventListener("submit", async (event) => {
   if (response.ok) {
     window.location.assign("/explore");
   } else {
-    const body = await response.json().catch(() => ({}));
-    error.textContent = body.error || `sign-in failed (${response.status})`;
+    error.textContent = response.status === 401
+      ? t("login.rejected") : t("login.failed", { status: response.status });
   }
 });
