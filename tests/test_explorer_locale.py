@@ -295,7 +295,7 @@ def test_legend_says_what_colour_size_and_width_encode(server: Server, browser: 
         page.close()
 
 
-def _assert_no_overlap(boxes: list[dict[str, Any]], width: float, height: float) -> None:
+def assert_no_overlap(boxes: list[dict[str, Any]], width: float, height: float) -> None:
     for box in boxes:
         assert box["x"] >= 0 and box["x"] + box["width"] <= width
         assert box["y"] >= 0 and box["y"] + box["height"] <= height
@@ -325,7 +325,7 @@ def test_labels_never_overlap(server: Server, browser: Any) -> None:
         shown = 0
         for ratio in (2.0, 1.0, 0.5, 0.25):
             boxes, candidates, width, height = label_boxes_at(page, ratio)
-            _assert_no_overlap(boxes, width, height)
+            assert_no_overlap(boxes, width, height)
             assert len(boxes) <= candidates
             shown = max(shown, len(boxes))
         assert shown >= 3  # labels are drawn, not all hidden

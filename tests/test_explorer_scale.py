@@ -18,6 +18,7 @@ import pytest
 pytest.register_assert_rewrite("api_fixtures")
 from api_fixtures import Server, data, start_server, stop_server, write_config  # noqa: E402
 from test_explorer import ARTIFACTS, Page, launch_chromium  # noqa: E402
+from test_explorer_locale import assert_no_overlap, label_boxes_at  # noqa: E402
 
 from graph.snapshot import SnapshotStore  # noqa: E402
 
@@ -118,6 +119,10 @@ def test_a_circle_of_1500_numbers_draws_and_redraws_fast(big_server: Server,
             r.refresh();
             return ms;
         }""")
+        # 1,500 numbers want more labels than fit: some are left out, none overlaps
+        boxes, candidates, width, height = label_boxes_at(page, 1.0)
+        assert_no_overlap(boxes, width, height)
+        assert 10 <= len(boxes) < candidates
         colours = page.page.evaluate(
             "new Set(window.explorer.graph.mapNodes((n, a) => a.color)).size")
         page.shot("scale-1500")
