@@ -8,6 +8,10 @@ and nowhere else. SameSite=Strict keeps other sites from riding the session, and
 cross-site form cannot send a JSON body without a CORS preflight we never answer. The
 cookie is re-checked against the configured keys on every request, so removing a key or
 changing its role ends its sessions. The page itself talks to ``/graphql`` only.
+
+Both pages are rendered in the reader's locale (:func:`page_locale`: the page's switch,
+``?locale=``, kept in a cookie; else ``Accept-Language``; else English) from the messages of
+``api.explorer_messages``.
 """
 
 from __future__ import annotations

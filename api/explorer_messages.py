@@ -138,6 +138,11 @@ MESSAGES: dict[str, str] = {
     "line.active": N_("active"),
     "line.suspended": N_("suspended"),
     "line.terminated": N_("terminated"),
+    # operators as phonenumbers names them in English (the numbers' carrier)
+    "operator.china-mobile": N_("China Mobile"),
+    "operator.china-unicom": N_("China Unicom"),
+    "operator.china-telecom": N_("China Telecom"),
+    "operator.china-broadnet": N_("China Broadnet"),
     # the circle's panel
     "circle.heading": N_("Circle"),
     "circle.members": N_("members"),

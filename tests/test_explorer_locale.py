@@ -39,7 +39,7 @@ LATIN_ALLOWED = {
 }
 """Latin words the zh-CN page may show, and why; data (numbers, ids, names) comes on top."""
 HAN = re.compile(r"[\u3400-\u9fff]")
-DYNAMIC = ("type.", "line.", "role.")
+DYNAMIC = ("type.", "line.", "role.", "operator.")
 """Message keys the page builds from a data code (``word("type", c.customerType)``)."""
 
 # Every visible text node of the page, the label texts drawn on the graph's canvas, and the
@@ -141,16 +141,16 @@ def test_every_word_of_the_page_is_a_catalog_message() -> None:
 
 
 def _data_strings(server: Server, customer_id: str, circle_id: str) -> list[str]:
-    """What the page shows that is data, not UI: names, places, plans, operators, tags,
-    segment profiles and reasons as the API gives them (reasons and profiles get their
-    locale from the API's own text fields), and the signed-in key's name."""
+    """What the page shows that is data, not UI: names, places, plans, tags, segment
+    profiles and reasons as the API gives them (reasons and profiles get their locale from
+    the API's own text fields), and the signed-in key's name. Operators are not data here:
+    the page names China's carriers in the locale."""
     with server.client("admin") as client:
         found = data(client, """query($c: String!, $id: String!) {
             customer(customerId: $id) { name region tags segment { segmentId profile }
               churnRisk { reasons } subscriptions { product { name } } }
             circle(circleId: $c) { dominantPlan }
-            circleGraph(circleId: $c) { nodes { operator customer { name } } }
-            prospects(first: 10) { edges { node { operator } } } }""",
+            circleGraph(circleId: $c) { nodes { customer { name } } } }""",
                      c=circle_id, id=customer_id)
     c = found["customer"]
     strings = [c["name"], c["region"], *c["tags"], *(c["churnRisk"] or {}).get("reasons", []),
@@ -158,9 +158,7 @@ def _data_strings(server: Server, customer_id: str, circle_id: str) -> list[str]
                found["circle"]["dominantPlan"], "admin-client", "analyst-client"]
     if c["segment"]:
         strings += [c["segment"]["segmentId"], c["segment"]["profile"]]
-    for node in found["circleGraph"]["nodes"]:
-        strings += [node["operator"], (node["customer"] or {}).get("name")]
-    strings += [e["node"]["operator"] for e in found["prospects"]["edges"]]
+    strings += [(node["customer"] or {}).get("name") for node in found["circleGraph"]["nodes"]]
     return sorted({s for s in strings if s}, key=len, reverse=True)
 
 

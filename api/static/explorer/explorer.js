@@ -334,7 +334,7 @@ async function selectNode(node) {
   $("node-panel").dataset.customer = a.customer ?? "";
   const yesNo = (v) => t(v ? "yes" : "no");
   const base = [[t("stat.number"), a.number],
-    [t("stat.onNet"), a.onNet ? t("yes") : t("stat.offNetOf", { operator: a.operator ?? t("stat.otherOperator") })],
+    [t("stat.onNet"), a.onNet ? t("yes") : t("stat.offNetOf", { operator: a.operator ? word("operator", a.operator) : t("stat.otherOperator") })],
     [t("stat.churned"), yesNo(a.churned)], [t("stat.influencer"), yesNo(a.influencer)],
     [t("stat.circle"), a.circle ?? "–"]];
   fillStats($("node-stats"), base);
@@ -414,7 +414,8 @@ async function loadLists() {
   prospects.replaceChildren(...data.prospects.edges.map(({ node }) => {
     const li = document.createElement("li");
     li.textContent = t("lists.prospect.item", { number: node.number,
-      operator: node.operator ?? t("unknown"), customers: fmt(node.distinctCustomers, 0) });
+      operator: node.operator ? word("operator", node.operator) : t("unknown"),
+      customers: fmt(node.distinctCustomers, 0) });
     const circle = node.referrers.find((r) => r.customer?.circle)?.customer.circle.circleId;
     if (circle) {
       li.title = t("lists.prospect.open", { circle });

@@ -13,10 +13,11 @@ export function t(key, fields = {}) {
   return message.replace(/\{(\w+)\}/g, (whole, name) => (name in fields ? String(fields[name]) : whole));
 }
 
-// A data code shown as a word where the catalog has one (type.enterprise, line.active …).
+// A data code shown as a word where the catalog has one (type.enterprise, line.active,
+// operator.china-unicom …); other codes are shown as they are.
 export function word(prefix, code) {
   if (code == null) return "–";
-  const message = table.messages[`${prefix}.${String(code).toLowerCase()}`];
+  const message = table.messages[`${prefix}.${String(code).toLowerCase().replace(/\s+/g, "-")}`];
   return message === undefined ? String(code) : message;
 }
 
