@@ -305,14 +305,24 @@ def assert_no_overlap(boxes: list[dict[str, Any]], width: float, height: float) 
 
 
 def label_boxes_at(page: Page, ratio: float) -> tuple[list[dict[str, Any]], int, float, float]:
-    """The labels drawn at a zoom ratio, how many numbers wanted one, and the view's size."""
-    return page.page.evaluate("""ratio => {
+    """The labels drawn at a zoom ratio, how many numbers wanted one, and the view's size.
+
+    Each box is checked against the labels' canvas: text was drawn inside it."""
+    boxes, candidates, width, height, blank = page.page.evaluate("""ratio => {
         const r = window.explorer.renderer;
         r.getCamera().setState({ x: 0.5, y: 0.5, ratio, angle: 0 });
         r.refresh();
         const { width, height } = r.getDimensions();
-        return [window.explorer.labels, window.explorer.labelCandidates(), width, height];
+        const canvas = r.getCanvases().labels, scale = canvas.width / width;
+        const context = canvas.getContext("2d");
+        const boxes = window.explorer.labels;
+        const blank = boxes.filter((b) => !context.getImageData(
+            Math.floor(b.x * scale), Math.floor(b.y * scale), Math.ceil(b.width * scale),
+            Math.ceil(b.height * scale)).data.some((v, i) => i % 4 === 3 && v > 0));
+        return [boxes, window.explorer.labelCandidates(), width, height, blank.length];
     }""", ratio)
+    assert blank == 0  # every box holds its drawn text
+    return boxes, candidates, width, height
 
 
 def test_labels_never_overlap(server: Server, browser: Any) -> None:

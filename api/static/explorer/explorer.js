@@ -167,11 +167,13 @@ function drawHoverRing(context, data) {
 
 function labelCandidates() {
   const r = state.renderer;
+  const { width, height } = r.getDimensions();
   const out = [];
   state.graph.forEachNode((node) => {
     const d = r.getNodeDisplayData(node);
     if (!d || d.hidden || !d.label) return;
     const p = r.framedGraphToViewport(d);
+    if (p.x < 0 || p.y < 0 || p.x > width || p.y > height) return; // off the view
     const radius = r.scaleSize(d.size);
     const first = node === state.selected || node === state.focused || node === state.hovered;
     const priority = first ? 0 : d.forceLabel ? 1 : 2;
@@ -182,6 +184,8 @@ function labelCandidates() {
   return out.sort((a, b) => a.priority - b.priority || b.radius - a.radius);
 }
 
+const labelWidths = new Map(); // text → pixels in labelWidths.font: a redraw measures nothing new
+
 function drawLabels() {
   const r = state.renderer;
   const canvas = r.getCanvases().labels;
@@ -190,8 +194,12 @@ function drawLabels() {
   context.clearRect(0, 0, width, height);
   const font = `${LABEL_SIZE}px ${getComputedStyle(document.body).fontFamily}`;
   context.font = font;
-  state.labels = placeLabels(labelCandidates(), { width, height, size: LABEL_SIZE,
-    measure: (text) => context.measureText(text).width });
+  if (labelWidths.font !== font) { labelWidths.font = font; labelWidths.clear(); }
+  const measure = (text) => {
+    if (!labelWidths.has(text)) labelWidths.set(text, context.measureText(text).width);
+    return labelWidths.get(text);
+  };
+  state.labels = placeLabels(labelCandidates(), { width, height, size: LABEL_SIZE, measure });
   context.textBaseline = "middle";
   context.lineJoin = "round";
   for (const box of state.labels) {
