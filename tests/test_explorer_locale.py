@@ -187,7 +187,11 @@ def test_the_page_speaks_one_language(server: Server, browser: Any, locale: str)
     try:
         assert page.page.evaluate("document.documentElement.lang") == locale
         assert page.page.evaluate("window.explorer.locale") == locale
+        asked: list[str | None] = []  # the language the page asks the API to answer in
+        page.page.on("request", lambda r: r.url.endswith("/graphql")
+                     and asked.append(r.headers.get("accept-language")))
         customer_id, circle_id = _open_a_customer(page, server)
+        assert asked and set(asked) == {locale}
         texts = page.page.evaluate(VISIBLE_TEXT)
         page.shot(f"locale-{locale}")
         allowed = _data_strings(server, customer_id, circle_id)

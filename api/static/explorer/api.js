@@ -1,11 +1,14 @@
 // The page's only way to the data: POST /graphql with the session cookie (JSON only).
+// Accept-Language is the page's locale (the switch's choice, not only the browser's), so the
+// API's text fields can answer in it.
+import { locale } from "./i18n.js";
 
 export class AuthRequired extends Error {}
 
 export async function gql(query, variables = {}) {
   const response = await fetch("/graphql", {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    headers: { "Content-Type": "application/json", Accept: "application/json", "Accept-Language": locale },
     credentials: "same-origin",
     body: JSON.stringify({ query, variables }),
   });
