@@ -10,8 +10,8 @@ cookie is re-checked against the configured keys on every request, so removing a
 changing its role ends its sessions. The page itself talks to ``/graphql`` only.
 
 Both pages are rendered in the reader's locale (:func:`page_locale`: the page's switch,
-``?locale=``, kept in a cookie; else ``Accept-Language``; else English) from the messages of
-``api.explorer_messages``.
+``?locale=``, kept in a cookie; else ``Accept-Language``; else the server's ``locale:``) from
+the messages of ``api.explorer_messages``.
 """
 
 from __future__ import annotations
@@ -160,14 +160,15 @@ def _asked_locale(query: str) -> str | None:
     return _spoken(parse_qs(query).get("locale", [""])[-1])
 
 
-def page_locale(request: Request) -> tuple[str, bool]:
+def page_locale(request: Request, default: str) -> tuple[str, bool]:
     """The page's locale and whether the request chose it: ``?locale=`` (the page's switch),
-    else the locale cookie that switch left, else ``Accept-Language``, else English."""
+    else the locale cookie that switch left, else ``Accept-Language``, else ``default`` (the
+    server's ``locale:``, as for the API's words)."""
     asked = _asked_locale(request.url.query)
     if asked is not None:
         return asked, True
     kept = _spoken(request.cookies.get(LOCALE_COOKIE))
-    return kept or negotiate(request.headers.get("accept-language")), False
+    return kept or negotiate(request.headers.get("accept-language"), default), False
 
 
 async def redirect_to_login(scope: Scope, send: Send) -> bool:
@@ -201,7 +202,7 @@ def routes(settings: Settings) -> list[BaseRoute]:
     """The explorer's routes, mounted by ``api.app``."""
 
     def localized(template: str, request: Request) -> Response:
-        locale, chosen = page_locale(request)
+        locale, chosen = page_locale(request, settings.locale)
         response = HTMLResponse(render_page(STATIC / template, locale),
                                 headers={**_PAGE_HEADERS, "Content-Language": locale,
                                          "Vary": "Accept-Language, Cookie"})

@@ -119,6 +119,25 @@ def test_locale_comes_from_the_switch_then_accept_language_then_english(
     assert "交往圈" in page.text and "{{" not in page.text
 
 
+def test_the_servers_locale_is_the_last_fallback() -> None:
+    from starlette.requests import Request
+
+    from api.explorer import page_locale
+
+    def request(query: str = "", **headers: str) -> Request:
+        return Request({"type": "http", "method": "GET", "path": "/explore",
+                        "query_string": query.encode(),
+                        "headers": [(k.lower().replace("_", "-").encode(), v.encode())
+                                    for k, v in headers.items()]})
+
+    assert page_locale(request(), "zh-CN") == ("zh-CN", False)  # api.yaml's locale: zh-CN
+    assert page_locale(request(), "en") == ("en", False)
+    assert page_locale(request(accept_language="en-GB"), "zh-CN") == ("en", False)
+    assert page_locale(request(accept_language="fr"), "zh-CN") == ("zh-CN", False)
+    assert page_locale(request(cookie="callcircle_locale=en"), "zh-CN") == ("en", False)
+    assert page_locale(request("locale=en", accept_language="zh"), "zh-CN") == ("en", True)
+
+
 def test_every_word_of_the_page_is_a_catalog_message() -> None:
     used: set[str] = set()
     for template in ("index.html", "login.html"):
@@ -140,12 +159,12 @@ def test_every_word_of_the_page_is_a_catalog_message() -> None:
     assert page_messages("en")["messages"] == MESSAGES
 
 
-def _data_strings(server: Server, customer_id: str, circle_id: str) -> list[str]:
+def _data_strings(server: Server, customer_id: str, circle_id: str, locale: str) -> list[str]:
     """What the page shows that is data, not UI: names, places, plans, tags, segment
     profiles and reasons as the API gives them (reasons and profiles get their locale from
     the API's own text fields), and the signed-in key's name. Operators are not data here:
     the page names China's carriers in the locale."""
-    with server.client("admin") as client:
+    with server.client("admin", **{"Accept-Language": locale}) as client:
         found = data(client, """query($c: String!, $id: String!) {
             customer(customerId: $id) { name region tags segment { segmentId profile }
               churnRisk { reasons } subscriptions { product { name } } }
@@ -194,7 +213,7 @@ def test_the_page_speaks_one_language(server: Server, browser: Any, locale: str)
         assert asked and set(asked) == {locale}
         texts = page.page.evaluate(VISIBLE_TEXT)
         page.shot(f"locale-{locale}")
-        allowed = _data_strings(server, customer_id, circle_id)
+        allowed = _data_strings(server, customer_id, circle_id, locale)
         leftovers = [_strip_data(text, allowed) for text in texts]
         if locale == "zh-CN":
             english = sorted({word for text in leftovers
