@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,6 +11,9 @@ from rich.console import Console
 from api.terminal import print_table
 from graph.locales import LOCALE_ENV
 from graph.snapshot import DATA_DIR_ENV, SnapshotStore
+
+if TYPE_CHECKING:
+    from graph.engine import EngineSettings
 
 app = typer.Typer(
     help="Knowledge-graph customer insight for telecom operators.",
@@ -44,6 +47,35 @@ LocaleOption = Annotated[
     typer.Option("--locale", callback=_locale, envvar=LOCALE_ENV,
                  help="Language of the output: en (default) or zh-CN."),
 ]
+
+
+EngineOption = Annotated[
+    str | None,
+    typer.Option("--engine", help="Engine for the aggregates and graph tables: duckdb "
+                 "(default) or spark; overrides the config file's engine."),
+]
+SparkMasterOption = Annotated[
+    str | None,
+    typer.Option("--spark-master", help="Spark master URL (local[2], spark://host:7077, yarn, "
+                 "k8s://https://host:6443); overrides the config file's spark.master."),
+]
+EngineConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings (YAML) with engine: and spark: entries "
+                 "(docs/scale-out.md)."),
+]
+
+
+def _engine(config: Path | None, engine: str | None, spark_master: str | None
+            ) -> EngineSettings:
+    """The config file's engine settings with the flags applied, checked before any run."""
+    from graph.engine import EngineSettings
+
+    try:
+        return EngineSettings.from_file(config).overridden(engine=engine,
+                                                          spark_master=spark_master)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
 
 
 @app.command("snapshots")
@@ -100,13 +132,17 @@ def ingest_command(
         str | None, typer.Option(help="CSV encoding (utf-8, utf-8-sig, gbk); detected if unset.")
     ] = None,
     keep: Annotated[int, typer.Option(help="Published snapshots to keep.")] = 3,
+    config: EngineConfigOption = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Validate, quarantine and load a source folder; publish a new snapshot."""
     from ingest.job import IngestFailed, run_ingest
 
+    settings = _engine(config, engine, spark_master)
     try:
         result = run_ingest(source_dir, data_dir=data_dir, mapping=mapping,
-                            encoding=encoding, keep=keep, console=console)
+                            encoding=encoding, keep=keep, console=console, engine=settings)
     except IngestFailed as error:
         console.print(f"[red]ingest failed:[/red] {error}")
         raise typer.Exit(2) from None
@@ -167,11 +203,14 @@ def quarantine_command(
 
 
 @app.command("train")
-def train_command(data_dir: DataDirOption = None, locale: LocaleOption = None) -> None:
+def train_command(data_dir: DataDirOption = None, locale: LocaleOption = None,
+                  config: EngineConfigOption = None, engine: EngineOption = None,
+                  spark_master: SparkMasterOption = None) -> None:
     """Evaluate and fit the churn model on the current snapshot (saved beside it)."""
     from api.commands import train_models
 
-    train_models(SnapshotStore(data_dir), console=console, locale=locale)
+    train_models(SnapshotStore(data_dir), console=console, locale=locale,
+                 engine=_engine(config, engine, spark_master))
 
 
 @app.command("score")
@@ -181,11 +220,15 @@ def score_command(
         help="Threads for churn risk and its reasons (-1: every core); scores are the same.",
     )] = 1,
     locale: LocaleOption = None,
+    config: EngineConfigOption = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """Score churn risk, value, tiers and segments; publish them as a new snapshot."""
     from api.commands import score_snapshot
 
-    score_snapshot(SnapshotStore(data_dir), console=console, threads=threads, locale=locale)
+    score_snapshot(SnapshotStore(data_dir), console=console, threads=threads, locale=locale,
+                   engine=_engine(config, engine, spark_master))
 
 
 @app.command("report")
@@ -262,12 +305,15 @@ def demo_command(
     subscribers: Annotated[int, typer.Option(help="Number of on-net subscriptions.")] = 10_000,
     months: Annotated[int, typer.Option(help="Months of activity (≥ 5 for a time split).")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
+    config: EngineConfigOption = None,
+    engine: EngineOption = None,
+    spark_master: SparkMasterOption = None,
 ) -> None:
     """The main job on demo data: generate a synthetic operator, ingest it, report."""
     from api.commands import run_demo
 
     run_demo(source_dir, data_dir=data_dir, subscribers=subscribers, months=months,
-             seed=seed, console=console)
+             seed=seed, console=console, engine=_engine(config, engine, spark_master))
 
 
 @app.command("serve")

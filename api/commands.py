@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from api.terminal import print_table
+from graph.engine import EngineSettings
 from graph.locales import DEFAULT_LOCALE, N_, normalize, translator
 from graph.snapshot import Snapshot, SnapshotStore
 from insight.campaigns import evaluate_all
@@ -52,8 +53,12 @@ def run_demo(
     months: int = 6,
     seed: int = 7,
     console: Console | None = None,
+    engine: EngineSettings | None = None,
 ) -> None:
-    """Generate (or reuse) a demo operator, ingest it into a snapshot, and report."""
+    """Generate (or reuse) a demo operator, ingest it into a snapshot, and report.
+
+    ``engine`` computes the ingest's aggregates and graph tables (docs/scale-out.md).
+    """
     from ingest.job import run_ingest
     from ingest.synthetic import generate_operator
 
@@ -69,13 +74,13 @@ def run_demo(
         console.print(report.summary())
     console.print("[bold]2. ingest[/bold] (validate, quarantine, warehouse, call circles, "
                   "knowledge graph, publish)")
-    result = run_ingest(source_dir, data_dir=data_dir, console=console)
+    result = run_ingest(source_dir, data_dir=data_dir, console=console, engine=engine)
     print_table(console, result.report_table())
     store = SnapshotStore(data_dir)
     console.print("[bold]3. churn model[/bold] (time-split evaluation, with and without graph)")
-    train_models(store, console=console)
+    train_models(store, console=console, engine=engine)
     console.print("[bold]4. score[/bold] (churn risk and reasons, value, tiers, segments)")
-    score_snapshot(store, console=console)
+    score_snapshot(store, console=console, engine=engine)
     console.print("[bold]5. customer tags[/bold] (starter library of business-feature rules)")
     tag_customers(store, console=console)
     show_campaigns(store, console=console)
@@ -90,19 +95,30 @@ def run_demo(
     )
 
 
-def train_models(store: SnapshotStore, *, console: Console, locale: str | None = None) -> None:
+def train_models(store: SnapshotStore, *, console: Console, locale: str | None = None,
+                 engine: EngineSettings | None = None) -> None:
     """Train the churn model on the current snapshot and print its evaluation in ``locale``."""
+    _embedded_only(engine, "the churn feature table and training", console)
     trained = train(store)
     print_table(console, metrics_table(trained.metadata["evaluation"], locale))
     print_table(console, capacity_table(trained.metadata["capacity"], locale))
 
 
 def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1,
-                   locale: str | None = None) -> None:
+                   locale: str | None = None, engine: EngineSettings | None = None
+                   ) -> None:
     """Score the current snapshot into a new published one."""
+    _embedded_only(engine, "scoring", console)
     snapshot = score(store, settings=InsightSettings(score_threads=threads))
     _ = translator(locale).gettext
     console.print(_("scored snapshot {snapshot} published").format(snapshot=snapshot.id))
+
+
+def _embedded_only(engine: EngineSettings | None, work: str, console: Console) -> None:
+    """Say so when a step the engine setting names Spark for runs on DuckDB all the same."""
+    if engine is not None and engine.engine != "duckdb":
+        console.print(f"engine {engine.engine}: {work} run on DuckDB in this process "
+                      "(the Spark engine computes the ingest's tables; docs/scale-out.md)")
 
 
 def report_snapshot(store: SnapshotStore, out: Path, *, console: Console,

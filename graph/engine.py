@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 ENGINES = ("duckdb", "spark")
@@ -88,8 +89,40 @@ class EngineSettings:
                                  "conf": {str(k): str(v) for k, v in conf.items()}})
         return cls(engine=str(config.get("engine", ENGINES[0])), spark=spark)
 
+    @classmethod
+    def from_file(cls, path: Path | None) -> EngineSettings:
+        """:meth:`from_config` of a YAML file (None: the defaults)."""
+        if path is None:
+            return cls()
+        import yaml
+
+        try:
+            parsed = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise ValueError(f"{path}: cannot read the settings ({error})") from None
+        if parsed is not None and not isinstance(parsed, Mapping):
+            raise ValueError(f"{path}: expected a mapping of settings at the top level")
+        return cls.from_config(parsed)
+
     def overridden(self, *, engine: str | None = None, spark_master: str | None = None
                    ) -> EngineSettings:
         """These settings with the command line's ``--engine``/``--spark-master`` applied."""
         spark = self.spark if spark_master is None else replace(self.spark, master=spark_master)
         return replace(self, engine=self.engine if engine is None else engine, spark=spark)
+
+
+def scale_out_stage(settings: EngineSettings | None, snapshot_path: Path) -> Any:
+    """The other engine's part of an ingest run building ``snapshot_path``, or None.
+
+    None for ``engine: duckdb``; for ``engine: spark`` a ``graph.spark.stage.SparkStage``
+    writing into the snapshot (its session starts when first used; ``close()`` ends it).
+    The one place the pipeline chooses an engine; PySpark is imported only here.
+    """
+    if settings is None or settings.engine == "duckdb":
+        return None
+    try:
+        from graph.spark.stage import spark_stage
+    except ImportError as error:
+        raise RuntimeError(f"engine: spark needs PySpark ({error}); install the extra with "
+                           "pip install 'callcircle[spark]' and Java 17") from None
+    return spark_stage(settings.spark, snapshot_path)

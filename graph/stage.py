@@ -14,9 +14,10 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
+import igraph
 import numpy as np
 
 from graph import algorithms as alg
@@ -58,6 +59,26 @@ from graph.warehouse import (
 )
 
 Progress = Callable[[str], None]
+
+
+class GraphEngine(Protocol):
+    """Another engine computing part of the stage (``graph.spark.stage.SparkStage``).
+
+    It computes the measure ``steps`` it names (the others stay igraph's), the behaviour
+    indicators, and replaces its columns of the cut-off's ``graph_features`` rows.
+    """
+
+    steps: tuple[str, ...]
+
+    def vertex_measures(self, con: duckdb.DuckDBPyConnection, g: igraph.Graph,
+                        weights: np.ndarray, *, cutoff: date, window_months: int | None,
+                        resolution: float, seed: int, n_iterations: int
+                        ) -> alg.VertexMeasures: ...
+
+    def behaviour_monthly(self, con: duckdb.DuckDBPyConnection, *, cutoff: date) -> int: ...
+
+    def graph_features(self, con: duckdb.DuckDBPyConnection, *, cutoff: date,
+                       window_months: int | None, settings: FeatureSettings) -> int: ...
 
 CUTOFF_TABLES = (FEATURES_TABLE, CIRCLES_TABLE, MEMBERS_TABLE, LINEAGE_TABLE, PROSPECTS_TABLE,
                  REFERRERS_TABLE)
@@ -148,6 +169,7 @@ def build_graph_stage(
     settings: FeatureSettings | None = None,
     leiden_iterations: int = 2,
     parallel: bool | None = None,
+    engine: GraphEngine | None = None,
 ) -> GraphStageReport:
     """Compute the graph stage as of ``cutoff`` and write its warehouse tables.
 
@@ -161,7 +183,8 @@ def build_graph_stage(
     second copy of the edge arrays and the igraph graph (~1.5 GiB at 10M ties) and a second
     or two to start the worker, so by default (None) only graphs of at least
     :data:`PARALLEL_MIN_TIES` ties get one.
-    The report's seconds are per step; the worker's overlap the others.
+    The report's seconds are per step; the worker's overlap the others. ``engine``
+    computes its part of the stage instead (:class:`GraphEngine`; never in parallel).
     """
     started = time.perf_counter()
     settings = settings or FeatureSettings(seed=seed)
@@ -176,7 +199,7 @@ def build_graph_stage(
                                                       window_months=window_months)
         arrays = edge_arrays(con)
     if parallel is None:
-        parallel = report.edges >= PARALLEL_MIN_TIES
+        parallel = report.edges >= PARALLEL_MIN_TIES and engine is None
     k = min(settings.betweenness_samples, arrays.n)
     sources = alg.sample_sources(range(arrays.n), k, settings.seed)
     settings_ig = {"betweenness_sources": sources, "resolution": resolution, "seed": seed,
@@ -188,8 +211,13 @@ def build_graph_stage(
             g = igraph_from_arrays(arrays.n, arrays.u, arrays.v)
         if progress is not None:
             progress("graph stage: igraph measures" + (" (and a worker)" if parallel else ""))
-        steps = [s for s in alg.MEASURE_STEPS if not (parallel and s in WORKER_STEPS)]
+        steps = [s for s in alg.MEASURE_STEPS if not (parallel and s in WORKER_STEPS)
+                 and not (engine is not None and s in engine.steps)]
         measures = alg.vertex_measures(g, arrays.weight, steps=steps, **settings_ig)
+        if engine is not None:
+            measures = measures.merged(engine.vertex_measures(
+                con, g, arrays.weight, cutoff=cutoff, window_months=window_months,
+                resolution=resolution, seed=seed, n_iterations=leiden_iterations))
         del g
         report.seconds.update(measures.seconds)
         with _timed(report, "churn activation", progress):
@@ -199,7 +227,9 @@ def build_graph_stage(
         with _timed(report, "prospects", progress):
             report.prospects, report.prospect_referrers = write_prospects(con, cutoff=cutoff)
         with _timed(report, "behaviour", progress):
-            report.behaviour_rows = build_behaviour_monthly(con, cutoff=cutoff)
+            report.behaviour_rows = (build_behaviour_monthly(con, cutoff=cutoff)
+                                     if engine is None
+                                     else engine.behaviour_monthly(con, cutoff=cutoff))
         with _timed(report, "waiting for the worker", progress) if parallel else nullcontext():
             worker = from_worker()
     report.seconds.update({f"{step} (worker)": s for step, s in worker.seconds.items()})
@@ -211,6 +241,9 @@ def build_graph_stage(
         report.circles, report.circle_members = write_circles(con, cutoff=cutoff)
     with _timed(report, "neighbour features", progress):
         report.subscribers = write_graph_features(con, cutoff=cutoff)
+        if engine is not None:
+            engine.graph_features(con, cutoff=cutoff, window_months=window_months,
+                                  settings=settings)
     for name in (VERTEX_TABLE, NEIGHBOURS_TABLE, SUBSCRIBERS_TABLE, EDGES_TABLE,
                  NODES_TABLE):
         con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -9,6 +9,7 @@ kept in ``_number_operators`` so later runs look up only numbers never seen.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import duckdb
@@ -33,8 +34,16 @@ class AggregateReport:
     """Time of each table's rebuild."""
 
 
-def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
-    """Rebuild ``numbers``, ``call_edges`` and ``usage_monthly`` (docs/warehouse.md)."""
+def build_aggregates(con: duckdb.DuckDBPyConnection, *,
+                     computed: Collection[str] = ()) -> AggregateReport:
+    """Rebuild ``numbers``, ``call_edges`` and ``usage_monthly`` (docs/warehouse.md).
+
+    ``computed`` names the tables another engine has just written (``call_edges``,
+    ``usage_monthly``: the Spark engine's); they are kept, and ``numbers`` is built from
+    the ``call_edges`` there are.
+    """
+    if unknown := set(computed) - {"call_edges", "usage_monthly"}:
+        raise ValueError(f"build_aggregates: cannot take {sorted(unknown)} as computed")
     ensure_tables(con)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _on_net AS
@@ -44,12 +53,21 @@ def build_aggregates(con: duckdb.DuckDBPyConnection) -> AggregateReport:
                                    ORDER BY status = 'terminated', start_date DESC) = 1
     """)
     seconds: dict[str, float] = {}
+    if "call_edges" in computed:
+        # what numbers reads of the edges; usage reads _days too, so it is computed as well
+        if "usage_monthly" not in computed:
+            raise ValueError("build_aggregates: usage_monthly needs this engine's edges")
+        con.execute("CREATE OR REPLACE TEMP VIEW _edges AS "
+                    "SELECT a, b, first_contact, last_contact FROM call_edges")
     for table, build in (("call_edges", _build_call_edges), ("numbers", _build_numbers),
                          ("usage_monthly", _build_usage)):
+        if table in computed:
+            continue
         started = time.perf_counter()
         build(con)
         seconds[table] = time.perf_counter() - started
-    con.execute("DROP TABLE _on_net; DROP TABLE _edges")
+    edges_kind = "VIEW" if "call_edges" in computed else "TABLE"
+    con.execute(f"DROP TABLE _on_net; DROP {edges_kind} _edges")
     # fetchall, not fetchone: DuckDB 2.0 keeps a result open until a fetch comes back empty
     ((numbers, on_net),) = con.execute(
         "SELECT count(*), count(*) FILTER (WHERE on_net) FROM numbers").fetchall()

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from graph.engine import EngineSettings, scale_out_stage
 from graph.knowledge import (
     KnowledgeGraphNotUpdatable,
     KnowledgeGraphReport,
@@ -65,6 +66,8 @@ class IngestResult:
     knowledge_graph: KnowledgeGraphReport | None = None
     shacl: Any = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    #: per engine, what it computed in this run (``engine: spark`` only)
+    engines: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def published(self) -> bool:
@@ -114,6 +117,8 @@ class IngestResult:
         if self.shacl is not None:
             table.add_row(f"SHACL ({self.shacl.mode})", "", "",
                           "conforms" if self.shacl.conforms else "VIOLATIONS", "")
+        for engine, parts in self.engines.items():
+            table.add_row(f"computed by {engine}", "", "", "; ".join(parts), "")
         elapsed = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in
                             self.stage_seconds.items())
         table.caption = f"elapsed: {elapsed}"
@@ -159,8 +164,12 @@ def run_ingest(
     keep: int = 3,
     console: Console | None = None,
     incremental: bool = True,
+    engine: EngineSettings | None = None,
 ) -> IngestResult:
     """Ingest one source folder into a new published snapshot (or none if nothing changed).
+
+    ``engine``: which engine computes the aggregates and graph tables (docs/scale-out.md);
+    by default DuckDB.
 
     ``incremental``: write the knowledge graph as the previous snapshot's store plus what
     changed (:func:`graph.knowledge.update_knowledge_graph`) when that store was written
@@ -173,14 +182,15 @@ def run_ingest(
     store.ensure()
     try:
         with store.writer_lock():
-            return _locked_run(store, source_dir, mapping, encoding, console, incremental)
+            return _locked_run(store, source_dir, mapping, encoding, console, incremental,
+                               engine)
     except SnapshotStoreBusy as error:
         raise IngestFailed(str(error)) from None
 
 
 def _locked_run(store: SnapshotStore, source_dir: Path, mapping: Path | None,
-                encoding: str | None, console: Console | None, incremental: bool
-                ) -> IngestResult:
+                encoding: str | None, console: Console | None, incremental: bool,
+                engine: EngineSettings | None = None) -> IngestResult:
     ledger = RunLedger(store.runs_dir)
     run = ledger.start(source_dir.resolve())
     show = console is not None and os.environ.get("CALLCIRCLE_NO_PROGRESS") != "1"
@@ -194,8 +204,9 @@ def _locked_run(store: SnapshotStore, source_dir: Path, mapping: Path | None,
         if progress is not None:
             with progress:
                 return _run(store, ledger, run, source_dir, mapping, encoding, progress,
-                            incremental)
-        return _run(store, ledger, run, source_dir, mapping, encoding, None, incremental)
+                            incremental, engine)
+        return _run(store, ledger, run, source_dir, mapping, encoding, None, incremental,
+                    engine)
     except SourceError as error:
         ledger.finish(run, "failed", error=str(error))
         raise IngestFailed(str(error)) from error
@@ -218,12 +229,14 @@ def _run(
     encoding: str | None,
     progress: Progress | None,
     incremental: bool = True,
+    engine: EngineSettings | None = None,
 ) -> IngestResult:
     stages = _Stages(ledger, run, progress)
     previous = store.current()
     snapshot_id = store.new_snapshot_id()
     with store.building(run.run_id, copy_warehouse_from=previous) as building:
         con = duckdb.connect(str(building.warehouse_path))
+        scale_out = scale_out_stage(engine, building.path)
         try:
             with stages.stage("stage sources"):
                 stage_report = stage_sources(
@@ -244,7 +257,8 @@ def _run(
                 ledger.finish(run, "unchanged")
                 return result
             with stages.stage("aggregate"):
-                result.aggregates = build_aggregates(con)
+                computed = scale_out.aggregates(con) if scale_out is not None else ()
+                result.aggregates = build_aggregates(con, computed=computed)
             run.counts = {
                 "numbers": result.aggregates.numbers,
                 "on_net": result.aggregates.on_net,
@@ -255,7 +269,9 @@ def _run(
             with stages.stage("call circles", total=len(todo)):
                 result.graph_cutoffs = build_graph_cutoffs(
                     con, todo, on_built=lambda cutoff, done, total: stages.advance(
-                        f"call circles as of {cutoff}", done, total))
+                        f"call circles as of {cutoff}", done, total), engine=scale_out)
+            if scale_out is not None:
+                result.engines = scale_out.engines()
             con.execute("CHECKPOINT")
             with stages.stage("knowledge graph"):
                 provenance = provenance_turtle(_provenance(run, source_dir, snapshot_id))
@@ -265,6 +281,8 @@ def _run(
             result.triples = kg_report.triples
             run.counts["triples"] = kg_report.triples
         finally:
+            if scale_out is not None:
+                scale_out.close()
             con.close()
         with stages.stage("shacl"):
             sample = None if result.triples <= SHACL_FULL_LIMIT else SHACL_SAMPLE_PER_CLASS
@@ -288,6 +306,7 @@ def _run(
                 "inputs": run.inputs,
                 "counts": run.counts,
                 "quarantine_by_reason": run.quarantine_by_reason,
+                "engines": result.engines,
                 "shacl": {"mode": result.shacl.mode, "conforms": result.shacl.conforms},
                 "knowledge_graph": {
                     **knowledge_graph_fingerprint(),

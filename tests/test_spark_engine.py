@@ -17,7 +17,12 @@ import duckdb
 import pyarrow as pa
 import pytest
 from sklearn.metrics import normalized_mutual_info_score
-from spark_fixtures import spark  # noqa: F401  (the session-wide fixture)
+from spark_fixtures import (
+    assert_same_rows,
+    columns,
+    count,
+    spark,  # noqa: F401  (the session-wide fixture)
+)
 
 from graph.algorithms import pagerank_ig
 from graph.callgraph import EDGES_TABLE, NODES_TABLE, edge_arrays, igraph_from_arrays
@@ -32,7 +37,6 @@ CUTOFF = date(2026, 4, 1)
 """The latest cut-off of the three months generated: every month is complete before it."""
 
 LAST_MONTH = date(2026, 3, 1)
-RELATIVE = 1e-9
 PAGERANK_TOL = 1e-9
 COPY = "copy:"
 """Prefix of the numbers of the call graph's disjoint copy (the circles' second component)."""
@@ -116,40 +120,6 @@ def con(operator: Path, spark_tables: Path) -> duckdb.DuckDBPyConnection:
                            f"SELECT * FROM read_parquet({parts})")
     yield connection
     connection.close()
-
-
-def columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
-    return [(row[0], row[1]) for row in con.execute(f"DESCRIBE {relation}").fetchall()]
-
-
-def count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    return con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
-
-
-def assert_same_rows(con: duckdb.DuckDBPyConnection, ours: str, theirs: str,
-                     keys: tuple[str, ...], *, only: list[str] | None = None) -> int:
-    """``ours`` (DuckDB's) and ``theirs`` (Spark's) hold the same rows: ``EXCEPT ALL`` both
-    ways on every non-float column, and each float within 1e-9 relative of its row's
-    (rows matched on ``keys``, NULL only against NULL). Returns the number of rows."""
-    described = columns(con, ours)
-    names = only or [name for name, _ in described]
-    kinds = dict(described)
-    floats = [name for name in names if kinds[name] in ("DOUBLE", "FLOAT")]
-    exact = ", ".join(name for name in names if name not in floats)
-    left, right = f"SELECT {exact} FROM {ours}", f"SELECT {exact} FROM {theirs}"
-    assert count(con, f"{left} EXCEPT ALL {right}") == 0
-    assert count(con, f"{right} EXCEPT ALL {left}") == 0
-    rows = count(con, f"SELECT * FROM {ours}")
-    assert count(con, f"SELECT * FROM {theirs}") == rows
-    on = " AND ".join(f"o.{key} = t.{key}" for key in keys)
-    for name in floats:
-        far = count(con, f"""
-            SELECT * FROM {ours} o JOIN {theirs} t ON {on}
-            WHERE NOT ((o.{name} IS NULL AND t.{name} IS NULL)
-                       OR abs(o.{name} - t.{name})
-                          <= {RELATIVE} * greatest(abs(o.{name}), abs(t.{name})))""")
-        assert far == 0, f"{name}: {far} rows differ by more than {RELATIVE} relative"
-    return rows
 
 
 def test_call_edges_equal_duckdb(con: duckdb.DuckDBPyConnection) -> None:
