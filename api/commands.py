@@ -98,7 +98,7 @@ def run_demo(
 def train_models(store: SnapshotStore, *, console: Console, locale: str | None = None,
                  engine: EngineSettings | None = None) -> None:
     """Train the churn model on the current snapshot and print its evaluation in ``locale``."""
-    _embedded_only(engine, "the churn feature table and training", console)
+    _embedded_only(engine, "the churn feature table and training run", console)
     trained = train(store)
     print_table(console, metrics_table(trained.metadata["evaluation"], locale))
     print_table(console, capacity_table(trained.metadata["capacity"], locale))
@@ -108,7 +108,7 @@ def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1,
                    locale: str | None = None, engine: EngineSettings | None = None
                    ) -> None:
     """Score the current snapshot into a new published one."""
-    _embedded_only(engine, "scoring", console)
+    _embedded_only(engine, "scoring runs", console)
     snapshot = score(store, settings=InsightSettings(score_threads=threads))
     _ = translator(locale).gettext
     console.print(_("scored snapshot {snapshot} published").format(snapshot=snapshot.id))
@@ -117,7 +117,7 @@ def score_snapshot(store: SnapshotStore, *, console: Console, threads: int = 1,
 def _embedded_only(engine: EngineSettings | None, work: str, console: Console) -> None:
     """Say so when a step the engine setting names Spark for runs on DuckDB all the same."""
     if engine is not None and engine.engine != "duckdb":
-        console.print(f"engine {engine.engine}: {work} run on DuckDB in this process "
+        console.print(f"engine {engine.engine}: {work} on DuckDB in this process "
                       "(the Spark engine computes the ingest's tables; docs/scale-out.md)")
 
 

@@ -237,6 +237,45 @@ def _mapping_errors(entity: Entity, unit: Unit) -> Iterator[None]:
                           ) from None
 
 
+def mapped_select(entity: Entity, unit: Unit, raws: list[RawTable]) -> str:
+    """The SELECT of a unit's rows as VARCHAR contract columns + _file, _line, _part.
+
+    ``raws`` are the raw tables of ``unit.files``, in order. The mapping's expressions go
+    in as written (DuckDB's dialect; ``graph.spark.sql.spark_sql`` translates the whole
+    statement for the Spark engine).
+    """
+    selects = []
+    group = unit.mapping.group_by
+    for index, ((part, name), raw) in enumerate(zip(unit.files, raws, strict=True)):
+        present = set(raw.columns)
+        if part.columns is None:
+            expressions = {c.name: (f"NULLIF({quote_ident(c.name)}, '')"
+                                    if c.name in present else "NULL")
+                           for c in entity.columns}
+        else:
+            expressions = {c.name: f"NULLIF(CAST(({part.columns[c.name]}) AS VARCHAR), '')"
+                           if c.name in part.columns else "NULL::VARCHAR"
+                           for c in entity.columns}
+        items = [f"{e} AS {quote_ident(c)}" for c, e in expressions.items()]
+        line = "" if raw.line_sql == "_line" else f"{raw.line_sql} AS _line, "
+        source = f"(SELECT *, {line}{sql_string(name)} AS _file FROM {raw.table}) r"
+        where = f" WHERE {part.where}" if part.where else ""
+        if group:
+            positions = ", ".join(str(entity.column_names.index(c) + 1) for c in group)
+            selects.append(f"SELECT {', '.join(items)}, any_value(_file) AS _file, "
+                           f"min(_line) AS _line, {index} AS _part FROM {source}{where} "
+                           f"GROUP BY {positions}")
+        else:
+            selects.append(f"SELECT {', '.join(items)}, _file, _line, {index} AS _part "
+                           f"FROM {source}{where}")
+    body = " UNION ALL ".join(selects)
+    if group:
+        keys = ", ".join(quote_ident(c) for c in group)
+        body = (f"SELECT * FROM ({body}) QUALIFY row_number() OVER "
+                f"(PARTITION BY {keys} ORDER BY _part, _line) = 1")
+    return body
+
+
 class _Loader:
     """Loads units; keeps each file's raw table while several entities read it."""
 
@@ -323,39 +362,9 @@ class _Loader:
 
     def _mapped(self, entity: Entity, unit: Unit) -> tuple[str, str, list[RawTable]]:
         """A relation of the unit's rows as VARCHAR contract columns + _file, _line, _part."""
-        selects = []
-        raws = []
-        group = unit.mapping.group_by
-        for index, (part, name) in enumerate(unit.files):
-            raw = self.raw_table(name, part.csv)
-            raws.append(raw)
-            present = set(raw.columns)
-            if part.columns is None:
-                expressions = {c.name: (f"NULLIF({quote_ident(c.name)}, '')"
-                                        if c.name in present else "NULL")
-                               for c in entity.columns}
-            else:
-                expressions = {c.name: f"NULLIF(CAST(({part.columns[c.name]}) AS VARCHAR), '')"
-                               if c.name in part.columns else "NULL::VARCHAR"
-                               for c in entity.columns}
-            items = [f"{e} AS {quote_ident(c)}" for c, e in expressions.items()]
-            line = "" if raw.line_sql == "_line" else f"{raw.line_sql} AS _line, "
-            source = f"(SELECT *, {line}{sql_string(name)} AS _file FROM {raw.table}) r"
-            where = f" WHERE {part.where}" if part.where else ""
-            if group:
-                positions = ", ".join(str(entity.column_names.index(c) + 1) for c in group)
-                selects.append(f"SELECT {', '.join(items)}, any_value(_file) AS _file, "
-                               f"min(_line) AS _line, {index} AS _part FROM {source}{where} "
-                               f"GROUP BY {positions}")
-            else:
-                selects.append(f"SELECT {', '.join(items)}, _file, _line, {index} AS _part "
-                               f"FROM {source}{where}")
-        body = " UNION ALL ".join(selects)
-        if group:
-            keys = ", ".join(quote_ident(c) for c in group)
-            body = (f"SELECT * FROM ({body}) QUALIFY row_number() OVER "
-                    f"(PARTITION BY {keys} ORDER BY _part, _line) = 1")
-        kind = "VIEW" if len(selects) == 1 and not group else "TABLE"
+        raws = [self.raw_table(name, part.csv) for part, name in unit.files]
+        body = mapped_select(entity, unit, raws)
+        kind = "VIEW" if len(raws) == 1 and not unit.mapping.group_by else "TABLE"
         with _mapping_errors(entity, unit):
             self.con.execute(f"CREATE OR REPLACE TEMP {kind} _mapped AS {body}")
         return "_mapped", kind, raws

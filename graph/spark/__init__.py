@@ -19,6 +19,8 @@ from graph.spark.circles import call_circles, connected_components
 from graph.spark.features import churn_dates, churned_neighbour_exposure
 from graph.spark.io import STAGED_TABLES, export_tables, read_tables, write_table
 from graph.spark.session import SparkSettings, spark_session
+from graph.spark.sql import UntranslatableSQL, check_functions, spark_sql
+from graph.spark.stage import SparkStage
 from graph.spark.tables import (
     behaviour_monthly,
     call_edges,
@@ -30,9 +32,12 @@ __all__ = [
     "STAGED_TABLES",
     "PageRankResult",
     "SparkSettings",
+    "SparkStage",
+    "UntranslatableSQL",
     "behaviour_monthly",
     "call_circles",
     "call_edges",
+    "check_functions",
     "churn_dates",
     "churned_neighbour_exposure",
     "connected_components",
@@ -44,6 +49,7 @@ __all__ = [
     "pagerank",
     "read_tables",
     "spark_session",
+    "spark_sql",
     "tie_strength",
     "usage_monthly",
     "write_table",
