@@ -11,18 +11,20 @@ typed as the staging types it.
 from __future__ import annotations
 
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
+from ingest_fixtures import ROWS, write_source
 from spark_fixtures import spark  # noqa: F401  (the session-wide fixture)
 
 from graph.warehouse import quote_ident, sql_string
 from ingest.contract import ENTITIES
 from ingest.load import mapped_select
-from ingest.mapping import load_mapping, plan_units
+from ingest.mapping import contract_mapping, load_mapping, plan_units
 from ingest.sources import RawTable, fingerprint, read_raw
-from ingest.validate import typed
+from ingest.validate import checked_select, normalise_phones, typed
 
 pytestmark = pytest.mark.spark
 
@@ -122,3 +124,104 @@ def _differing(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, tu
         if example:
             found[name] = example[0]
     return found
+
+
+BAD_ROWS: dict[str, list[dict[str, object]]] = {
+    "customers": [
+        {"customer_id": "C7", "customer_type": "individual", "name": "X", "gender": "X",
+         "region": "Beijing", "join_date": "2020-01-15"},                # not allowed
+        {"customer_type": "individual", "name": "No id", "region": "Beijing",
+         "join_date": "2020-01-15"},                                    # missing
+        {"customer_id": "C8", "customer_type": "individual", "name": "Y", "region": "Beijing",
+         "join_date": "2020-13-01", "do_not_contact": "maybe"},         # wrong type
+    ],
+    "subscriptions": [
+        {"subscription_id": "S7", "customer_id": "C1", "msisdn": "12345", "product_id": "P1",
+         "status": "active", "start_date": "2020-01-15"},               # bad phone
+        {"subscription_id": "S8", "customer_id": "C1", "msisdn": "13800138008",
+         "product_id": "P1", "status": "terminated", "start_date": "2021-01-01",
+         "end_date": "2020-01-01"},                                     # row rule
+    ],
+    "cdrs-2026-01": [
+        {"record_id": "R7", "caller": "13800138001", "callee": "13800138002",
+         "start_time": "2026-01-06 10:00:00", "duration_s": "-5", "event_type": "voice"},
+        {"record_id": "R8", "caller": "13800138001", "callee": "13800138002",
+         "start_time": "2027-01-06 10:00:00", "duration_s": "5", "event_type": "voice"},
+        {"record_id": "R9", "caller": "13800138001", "callee": "13800138002",
+         "start_time": "2026-01-06 10:00:00", "duration_s": "2.5", "event_type": "fax",
+         "roaming": "yes"},
+        {"record_id": "R10", "caller": "13800138001", "callee": "13800138002",
+         "start_time": "2026-01-06T11:00:00", "duration_s": "7.0", "event_type": "sms",
+         "roaming": "0"},
+    ],
+    "bills-2026-01": [
+        {**ROWS["bills-2026-01"][0], "bill_id": "B7", "total_amount": "inf"},
+        {**ROWS["bills-2026-01"][0], "bill_id": "B8", "total_amount": "abc"},
+        {**ROWS["bills-2026-01"][0], "bill_id": "B9", "due_date": "2025-01-01"},
+    ],
+}
+"""Rows each breaking one rule, added to the hand-written operator's files."""
+
+
+def test_checks_quarantine_the_same_rows_for_the_same_reasons_on_spark(
+        spark, tmp_path: Path) -> None:  # noqa: F811
+    """The staging's checks (``checked_select``: types, allowed values, minimums, future
+    times, row rules, phone numbers from the lookup) translated to Spark: the same
+    ``_reason`` and ``_detail`` per file and line, the same typed values."""
+    from graph.spark.sql import check_functions, spark_sql
+
+    rows = {name: [*ROWS[name], *BAD_ROWS.get(name, [])] for name in ROWS}
+    source = write_source(tmp_path / "source", rows=rows)
+    mapping = contract_mapping()
+    units, _ = plan_units(source, mapping)
+    con = duckdb.connect()
+    run_time = datetime(2026, 3, 1, 12, 0)
+    reasons: set[str] = set()
+    for unit in units:
+        entity = ENTITIES[unit.entity]
+        raws = [_raw_on_both(con, spark, tmp_path, source, part, name, index)
+                for index, (part, name) in enumerate(unit.files)]
+        mapped = mapped_select(entity, unit, raws)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW _mapped AS {mapped}")
+        spark.sql(spark_sql(mapped)).createOrReplaceTempView("_mapped")
+        phones = [quote_ident(c.name) for c in entity.columns if c.kind == "phone"]
+        if phones:
+            normalise_phones(con, " UNION ALL ".join(f"SELECT {p} FROM _mapped"
+                                                     for p in phones), mapping.region)
+            path = tmp_path / "phones.parquet"
+            con.execute(f"COPY _phone_lookup TO {sql_string(str(path))} (FORMAT parquet)")
+            spark.read.parquet(str(path)).createOrReplaceTempView("_phone_lookup")
+        checked = checked_select(entity, "_mapped", mapping.region, run_time)
+        translated = spark_sql(checked)
+        check_functions(spark, translated)
+        con.execute(f"CREATE OR REPLACE TABLE ours AS {checked}")
+        out = tmp_path / f"checked-{unit.entity}-{len(reasons)}.parquet"
+        spark.sql(translated).write.mode("overwrite").parquet(str(out))
+        con.execute("CREATE OR REPLACE TABLE theirs AS SELECT * FROM "
+                    f"read_parquet({sql_string(str(out / '*.parquet'))})")
+        total = con.execute("SELECT count(*) FROM ours").fetchall()[0][0]
+        assert con.execute("SELECT count(*) FROM theirs").fetchall()[0][0] == total > 0
+        for left, right in (("ours", "theirs"), ("theirs", "ours")):
+            differ = con.execute(f"SELECT count(*) FROM (SELECT * FROM {left} EXCEPT ALL "
+                                 f"SELECT * FROM {right})").fetchall()[0][0]
+            assert differ == 0, (f"{unit.entity}: {differ} rows differ, in "
+                                 f"{_differing(con, [*entity.column_names, '_reason', '_detail'])}")
+        reasons |= {row[0] for row in con.execute(
+            "SELECT DISTINCT _reason FROM theirs WHERE _reason IS NOT NULL").fetchall()}
+    assert reasons == {"value not allowed", "missing value", "wrong type",
+                       "unparsable phone number", "end_date before start_date",
+                       "below minimum", "future timestamp", "due_date before issue_date"}
+
+
+def _raw_on_both(con: duckdb.DuckDBPyConnection, spark, tmp_path: Path,  # noqa: F811
+                 source: Path, part, name: str, index: int) -> RawTable:
+    """A source file read raw by DuckDB, as the same table in DuckDB and in Spark."""
+    table = f"_raw_{Path(name).stem.replace('-', '_')}_{index}"
+    raw = read_raw(con, fingerprint(source / name, name), part.csv, table,
+                   Path(tempfile.gettempdir()))
+    line = "" if raw.line_sql == "_line" else f", {raw.line_sql} AS _line"
+    con.execute(f"CREATE OR REPLACE TABLE {table}_lines AS SELECT *{line} FROM {table}")
+    path = tmp_path / f"raw-{table}.parquet"  # Spark skips files starting with _
+    con.execute(f"COPY {table}_lines TO {sql_string(str(path))} (FORMAT parquet)")
+    spark.read.parquet(str(path)).createOrReplaceTempView(f"{table}_lines")
+    return RawTable(f"{table}_lines", raw.file, raw.columns, raw.rows)
