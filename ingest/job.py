@@ -235,8 +235,8 @@ def _run(
     previous = store.current()
     snapshot_id = store.new_snapshot_id()
     with store.building(run.run_id, copy_warehouse_from=previous) as building:
-        con = duckdb.connect(str(building.warehouse_path))
         scale_out = scale_out_stage(engine, building.path)
+        con = duckdb.connect(str(building.warehouse_path))
         try:
             with stages.stage("stage sources"):
                 stage_report = stage_sources(
