@@ -28,7 +28,7 @@ from rdflib import URIRef
 
 from ontology import CC
 
-__all__ = ["API_FEATURES", "FEATURES", "PREDICATES", "Feature", "dump_reasons",
+__all__ = ["API_FEATURES", "FEATURES", "PREDICATES", "TOPICS", "Feature", "dump_reasons",
            "group", "load_reasons", "reason_features", "reason_texts"]
 
 
@@ -50,6 +50,11 @@ class Feature:
     """That field's description in the GraphQL schema, where it has one."""
     model_input: bool = True
     """False for columns that are row filters or raw attributes, not churn signals."""
+    topic: str | None = None
+    """Features saying the same thing in other words share a topic (contacts who left,
+    complaints, tenure). A churn reason is one topic: its push is the sum of its features'
+    contributions, its words those of the feature pushing most — so one cause told by
+    several correlated columns is neither split into small reasons nor repeated."""
 
 
 def _f(name: str, group: str, description: str, phrase: str | None = None,
@@ -63,12 +68,13 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
     _f("payment_type", "plan", "prepaid or postpaid.", "{v} plan"),
     _f("plan_type", "plan", "Product type of the plan.", "{v} product"),
     _f("monthly_fee", "plan", "The plan's monthly fee.", "plan fee ¥{v:.0f}"),
-    _f("tenure_months", "plan", "Months since the line started.", "{v:.0f} months with us"),
+    _f("tenure_months", "plan", "Months since the line started.", "{v:.0f} months with us",
+       topic="tenure"),
     _f("customer_type", "plan", "individual, enterprise or group."),
     _f("region", "plan", "The customer's region.", "lives in {v}"),
     _f("age_years", "plan", "The customer's age.", "aged {v:.0f}"),
     _f("customer_tenure_months", "plan", "Months since the customer joined.",
-       "customer for {v:.0f} months"),
+       "customer for {v:.0f} months", topic="tenure"),
     _f("lines", "plan", "Lines the customer holds.", "{v:.0f} lines on the account"),
     # billing
     _f("arpu", "billing", "Mean bill over the last 3 periods.", "monthly spend ¥{v:.0f}"),
@@ -87,8 +93,10 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
     _f("days_since_topup", "billing", "Days since the last top-up.",
        "last top-up {v:.0f} days ago"),
     # service (contacts with the operator, 90 days)
-    _f("complaints_30d", "service", "Complaints in 30 days.", "{v:.0f} complaints in 30 days"),
-    _f("complaints_90d", "service", "Complaints in 90 days.", "{v:.0f} complaints in 90 days"),
+    _f("complaints_30d", "service", "Complaints in 30 days.", "{v:.0f} complaints in 30 days",
+       topic="complaints"),
+    _f("complaints_90d", "service", "Complaints in 90 days.", "{v:.0f} complaints in 90 days",
+       topic="complaints"),
     _f("contacts_30d", "service", "Contacts with the operator in 30 days.",
        "{v:.0f} contacts with us in 30 days"),
     _f("unresolved_90d", "service", "Unresolved or escalated contacts in 90 days.",
@@ -115,21 +123,6 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
     _f("percent_out_of_network_contacts", "behaviour", "Share of contacts that are off-net."),
     _f("percent_initiated_calls", "behaviour", "Share of calls the subscriber made."),
     _f("interevent_seconds_mean", "behaviour", "Mean time between interactions."),
-    # graph: churn in the call circle (insight.features, from call_edges)
-    _f("churned_contacts_1m", "graph", "Close contacts who left last month.",
-       "{v:.0f} close contacts left last month"),
-    _f("churned_contacts_2m", "graph", "Close contacts who left in 2 months.",
-       "{v:.0f} close contacts left in the last 2 months"),
-    _f("churned_contacts_3m", "graph", "Close contacts who left in 3 months.",
-       "{v:.0f} close contacts left in the last 3 months"),
-    _f("churned_contact_share", "graph", "Share of tie strength to contacts who left.",
-       "{v:.0%} of their call circle has left"),
-    _f("strongest_churned_tie", "graph", "Strongest tie to a leaver over the strongest tie.",
-       "one of their closest contacts has left (tie {v:.0%} of the closest)"),
-    _f("recent_churn_pull", "graph", "churned_contact_share, decaying with a 30-day time constant.",
-       "contacts who left recently carry {v:.0%} of their calls"),
-    _f("days_since_contact_left", "graph", "Days since a close contact left (999: none).",
-       "a close contact left {v:.0f} days ago"),
     # graph: graph_features (graph.features), in its column order
     _f("churned_before_cutoff", "graph", "The line left before the cut-off (a row filter).",
        model_input=False),
@@ -159,17 +152,21 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
        "{v:.0%} of their calls stay inside their circle"),
     _f("circle_same_plan_share", "graph", "Share of the circle's others on the same plan."),
     _f("churned_neighbours", "graph", "Contacts who left before the cut-off.",
-       "{v:.0f} contacts have left", predicate=CC.churnedNeighbours, api=True),
+       "{v:.0f} contacts have left", predicate=CC.churnedNeighbours, api=True,
+       topic="contacts who left"),
     _f("churned_neighbour_share", "graph", "Contacts who left, as a share of contacts.",
-       "{v:.0%} of their contacts have left", api=True),
+       "{v:.0%} of their contacts have left", api=True, topic="contacts who left"),
     _f("churned_tie_weight", "graph", "Tie strength to leavers, halving every 90 days.",
-       "strong ties to people who left (weight {v:.1f})"),
+       "strong ties to people who left (weight {v:.1f})", topic="contacts who left"),
     _f("churned_tie_share", "graph", "churned_tie_weight over strength.",
-       "{v:.0%} of their calling went to people who left", api=True),
+       "{v:.0%} of their calling went to people who left", api=True, topic="contacts who left"),
+    _f("days_since_contact_left", "graph",
+       "Days since the latest departure among contacts (empty: none left).",
+       "a contact left {v:.0f} days ago", topic="contacts who left"),
     _f("churn_activation", "graph", "Energy from recent churners by spreading activation.",
        "close in the call graph to recent churners ({v:.2f})",
        predicate=CC.churnActivation, api=True,
-       api_doc="Pull of recent churners, by spreading activation."),
+       api_doc="Pull of recent churners, by spreading activation.", topic="contacts who left"),
     _f("neighbour_mean_arpu", "graph", "Mean ARPU of on-net contacts.",
        "their contacts spend ¥{v:.0f} a month on average", api=True),
     _f("neighbour_mean_tenure_days", "graph", "Mean tenure of on-net contacts, days."),
@@ -188,6 +185,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
 
 API_FEATURES = tuple(f for f in FEATURES.values() if f.api)
 """The fields of the API's ``GraphFeatures``, in schema order."""
+TOPICS: dict[str, str] = {f.name: f.topic or f.name for f in FEATURES.values()}
+"""Feature → the topic its churn reasons are told under (its own name when alone)."""
 PREDICATES: dict[str, URIRef] = {
     f.name: f.predicate for f in FEATURES.values() if f.predicate is not None}
 """Feature → ontology property of the subscriber's number (``graph.knowledge``)."""

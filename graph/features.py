@@ -187,6 +187,9 @@ def neighbour_aggregates(arrays: EdgeArrays, attributes: dict[str, np.ndarray], 
     days = (np.datetime64(cutoff, "D")
             - np.ma.getdata(churn).astype("datetime64[D]")[churned_before]).astype(np.float64)
     pull[churned_before] = np.power(0.5, days / float(settings.churn_half_life_days))
+    left_days_ago = np.full(n, np.inf)  # how long ago a churned neighbour left
+    left_days_ago[churned_before] = days
+    latest = np.full(n, np.inf)  # per vertex: the most recent departure among its neighbours
     known = {name: (np.ma.getdata(attributes[name]).astype(np.float64),
                     ~np.ma.getmaskarray(attributes[name])) for name in ("arpu", "tenure_days")}
     # plans as codes in name order, so the smallest code wins a tie for the top plan
@@ -222,6 +225,7 @@ def neighbour_aggregates(arrays: EdgeArrays, attributes: dict[str, np.ndarray], 
         churned = churned_before[nbr]
         add("churned_neighbours", vid[churned])
         add("churned_tie_weight", vid[churned], weight[churned] * pull[nbr[churned]])
+        np.minimum.at(latest, vid[churned], left_days_ago[nbr[churned]])
         for name, (values, present) in known.items():
             seen = present[nbr]
             add(f"{name} seen", vid[seen])
@@ -267,6 +271,8 @@ def neighbour_aggregates(arrays: EdgeArrays, attributes: dict[str, np.ndarray], 
                                       (sums["on_net_ties"] > 0) & (strength != 0)),
         "churned_neighbours": sums["churned_neighbours"],
         "churned_tie_weight": sums["churned_tie_weight"],
+        "days_since_contact_left": _nullable(np.where(np.isfinite(latest), latest, 0.0),
+                                             np.isfinite(latest)),
         "neighbour_mean_arpu": share(sums["arpu sum"], sums["arpu seen"],
                                      sums["arpu seen"] > 0),
         "neighbour_mean_tenure_days": share(sums["tenure_days sum"], sums["tenure_days seen"],
@@ -325,6 +331,7 @@ def features_sql(cutoff: date) -> str:
                coalesce(nb.churned_tie_weight, 0)::DOUBLE AS churned_tie_weight,
                coalesce(nb.churned_tie_weight / nullif(nb.strength, 0), 0)::DOUBLE
                    AS churned_tie_share,
+               nb.days_since_contact_left::DOUBLE AS days_since_contact_left,
                x.churn_activation,
                nb.neighbour_mean_arpu::DOUBLE AS neighbour_mean_arpu,
                nb.neighbour_mean_tenure_days::DOUBLE AS neighbour_mean_tenure_days,

@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from graph.catalogue import FEATURES, load_reasons, reason_texts
+from graph.catalogue import FEATURES, TOPICS, load_reasons, reason_texts
 from graph.locales import DEFAULT_LOCALE, format_money, normalize, translator
 
 __all__ = ["PHRASES", "ChurnRiskModel", "boosting_baselines", "describe_feature",
@@ -378,29 +378,44 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
 
     def reasons(self, X: pd.DataFrame, top: int = 3, locale: str | None = None
                 ) -> list[list[dict[str, Any]]]:
-        """Per subscriber, up to ``top`` features raising the risk most, in words.
+        """Per subscriber, up to ``top`` causes raising the risk most, in words.
 
+        A cause is a topic of the catalogue (``graph.catalogue.TOPICS``): features that say
+        the same thing (the contacts who left, counted, weighted and dated) push together,
+        as the sum of their exact TreeSHAP contributions, and read as the phrase of the one
+        pushing most. Split over correlated columns, a strong cause would otherwise rank
+        below a single weaker one, or fill every slot with the same story.
+        ``contribution`` is the topic's sum; ``feature`` and ``value`` its leading feature's.
         The words are in ``locale`` (English by default, see ``describe_feature``).
 
         Every subscriber gets at least one reason: if nothing pushes the risk up, the
-        feature holding it up the most (least negative) is given.
+        cause holding it up the most (least negative) is given.
         """
         matrix = self.contributions(X).drop(columns="bias").to_numpy()
         values = X[list(self.feature_names_in_)].to_numpy(dtype=object)
-        k = min(top, matrix.shape[1])
-        order = np.argsort(-matrix, axis=1)[:, :k]  # vectorised; the loop below only formats
         names = list(self.feature_names_in_)
+        _, topic = np.unique([TOPICS.get(name, name) for name in names], return_inverse=True)
+        members = np.zeros((len(names), topic.max() + 1))
+        members[np.arange(len(names)), topic] = 1.0
+        pushed = matrix @ members  # per subscriber and topic: the summed contributions
+        lead = np.empty(pushed.shape, dtype=np.int64)  # the feature pushing most per topic
+        for t in range(pushed.shape[1]):
+            columns = np.flatnonzero(topic == t)
+            lead[:, t] = columns[np.argmax(matrix[:, columns], axis=1)]
+        k = min(top, pushed.shape[1])
+        order = np.argsort(-pushed, axis=1)[:, :k]  # vectorised; the loop below only formats
         phrases = self.phrases if self.phrases is not None else PHRASES
         out: list[list[dict[str, Any]]] = []
         for i, picks in enumerate(order.tolist()):
-            chosen = [j for j in picks if matrix[i, j] > 0] or picks[:1]
+            chosen = [t for t in picks if pushed[i, t] > 0] or picks[:1]
             row = []
-            for j in chosen:
+            for t in chosen:
+                j = int(lead[i, t])
                 value = values[i, j]
                 if isinstance(value, np.generic):
                     value = value.item()
                 row.append({"feature": names[j], "value": value,
-                            "contribution": float(matrix[i, j]),
+                            "contribution": float(pushed[i, t]),
                             "text": describe_feature(names[j], value, phrases, locale)})
             out.append(row)
         return out

@@ -6,10 +6,11 @@ payments made, contacts logged and calls placed *before* it count, and the expor
 port-out or termination in the month after the cut-off, from ``churn_events``.
 
 Feature groups (``FeatureSet.groups``): plan and tenure, billing, service, behaviour, and
-**graph** — the exposure to churn in the subscriber's call circle computed here from
-``call_edges`` plus every numeric column of ``graph_features`` for the cut-off when the
-graph stage has written it. Tables the warehouse lacks (no CDRs for IBM Telco) drop their
-group instead of failing, so the same code runs on a real export without a call graph.
+**graph** — every numeric column of ``graph_features`` for the cut-off, read from the
+warehouse where the graph stage wrote it. The pull of contacts who left (how many, how
+strongly tied, how recently) is defined there once (``graph.features``); nothing here
+computes it again. Tables the warehouse lacks (no CDRs for IBM Telco, no graph stage) drop
+their group instead of failing, so the same code runs on a real export without a call graph.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from graph.catalogue import FEATURES, group
-from graph.warehouse import month_start, sql_date, table_exists, tie_strength_sql
+from graph.warehouse import month_start, sql_date, table_exists
 
 __all__ = ["ID_COLUMNS", "LABEL", "FeatureSet", "available_cutoffs", "churn_features",
            "export_cutoff"]
@@ -106,12 +107,10 @@ def export_cutoff(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
 
 
 def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
-                   horizon_months: int = 1, close_contact_interactions: int = 3,
-                   tie_window_months: int = 4, with_graph: bool = True,
+                   horizon_months: int = 1, with_graph: bool = True,
                    as_of: date | None = None) -> FeatureSet:
     """Features per subscriber active at ``cutoff`` and the churn label for the next
-    ``horizon_months``. A contact is *close* with at least ``close_contact_interactions``
-    calls or texts in the ``tie_window_months`` before the cut-off.
+    ``horizon_months``; ``with_graph=False`` leaves the graph stage's features out.
 
     ``as_of`` (default: the cut-off) reads billing, service and behaviour up to a later
     date: only for one-shot exports such as IBM Telco, whose columns describe the customer
@@ -257,13 +256,6 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
         groups["behaviour"] = behaviour
 
     graph_columns: list[str] = []
-    if with_graph and _has_rows(con, "call_edges"):
-        exposure = _circle_churn_exposure(con, cutoff, close_contact_interactions,
-                                          tie_window_months)
-        frame = frame.merge(exposure, on="msisdn", how="left")
-        for column in exposure.columns.drop("msisdn"):
-            frame[column] = frame[column].fillna(0)
-            graph_columns.append(column)
     if with_graph and _has_rows(con, "graph_features"):
         table = con.execute(f"SELECT * FROM graph_features WHERE cutoff = {c}").df()
         numeric = [col for col in table.columns
@@ -288,53 +280,3 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
         con.execute(f"DROP TABLE IF EXISTS {temp}")
     return FeatureSet(cutoff, frame, {k: v for k, v in groups.items() if v})
 
-
-def _circle_churn_exposure(con: duckdb.DuckDBPyConnection, cutoff: date, close: int,
-                           window: int) -> pd.DataFrame:
-    """How much of a subscriber's call circle has already left, as of the cut-off.
-
-    Tie strength follows ``graph.warehouse`` (calls, texts and minutes). A contact *left*
-    if their line has a churn event before the cut-off; their number still shows up in
-    the CDRs afterwards (as off-net), which is exactly the pull we want to measure.
-    """
-    c = sql_date(cutoff)
-    start = sql_date(month_start(cutoff, -window))
-    m1, m2, m3 = (sql_date(month_start(cutoff, -k)) for k in (1, 2, 3))
-    return con.execute(f"""
-        WITH pairs AS (
-            SELECT a, b, sum(calls_ab + calls_ba + sms_ab + sms_ba) AS n,
-                   sum({tie_strength_sql("calls_ab + calls_ba", "sms_ab + sms_ba",
-                                         "seconds_ab + seconds_ba")}) AS w
-            FROM call_edges WHERE month >= {start} AND month < {c} GROUP BY ALL
-        ),
-        ties AS (
-            SELECT a AS msisdn, b AS other, n, w FROM pairs
-            UNION ALL SELECT b, a, n, w FROM pairs
-        ),
-        gone AS (
-            SELECT s.msisdn, min(e.churn_date) AS churn_date
-            FROM churn_events e JOIN subscriptions s USING (subscription_id)
-            WHERE e.churn_date < {c} AND e.churn_date >= {m3}
-            GROUP BY ALL
-        )
-        SELECT t.msisdn,
-               count(*) FILTER (WHERE g.churn_date >= {m1} AND t.n >= {close})
-                   AS churned_contacts_1m,
-               count(*) FILTER (WHERE g.churn_date >= {m2} AND t.n >= {close})
-                   AS churned_contacts_2m,
-               count(*) FILTER (WHERE g.churn_date IS NOT NULL AND t.n >= {close})
-                   AS churned_contacts_3m,
-               coalesce(sum(t.w) FILTER (WHERE g.churn_date IS NOT NULL), 0) / sum(t.w)
-                   AS churned_contact_share,
-               coalesce(max(t.w) FILTER (WHERE g.churn_date IS NOT NULL), 0) / max(t.w)
-                   AS strongest_churned_tie,
-               coalesce(sum(t.w * exp(-datediff('day', g.churn_date, {c}) / 30.0))
-                        FILTER (WHERE g.churn_date IS NOT NULL), 0) / sum(t.w)
-                   AS recent_churn_pull,
-               coalesce(min(datediff('day', g.churn_date, {c}))
-                        FILTER (WHERE g.churn_date IS NOT NULL AND t.n >= {close}), 999)
-                   AS days_since_contact_left
-        FROM ties t LEFT JOIN gone g ON g.msisdn = t.other
-        WHERE t.msisdn IN (SELECT msisdn FROM _cc_base)
-        GROUP BY t.msisdn
-    """).df()

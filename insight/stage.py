@@ -74,6 +74,8 @@ __all__ = ["InsightSettings", "TrainedChurnModel", "load_model", "score", "train
 
 MODEL_FILE = "churn-model.pkl"
 METADATA_FILE = "churn-model.json"
+FOLLOW_WINDOW_DAYS = 61
+"""A contact who left this many days before the cut-off or fewer counts as just gone."""
 SEGMENT_FEATURES = ["calls_out", "minutes_out", "sms_out", "contacts", "active_days", "data_mb",
                     "night_calls", "monthly_revenue", "tenure_months",
                     "percent_out_of_network_contacts", "percent_nocturnal"]
@@ -202,8 +204,10 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
     groups = np.concatenate([f.frame["subscription_id"] for f in frames.values()])
     model = ChurnRiskModel(time_budget_s=settings.churn_time_budget_s,
                            random_state=settings.seed).fit(X, y, groups=groups)
-    # Follow rate for network value: excess churn after a close contact left, measured.
-    exposed = (X["churned_contacts_2m"] > 0).to_numpy() if "churned_contacts_2m" in X else None
+    # Follow rate for network value: excess churn after a contact left (in the last two
+    # months, as the graph stage sees it), measured.
+    exposed = (X["days_since_contact_left"] <= FOLLOW_WINDOW_DAYS).to_numpy() \
+        if "days_since_contact_left" in X else None
     meta = {
         "model_id": f"churn-{snapshot.id}",
         "snapshot": snapshot.id,

@@ -148,7 +148,7 @@ def risk_of(i: int) -> float:
 
 REASONS = dump_reasons([
     {"feature": "calls_trend", "value": -0.4, "contribution": 0.8, "text": "falling usage"},
-    {"feature": "churned_contacts_2m", "value": 2, "contribution": 0.3, "text": "friends left"}])
+    {"feature": "churned_neighbours", "value": 2, "contribution": 0.3, "text": "friends left"}])
 """Every line's churn reasons, as ``churn_scores.reasons`` stores them."""
 
 

@@ -107,8 +107,7 @@ def test_phrases_and_api_fields_come_from_the_catalogue() -> None:
     assert set(PHRASES) == {f.name for f in FEATURES.values() if f.phrase}
     for name, phrase in PHRASES.items():  # each phrase reads a number or a category
         assert "{v" in phrase and describe_feature(name, 2.0) != describe_feature(name, None)
-    assert describe_feature("churned_contacts_2m", 3) == (
-        "3 close contacts left in the last 2 months")
+    assert describe_feature("churned_neighbours", 3) == "3 contacts have left"
     fields = [f.name for f in GraphFeatures.__strawberry_definition__.fields]
     assert fields == ["cutoff", "circle_id", *[f.name for f in API_FEATURES]]
 

@@ -71,6 +71,39 @@ def test_churn_model_conventions_and_reasons() -> None:
         fitted.predict_proba(X.drop(columns="arrears"))
 
 
+def test_reasons_tell_one_cause_once_with_its_summed_push() -> None:
+    """Contacts who left, counted, weighted and dated, are one reason: its contribution is
+    the sum of those columns' exact TreeSHAP values; other features stay reasons of their
+    own, so a cause split over three columns still ranks by its whole push."""
+    rng = np.random.default_rng(4)
+    n = 4000
+    left = rng.random(n) < 0.15
+    X = pd.DataFrame({"churned_neighbours": left * rng.integers(1, 4, n),
+                      "churned_tie_share": left * rng.uniform(0.05, 0.6, n),
+                      "days_since_contact_left": np.where(left, rng.integers(1, 90, n), np.nan),
+                      "arrears": rng.exponential(50, n), "noise": rng.normal(size=n)})
+    logit = -3.5 + 2.2 * left + 0.012 * X["arrears"]
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = ChurnRiskModel(n_estimators=150, learning_rate=0.1, num_leaves=4,
+                           min_child_samples=30, reg_lambda=1.0).fit(X, y)
+    head = X.head(300)
+    contributions = model.contributions(head)
+    friends = ["churned_neighbours", "churned_tie_share", "days_since_contact_left"]
+    for i, reasons in enumerate(model.reasons(head, top=3)):
+        topics = ["friends" if r["feature"] in friends else r["feature"] for r in reasons]
+        assert len(topics) == len(set(topics))  # a cause is told once
+        for reason in reasons:
+            columns = friends if reason["feature"] in friends else [reason["feature"]]
+            assert reason["contribution"] == pytest.approx(
+                contributions.iloc[i][columns].sum())
+            if reason["feature"] in friends:  # worded by the column pushing most
+                assert contributions.iloc[i][reason["feature"]] == pytest.approx(
+                    contributions.iloc[i][friends].max())
+    told = [r[0]["feature"] for r, gone in zip(model.reasons(head), left[:300], strict=True)
+            if gone]
+    assert np.mean([f in friends for f in told]) > 0.5
+
+
 def test_scoring_threads_change_speed_not_scores() -> None:
     """``callcircle score --threads`` sets ``n_jobs`` on the fitted model before scoring."""
     X, y = _toy(4000, 2)

@@ -125,6 +125,7 @@ ORACLE = """
         count(*) FILTER (nbr_churn IS NOT NULL) AS churned_neighbours,
         coalesce(sum(weight * pow(0.5, date_diff('day', nbr_churn, DATE '{cut}') / {half}))
                  FILTER (nbr_churn IS NOT NULL), 0) AS churned_tie_weight,
+        min(date_diff('day', nbr_churn, DATE '{cut}'))::DOUBLE AS days_since_contact_left,
         avg(nbr_arpu) AS neighbour_mean_arpu, avg(nbr_tenure) AS neighbour_mean_tenure_days,
         avg((nbr_plan = own_plan)::INT) AS neighbour_same_plan_share,
         any_value(t.neighbour_top_plan) AS neighbour_top_plan

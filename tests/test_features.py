@@ -53,6 +53,8 @@ def test_features_mean_what_networkx_means(tmp_path: Path) -> None:
     tie = G.edges["+4510000001", "+4510000002"]["weight"]
     assert one["churned_tie_weight"] == pytest.approx(tie * 0.5 ** (22 / 90))
     assert one["churned_tie_share"] == pytest.approx(one["churned_tie_weight"] / one["strength"])
+    assert one["days_since_contact_left"] == 22
+    assert feats["+4510000005"]["days_since_contact_left"] is None  # none of theirs left
     assert feats["+4510000002"]["churned_before_cutoff"] is True
     assert one["onnet_contact_share"] == pytest.approx(2 / 3)
     assert one["offnet_contact_share"] == pytest.approx(1 / 3)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import pandas as pd
 import pytest
 
+from graph.stage import build_graph_stage
 from ingest.load import ensure_tables
 from insight.features import available_cutoffs, churn_features
 
@@ -91,20 +93,26 @@ def test_billing_service_and_behaviour(warehouse: duckdb.DuckDBPyConnection) -> 
     assert s1["payment_type"] == "postpaid" and s1["lines"] == 1
     assert s1["calls_out"] == 4 and s1["minutes_out"] == pytest.approx(4)
     assert s1["calls_trend"] == pytest.approx(10 / 21 - 1)
-    assert set(fs.groups) == {"plan", "billing", "service", "behaviour", "graph"}
+    assert set(fs.groups) == {"plan", "billing", "service", "behaviour"}  # no graph stage
 
 
-def test_circle_churn_exposure(warehouse: duckdb.DuckDBPyConnection) -> None:
+def test_contacts_who_left_come_from_the_graph_stage(
+        warehouse: duckdb.DuckDBPyConnection) -> None:
+    """One definition of the pull of contacts who left: the graph stage's, read back."""
+    assert "graph" not in churn_features(warehouse, CUTOFF).groups  # call edges alone: none
+    build_graph_stage(warehouse, cutoff=CUTOFF)
     fs = churn_features(warehouse, CUTOFF)
     frame = fs.frame.set_index("subscription_id")
-    # A talked 5 times with B, who ported out on 10 March: one close contact left last month.
-    assert frame.loc["S1", "churned_contacts_1m"] == 1
-    assert frame.loc["S1", "churned_contacts_2m"] == 1
+    # A talked 5 times (10 minutes) with B, who ported out on 10 March, 22 days before the
+    # cut-off, and once with C, who leaves after it.
     w_b, w_c = 5 + 0.1 * 10, 1 + 0.1 * 1
-    assert frame.loc["S1", "churned_contact_share"] == pytest.approx(w_b / (w_b + w_c))
-    assert frame.loc["S3", "churned_contacts_2m"] == 0
-    assert "churned_contacts_2m" in fs.graph_features
-    assert "churned_contacts_2m" not in fs.non_graph_features
+    s1 = frame.loc["S1"]
+    assert s1["churned_neighbours"] == 1 and s1["days_since_contact_left"] == 22
+    assert s1["churned_tie_share"] == pytest.approx(w_b * 0.5 ** (22 / 90) / (w_b + w_c))
+    assert frame.loc["S3", "churned_neighbours"] == 0
+    assert pd.isna(frame.loc["S3", "days_since_contact_left"])  # nobody of theirs left
+    assert {"churned_tie_share", "days_since_contact_left"} <= set(fs.graph_features)
+    assert "churned_tie_share" not in fs.non_graph_features
     without = churn_features(warehouse, CUTOFF, with_graph=False)
     assert "graph" not in without.groups
 

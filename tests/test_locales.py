@@ -73,7 +73,7 @@ def test_reason_phrases_in_chinese_and_english_unchanged() -> None:
         assert describe_feature(name, 0.25) == phrase.format(v=0.25)
         assert describe_feature(name, 0.25, locale="en") == phrase.format(v=0.25)
         assert describe_feature(name, 0.25, locale="zh-CN") == translated.format(v=0.25)
-    assert describe_feature("churned_contact_share", 0.42, locale="zh-CN") == "交往圈中42%已离网"
+    assert describe_feature("churned_tie_share", 0.42, locale="zh-CN") == "42%的通话对象已离网"
     assert describe_feature("arrears", 120.4, locale="zh_CN") == "欠费¥120"
     assert describe_feature("arrears", float("nan"), locale="zh-CN") == "arrears: 未知"
     assert describe_feature("arrears", float("nan")) == "arrears: unknown"
@@ -83,8 +83,8 @@ def test_churn_reasons_in_a_locale_explain_the_same_features() -> None:
     rng = np.random.default_rng(3)
     n = 2000
     X = pd.DataFrame({"complaints_30d": rng.poisson(0.5, n), "arrears": rng.exponential(50, n),
-                      "churned_contact_share": rng.random(n)})
-    logit = -3 + 0.9 * X["complaints_30d"] + 0.01 * X["arrears"] + 2 * X["churned_contact_share"]
+                      "churned_tie_share": rng.random(n)})
+    logit = -3 + 0.9 * X["complaints_30d"] + 0.01 * X["arrears"] + 2 * X["churned_tie_share"]
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
     model = ChurnRiskModel(n_estimators=40, min_child_samples=30).fit(X, y)
     head = X.head(50)
