@@ -113,7 +113,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in [
        "active on {v:.0f} days last month"),
     _f("data_mb", "behaviour", "Mobile data, MB.", "{v:.0f} MB of data last month"),
     _f("night_calls", "behaviour", "Calls 22:00-06:00.", "{v:.0f} night calls last month"),
-    _f("calls_trend", "behaviour", "Calls of the last month against the two before, minus 1.",
+    _f("calls_trend", "behaviour", "Calls of the last month against the two before, minus 1; "
+       "ties to contacts who left before the cut-off left out.",
        "calls {v:+.0%} last month against the two before"),
     _f("usage_trend", "behaviour", "Data of the last month against the two before, minus 1.",
        "data use {v:+.0%} last month against the two before"),

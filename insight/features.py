@@ -221,7 +221,29 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
     frame = con.execute(query).df()
 
     if _has_rows(con, "usage_monthly"):
+        # Calls with contacts who left before the cut-off stop because they left: that loss
+        # is the graph features' to tell (contacts who left), not a fall in the subscriber's
+        # own use, so the calls trend leaves those ties out of every month.
+        lost = "SELECT NULL::VARCHAR AS msisdn, NULL::DATE AS month, 0 AS calls WHERE FALSE"
+        if _has_rows(con, "call_edges"):
+            window = f"month >= {m3} AND month < {f}"
+            lost = f"""
+                SELECT t.msisdn, t.month, sum(t.calls) AS calls FROM (
+                    SELECT month, a AS msisdn, b AS other, calls_ab + calls_ba AS calls
+                    FROM call_edges WHERE {window}
+                    UNION ALL SELECT month, b, a, calls_ab + calls_ba
+                    FROM call_edges WHERE {window}) t
+                SEMI JOIN (SELECT s.msisdn FROM churn_events e
+                           JOIN subscriptions s USING (subscription_id)
+                           WHERE e.churn_date < {c}) gone ON gone.msisdn = t.other
+                GROUP BY ALL"""
         usage = con.execute(f"""
+            WITH lost AS ({lost}),
+            kept AS (
+                SELECT u.*, calls_out + calls_in - coalesce(lost.calls, 0) AS calls_kept
+                FROM usage_monthly u LEFT JOIN lost USING (msisdn, month)
+                WHERE u.month >= {m3} AND u.month < {f}
+            )
             SELECT msisdn,
                    sum(calls_out) FILTER (WHERE month = {m1}) AS calls_out,
                    sum(seconds_out) FILTER (WHERE month = {m1}) / 60.0 AS minutes_out,
@@ -230,13 +252,13 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *,
                    sum(active_days) FILTER (WHERE month = {m1}) AS active_days,
                    sum(data_mb) FILTER (WHERE month = {m1}) AS data_mb,
                    sum(night_calls) FILTER (WHERE month = {m1}) AS night_calls,
-                   (coalesce(sum(calls_out + calls_in) FILTER (WHERE month = {m1}), 0) + 1)
-                     / (coalesce(sum(calls_out + calls_in) FILTER (WHERE month < {m1}), 0) / 2.0
+                   (coalesce(sum(calls_kept) FILTER (WHERE month = {m1}), 0) + 1)
+                     / (coalesce(sum(calls_kept) FILTER (WHERE month < {m1}), 0) / 2.0
                         + 1) - 1 AS calls_trend,
                    (coalesce(sum(data_mb) FILTER (WHERE month = {m1}), 0) + 1)
                      / (coalesce(sum(data_mb) FILTER (WHERE month < {m1}), 0) / 2.0 + 1) - 1
                      AS usage_trend
-            FROM usage_monthly WHERE month >= {m3} AND month < {f}
+            FROM kept
             GROUP BY ALL
         """).df()
         behaviour = [c for c in usage.columns if c != "msisdn"]
