@@ -31,8 +31,8 @@ pytest_plugins = ["api_fixtures"]
 
 REASONS = dump_reasons([
     {"feature": "arrears", "value": 12_345.0, "contribution": 0.8, "text": "arrears of ¥12345"},
-    {"feature": "churned_contact_share", "value": 0.42, "contribution": 0.3,
-     "text": "42% of their circle has left"}])
+    {"feature": "churned_tie_share", "value": 0.42, "contribution": 0.3,
+     "text": "42% of their calling went to people who left"}])
 LIBRARY = """
 name: operator
 features:
@@ -106,8 +106,8 @@ def test_english_unless_asked(english_server: Server) -> None:
     card = _card(english_server)
     risk = card["customer"]["churnRisk"]
     assert risk["reasons"] == risk["en"] == risk["asked"] == [
-        "arrears of ¥12345", "42% of their circle has left"]  # as stored
-    assert risk["zh"] == ["欠费¥1.2万", "交往圈中42%已离网"]
+        "arrears of ¥12345", "42% of their calling went to people who left"]  # as stored
+    assert risk["zh"] == ["欠费¥1.2万", "42%的通话对象已离网"]
     assert card["customer"]["value"]["valueTier"] == "silver"  # C0002: TIERS[2] medium → silver
     assert card["customer"]["segment"]["profile"] == "prepaid, heavy night calls, low data"
     tags = {t["tag"]: t for t in card["customerTags"]}
@@ -124,8 +124,8 @@ def test_english_unless_asked(english_server: Server) -> None:
 def test_chinese_by_accept_language(english_server: Server) -> None:
     card = _card(english_server, **{"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
     risk = card["customer"]["churnRisk"]
-    assert risk["reasons"] == risk["asked"] == risk["zh"] == ["欠费¥1.2万", "交往圈中42%已离网"]
-    assert risk["en"] == ["arrears of ¥12345", "42% of their circle has left"]
+    assert risk["reasons"] == risk["asked"] == risk["zh"] == ["欠费¥1.2万", "42%的通话对象已离网"]
+    assert risk["en"] == ["arrears of ¥12345", "42% of their calling went to people who left"]
     assert card["customer"]["value"]["valueTier"] == "银卡"
     assert card["customer"]["segment"]["profile"] == "预付费，夜间通话多，流量用得少"
     tags = {t["tag"]: t for t in card["customerTags"]}
@@ -152,7 +152,7 @@ def test_chinese_by_accept_language(english_server: Server) -> None:
 
 def test_chinese_by_argument(english_server: Server) -> None:
     card = _card(english_server, locale="zh_CN")
-    assert card["customer"]["churnRisk"]["asked"] == ["欠费¥1.2万", "交往圈中42%已离网"]
+    assert card["customer"]["churnRisk"]["asked"] == ["欠费¥1.2万", "42%的通话对象已离网"]
     assert card["customer"]["churnRisk"]["reasons"][0] == "arrears of ¥12345"
     with english_server.client("analyst") as client:
         found = data(client, """{ customer(customerId: "C0002") {
@@ -167,13 +167,14 @@ def test_chinese_by_argument(english_server: Server) -> None:
 
 def test_the_server_default_from_its_config(chinese_server: Server) -> None:
     card = _card(chinese_server)
-    assert card["customer"]["churnRisk"]["reasons"] == ["欠费¥1.2万", "交往圈中42%已离网"]
+    assert card["customer"]["churnRisk"]["reasons"] == ["欠费¥1.2万", "42%的通话对象已离网"]
     assert card["customer"]["value"]["valueTier"] == "银卡"
     english = _card(chinese_server, **{"Accept-Language": "en-GB"})  # the header wins
     assert english["customer"]["value"]["valueTier"] == "silver"
-    assert english["customer"]["churnRisk"]["zh"] == ["欠费¥1.2万", "交往圈中42%已离网"]
+    assert english["customer"]["churnRisk"]["zh"] == ["欠费¥1.2万", "42%的通话对象已离网"]
     assert _card(chinese_server, locale="en")["customer"]["churnRisk"]["asked"] == [
-        "arrears of ¥12345", "42% of their circle has left"]  # and the argument wins over both
+        # and the argument wins over both
+        "arrears of ¥12345", "42% of their calling went to people who left"]
 
 
 def test_an_unknown_locale_is_refused(english_server: Server) -> None:

@@ -190,11 +190,11 @@ def test_money_in_reasons_reads_in_wan() -> None:
     assert describe_feature("arrears", 12_345) == "arrears of ¥12345"  # English as it was
     stored = dump_reasons([
         {"feature": "arrears", "value": 25_000.0, "contribution": 0.5, "text": "arrears of ¥25000"},
-        {"feature": "churned_contact_share", "value": 0.42, "contribution": 0.3,
-         "text": "42% of their circle has left"}])
+        {"feature": "churned_tie_share", "value": 0.42, "contribution": 0.3,
+         "text": "42% of their calling went to people who left"}])
     assert reasons_in(stored) == reasons_in(stored, "en") == [
-        "arrears of ¥25000", "42% of their circle has left"]
-    assert reasons_in(stored, "zh-CN") == ["欠费¥2.5万", "交往圈中42%已离网"]
+        "arrears of ¥25000", "42% of their calling went to people who left"]
+    assert reasons_in(stored, "zh-CN") == ["欠费¥2.5万", "42%的通话对象已离网"]
     assert reasons_in(None, "zh-CN") == []
 
 
