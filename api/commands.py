@@ -125,7 +125,8 @@ def report_snapshot(store: SnapshotStore, out: Path, *, console: Console,
                     locale: str | None = None) -> Path:
     """Write the HTML report of the current scored snapshot to ``out``, in ``locale``."""
     path = write_report(store, out, locale=locale)
-    console.print(f"report written to {path.resolve()}")
+    _ = translator(locale).gettext
+    console.print(_("report written to {path}").format(path=path.resolve()))
     return path
 
 
@@ -156,7 +157,7 @@ def tags_table(counts: list[dict], library: RuleLibrary, snapshot_id: str,
                    for tag, label in zip(shown["tag_id"], shown["label"], strict=True)])
     shown = shown.rename(columns={c: _(c) for c in TAG_COLUMNS})
     return frame_table(shown, _("customer tags in snapshot {snapshot}").format(
-        snapshot=snapshot_id))
+        snapshot=snapshot_id), locale=locale)
 
 
 TAG_COLUMNS = (N_("scheme"), N_("tag_id"), N_("label"), N_("rule_version"), N_("customers"))
@@ -183,7 +184,7 @@ def show_campaigns(store: SnapshotStore, *, console: Console, locale: str | None
     shown = evaluation[list(CAMPAIGN_COLUMNS)].rename(
         columns={column: _(header) for column, header in CAMPAIGN_COLUMNS.items()})
     print_table(console, frame_table(
-        shown, _("campaigns: treated vs control (Newcombe 95% interval)")))
+        shown, _("campaigns: treated vs control (Newcombe 95% interval)"), locale=locale))
 
 
 GROUPINGS = (N_("rollup"), N_("cube"), N_("plain"))
@@ -201,7 +202,7 @@ def show_kpis(store: SnapshotStore, measures: list[str], by: list[str], *, group
     dimensions = (", " if english else "、").join(by if english else [label(d, locale) for d in by])
     title = _("KPIs by {dimensions} ({grouping})").format(
         dimensions=dimensions or _("total"), grouping=_(grouping))
-    print_table(console, frame_table(frame, title))
+    print_table(console, frame_table(frame, title, locale=locale))
 
 
 def _current(store: SnapshotStore) -> Snapshot:
@@ -211,22 +212,27 @@ def _current(store: SnapshotStore) -> Snapshot:
     return snapshot
 
 
-def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 40) -> Table:
-    """A data frame as a terminal table (floats to 3 decimals, missing as blank)."""
+def frame_table(frame: pd.DataFrame, title: str, max_rows: int = 40,
+                locale: str | None = None) -> Table:
+    """A data frame as a terminal table (floats to 3 decimals, missing as blank); the
+    caption and list separators in ``locale``."""
     table = Table(title=title, title_justify="left")
+    separator = ", " if normalize(locale) == DEFAULT_LOCALE else "、"
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
         table.add_column(str(column), justify="right" if numeric else "left")
     for row in frame.head(max_rows).itertuples(index=False):
-        table.add_row(*[_cell(value) for value in row])
+        table.add_row(*[_cell(value, separator) for value in row])
     if len(frame) > max_rows:
-        table.caption = f"first {max_rows} of {len(frame):,} rows"
+        _ = translator(locale).gettext
+        table.caption = _("first {shown} of {rows:,} rows").format(shown=max_rows,
+                                                                   rows=len(frame))
     return table
 
 
-def _cell(value: object) -> str:
+def _cell(value: object, separator: str = ", ") -> str:
     if isinstance(value, list | tuple | np.ndarray):
-        return ", ".join(str(v) for v in value)
+        return separator.join(str(v) for v in value)
     if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
         return ""
     if isinstance(value, float):
@@ -238,7 +244,8 @@ def metrics_table(evaluation: dict, locale: str | None = None) -> Table:
     """The churn evaluation as a table: one row per model and feature set."""
     _ = translator(locale).gettext
     title = _("churn model evaluation ({kind}, {rows:,} subscribers, {churners:,} churners)")
-    table = Table(title=title.format(kind=evaluation.get("kind", ""),
+    kind = evaluation.get("kind", "")
+    table = Table(title=title.format(kind=_(kind) if kind else "",
                                      rows=evaluation.get("rows", 0),
                                      churners=evaluation.get("churners", 0)),
                   title_justify="left")
@@ -246,10 +253,11 @@ def metrics_table(evaluation: dict, locale: str | None = None) -> Table:
     columns = [key for key in (N_("model"), N_("features"), "roc_auc", "pr_auc", "lift_top_decile",
                                "brier", "ece") if rows and key in rows[0]]
     for column in columns:
-        table.add_column(_(column) if column in ("model", "features") else column,
+        table.add_column(_(column),
                          justify="left" if column in ("model", "features") else "right")
     for row in rows:
-        table.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
+        table.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float)
+                        else _(str(row[c])) if c in ("model", "features") else str(row[c])
                         for c in columns])
     return table
 

@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from graph.catalogue import FEATURES, TOPICS, load_reasons, reason_texts
+from graph.catalogue import FEATURES, TOPICS, feature_label, load_reasons, reason_texts
 from graph.locales import DEFAULT_LOCALE, format_money, normalize, translator
 
 __all__ = ["PHRASES", "ChurnRiskModel", "boosting_baselines", "describe_feature",
@@ -47,7 +47,8 @@ PHRASES: dict[str, str] = {
 
 def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = None,
                      locale: str | None = None) -> str:
-    """One feature value in words, from the phrase table or a humanised fallback.
+    """One feature value in words, from the phrase table, else its name (in English as the
+    column reads, in another locale its display name, ``graph.catalogue.feature_label``).
 
     ``locale`` (``graph.locales.LOCALES``; English by default) picks the language: a phrase
     is the msgid of its translation in the locale's catalog, and its money (``¥{v:.0f}``)
@@ -66,13 +67,16 @@ def describe_feature(name: str, value: Any, phrases: Mapping[str, str] | None = 
             return text.format(v=value)
         except (ValueError, TypeError):
             pass
-    words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).replace("_", " ").strip().lower()
+    if locale == DEFAULT_LOCALE:  # as English reasons were always stored
+        words = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).replace("_", " ").strip().lower()
+        colon = ": "
+    else:  # the feature's display name (夜间通信占比：0.2)
+        words, colon = feature_label(name, locale), "："
     if missing:
-        unknown = _("unknown")
-        return f"{words}: {unknown}"
+        return f"{words}{colon}{_('unknown')}"
     if isinstance(value, float | np.floating):
-        return f"{words}: {value:.3g}"
-    return f"{words}: {value}"
+        return f"{words}{colon}{value:.3g}"
+    return f"{words}{colon}{value}"
 
 
 def reasons_in(stored: object, locale: str | None = None) -> list[str]:

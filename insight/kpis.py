@@ -45,10 +45,10 @@ from graph.locales import (
     translator,
 )
 from graph.warehouse import latest_cutoff_sql, table_exists
-from insight.value import DEFAULT_TIER_LABELS, CostModel
+from insight.value import DEFAULT_TIER_LABELS, CostModel, tier_name
 
-__all__ = ["DIMENSIONS", "FACTS_TABLE", "LABELS", "MEASURES", "kpi_facts", "kpis", "label",
-           "localized"]
+__all__ = ["DIMENSIONS", "FACTS_TABLE", "LABELS", "MEASURES", "PLACEHOLDERS", "kpi_facts",
+           "kpis", "label", "localized", "value_label"]
 
 FACTS_TABLE = "kpi_facts"
 
@@ -91,6 +91,13 @@ LABELS: dict[str, str] = {
 """Measure and dimension → its name for an analyst (a catalog message, see ``localized``)."""
 MONEY: tuple[str, ...] = ("revenue", "cost", "profit", "arpu", "average_profit")
 """Measures in yuan."""
+
+PLACEHOLDERS: dict[str, str] = {
+    "region": N_("unknown"), "segment": N_("unsegmented"), "value_tier": N_("unscored"),
+    "plan": N_("none"), "channel": N_("none"), "circle_size_band": N_("no circle"),
+}
+"""The value ``kpi_facts`` writes where a customer has none of a dimension: callcircle's
+words, translated, unlike the operator's own values (regions, plans, channels)."""
 
 DIMENSIONS: tuple[str, ...] = ("month", "region", "segment", "value_tier", "plan",
                                "channel", "circle_size_band")
@@ -343,6 +350,25 @@ def label(name: str, locale: str | None = None) -> str:
     return translator(locale).gettext(LABELS.get(name, name))
 
 
+def value_label(dimension: str, value: object, locale: str | None = None) -> str | None:
+    """A dimension's value as an analyst reads it in ``locale``: months 2026年7月, value
+    tiers 金卡, callcircle's placeholders (未分群 …); the operator's own values, segment
+    ids and circle size bands as they are. ``None`` (a subtotal) stays ``None``."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if dimension == "month":
+        month = value if isinstance(value, date) else date.fromisoformat(f"{str(value)[:7]}-01")
+        return format_month(month, locale)
+    text = str(value)
+    if normalize(locale) == DEFAULT_LOCALE:
+        return text
+    if dimension == "value_tier":
+        return tier_name(text, locale)
+    if text == PLACEHOLDERS.get(dimension):
+        return translator(locale).gettext(text)
+    return text
+
+
 def localized(frame: pd.DataFrame, locale: str | None = None) -> pd.DataFrame:
     """A ``kpis`` frame for an analyst reading ``locale``: named, yuan, months, tiers in words.
 
@@ -358,11 +384,8 @@ def localized(frame: pd.DataFrame, locale: str | None = None) -> pd.DataFrame:
         if column in MONEY:
             shown[column] = shown[column].map(
                 lambda v: None if pd.isna(v) else format_money(v, locale))
-        elif column == "month":
-            shown[column] = shown[column].map(
-                lambda v: None if pd.isna(v) else format_month(v, locale))
-        elif column == "value_tier":
-            shown[column] = shown[column].map(lambda v: None if pd.isna(v) else _(v))
+        elif column in DIMENSIONS:
+            shown[column] = [value_label(column, v, locale) for v in shown[column]]
         elif column == "rolled_up":
             shown[column] = shown[column].map(lambda dims: [label(d, locale) for d in dims])
     return shown.rename(columns=lambda c: label(c, locale))

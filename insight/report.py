@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from graph.catalogue import reason_features
+from graph.catalogue import feature_label, reason_features
 from graph.circles import size_distribution
 from graph.locales import DEFAULT_LOCALE, N_, normalize, translator
 from graph.warehouse import latest_cutoff_sql, table_exists
@@ -237,7 +237,8 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
                   manifest: Mapping[str, Any], *, locale: str | None = None) -> str:
     """The full report as an HTML string, in ``locale`` (``graph.locales``; English by
     default): headings, prose, table headers, charts, tiers, tags, profiles and reasons.
-    Identifiers (snapshot, model, campaign and feature ids) are data and stay as they are."""
+    Identifiers (snapshot, model and campaign ids) are data and stay as they are; features
+    read by their display names (``graph.catalogue.feature_label``)."""
     locale = normalize(locale)
     _ = translator(locale).gettext
     english = locale == DEFAULT_LOCALE
@@ -341,6 +342,7 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
         show = top[["subscription_id", "msisdn", "churn_risk"]].assign(reasons=reasons.values)
         feature_counts = (scores.loc[scores["risk_decile"] == 1, "reasons"]
                           .map(reason_features).explode().value_counts().head(10))
+        feature_counts.index = [feature_label(f, locale) for f in feature_counts.index]
         sections.append(
             _heading("h2", _("Whom to call this week")) + _table(show, header=header)
             + _heading("h3", _("Most common reasons in the riskiest decile"))
@@ -446,6 +448,7 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
                         title=_("Response uplift"), y_label=_("uplift")))
 
     importance = pd.Series(model_meta.get("feature_importance", {})).head(15)
+    importance.index = [feature_label(f, locale) for f in importance.index]
     if len(importance):
         sections.append(_heading("h2", _("What drives churn risk (gain)"))
                         + bar_chart(list(importance.index), list(importance.values),

@@ -27,12 +27,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from graph.catalogue import FEATURES, feature_label
 from graph.locales import DEFAULT_LOCALE, N_, normalize, translator
 
 __all__ = ["SEGMENT_WORDS", "SegmentModel", "describe_segment", "profile_in",
            "segment_movement"]
 
-# feature → (word when high, word when low); others read "high <feature>" / "low <feature>".
+# feature → (word when high, word when low); others read "high <feature's display name>" /
+# "low <...>" (``graph.catalogue.feature_label``).
 # The words are catalog messages (``graph.locales``): :func:`profile_in` reads a stored
 # profile in another locale.
 SEGMENT_WORDS: dict[str, tuple[str, str]] = {
@@ -60,13 +62,14 @@ CATEGORY_WORDS: tuple[str, ...] = (N_("prepaid"), N_("postpaid"), N_("unknown"))
 HIGH, LOW = N_("high {measure}"), N_("low {measure}")
 AVERAGE = N_("average on every measure")
 _SEPARATOR = {"en": ", ", "zh-CN": "，"}
+_LABELS = {name.replace("_", " "): feature_label(name) for name in FEATURES}
+"""A feature's column name with spaces (how earlier profiles named it) → its display name."""
 
 
 def _words(feature: str, high: bool, words: Mapping[str, tuple[str, str]]) -> str:
     if feature in words:
         return words[feature][0 if high else 1]
-    readable = feature.replace("_", " ")
-    return (HIGH if high else LOW).format(measure=readable)
+    return (HIGH if high else LOW).format(measure=feature_label(feature))
 
 
 def describe_segment(z: pd.Series, categories: Mapping[str, tuple[str, float]] | None = None,
@@ -82,7 +85,9 @@ def describe_segment(z: pd.Series, categories: Mapping[str, tuple[str, float]] |
 
 def profile_in(profile: str | None, locale: str | None = None) -> str | None:
     """A stored (English) profile in ``locale``: each of its words through the catalog,
-    "high <measure>" re-worded, anything else (an operator's own words) as stored."""
+    "high <measure>" re-worded with the feature's display name (also when stored under its
+    column name with spaces, as earlier runs wrote it), anything else (an operator's own
+    words) as stored."""
     locale = normalize(locale)
     if profile is None or locale == DEFAULT_LOCALE:
         return profile
@@ -92,7 +97,8 @@ def profile_in(profile: str | None, locale: str | None = None) -> str | None:
         for template in (HIGH, LOW):
             prefix = template.split("{")[0]
             if words.startswith(prefix) and _(words) == words:
-                return _(template).format(measure=words[len(prefix):])
+                measure = words[len(prefix):]
+                return _(template).format(measure=_(_LABELS.get(measure, measure)))
         return _(words)
 
     return _SEPARATOR.get(locale, ", ").join(part(w) for w in profile.split(", "))

@@ -53,7 +53,8 @@ CARD = """query($id: String!, $locale: String) {
   tagLibrary { rules { tag label scheme schemeName } features { name label } }
   segments { segmentId profile en: profile(locale: "en") }
   kpis(measures: [CHURN_RATE], by: [VALUE_TIER]) { measures { measure label }
-                                                     dimensions { dimension label } }
+                                                     dimensions { dimension label value
+                                                                  valueLabel } }
 }"""
 
 
@@ -119,6 +120,9 @@ def test_english_unless_asked(english_server: Server) -> None:
         "even": "even customers", "at_risk": "circle at risk"}
     assert card["kpis"][0]["measures"][0]["label"] == "churn rate"
     assert card["kpis"][0]["dimensions"][0]["label"] == "value tier"
+    cells = [c for row in card["kpis"] for c in row["dimensions"]]
+    assert all(c["valueLabel"] == c["value"] for c in cells)  # English: the tier as stored
+    assert {"silver", None} <= {c["value"] for c in cells}
 
 
 def test_chinese_by_accept_language(english_server: Server) -> None:
@@ -143,6 +147,9 @@ def test_chinese_by_accept_language(english_server: Server) -> None:
     assert by_id["0"]["profile"] == by_id["0"]["en"] == "heavy callers"  # the operator's own
     assert card["kpis"][0]["measures"][0]["label"] == "离网率"
     assert card["kpis"][0]["dimensions"][0]["label"] == "价值分层"
+    tiers = {c["value"]: c["valueLabel"] for row in card["kpis"] for c in row["dimensions"]}
+    assert tiers["silver"] == "银卡" and tiers[None] is None  # a subtotal has no value
+    assert all(_chinese(label) for value, label in tiers.items() if value is not None)
     # a language callcircle does not speak falls through to the next, else the default
     assert _card(english_server, **{"Accept-Language": "fr-FR, zh;q=0.5"}
                  )["customer"]["value"]["valueTier"] == "银卡"
@@ -163,6 +170,16 @@ def test_chinese_by_argument(english_server: Server) -> None:
     assert _chinese(found["customer"]["segment"]["profile"])
     assert all(_chinese(t["label"]) for t in found["customerTags"])
     assert [t["schemeName"] for t in found["customerTags"]] == ["交往圈", "campus life"]
+    with english_server.client("analyst") as client:
+        cube = data(client, """{ kpis(measures: [ACTIVE_CUSTOMERS], by: [MONTH, PLAN]) {
+            dimensions { dimension value zh: valueLabel(locale: "zh-CN") en: valueLabel } } }""")
+    cells = [c for row in cube["kpis"] for c in row["dimensions"] if c["value"] is not None]
+    months = [c for c in cells if c["dimension"] == "month"]
+    assert months and all(c["zh"] == f"{c['value'][:4]}年{int(c['value'][5:])}月"
+                          for c in months)
+    assert all(c["en"].split()[-1] == c["value"][:4] for c in months)  # "July 2026"
+    plans = [c for c in cells if c["dimension"] == "plan"]
+    assert plans and all(c["zh"] == c["en"] == c["value"] for c in plans)  # the operator's
 
 
 def test_the_server_default_from_its_config(chinese_server: Server) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from test_insight_synthetic import _english_words
 
 from graph.knowledge import open_knowledge_graph
 from graph.snapshot import SnapshotStore
+from insight.tags import starter_library
 from ontology import CC
 
 REPO = Path(__file__).parent.parent
@@ -87,3 +89,40 @@ def test_analyst_commands_on_the_demo(demo: Path) -> None:
     refused = callcircle("tags", "--rules", str(bad_rules), data_dir=demo)
     assert refused.returncode == 2 and "rule refused" in refused.stderr
     assert "heavy_user" in refused.stderr and "loud" in refused.stderr
+
+
+@pytest.mark.slow
+def test_the_commands_read_in_chinese_on_the_demo(demo: Path) -> None:
+    """Every table an analyst reads in zh-CN, on a real operator: no English word is left
+    but identifiers (tag, snapshot and campaign ids), the operator's own values (channels,
+    plans, regions as exported), acronyms (ARPU, AUC, PR, CV, ECE, MB) and names."""
+    commands = [
+        ("train",), ("score",), ("tags",), ("campaigns",),
+        ("kpis", "churn_rate", "arpu", "active_customers", "--by", "value_tier", "--by",
+         "segment"),
+        ("kpis", "revenue", "new_customers", "--by", "month", "--by", "circle_size_band",
+         "--grouping", "cube"),
+        ("kpis", "churned_customers", "--by", "channel", "--by", "plan", "--by", "region"),
+        ("report", "--out", str(demo.parent / "report-zh.html")),
+    ]
+    outputs = {}
+    for command in commands:
+        done = callcircle(*command, "--locale", "zh-CN", data_dir=demo)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs[" ".join(command)] = done.stdout + done.stderr
+    con = duckdb.connect(str(SnapshotStore(demo).current().warehouse_path), read_only=True)
+    try:
+        exported = {str(v) for (v,) in con.execute(
+            "SELECT channel FROM interactions UNION SELECT channel FROM campaign_contacts "
+            "UNION SELECT product_id FROM subscriptions UNION SELECT region FROM customers"
+        ).fetchall() if v is not None}
+    finally:
+        con.close()
+    identifiers = {*starter_library().tags, *exported}
+    left = {name: words for name, text in outputs.items()
+            if (words := _english_words(text, identifiers))}
+    assert left == {}
+    assert "按时间切分" in outputs["train"] and "含交往圈特征" in outputs["train"]
+    assert "报告已写入" in outputs[commands[-1][0] + " " + " ".join(commands[-1][1:])]
+    english = callcircle("kpis", "churn_rate", "--by", "segment", data_dir=demo)
+    assert english.returncode == 0 and "unsegmented" in english.stderr + english.stdout

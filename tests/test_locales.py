@@ -75,7 +75,7 @@ def test_reason_phrases_in_chinese_and_english_unchanged() -> None:
         assert describe_feature(name, 0.25, locale="zh-CN") == translated.format(v=0.25)
     assert describe_feature("churned_tie_share", 0.42, locale="zh-CN") == "42%的通话对象已离网"
     assert describe_feature("arrears", 120.4, locale="zh_CN") == "欠费¥120"
-    assert describe_feature("arrears", float("nan"), locale="zh-CN") == "arrears: 未知"
+    assert describe_feature("arrears", float("nan"), locale="zh-CN") == "欠费：未知"
     assert describe_feature("arrears", float("nan")) == "arrears: unknown"
 
 
@@ -170,10 +170,16 @@ def test_the_churn_evaluation_table_in_chinese() -> None:
         {"model": "boosted", "features": "with graph", "roc_auc": 0.81, "pr_auc": 0.33}]}
     english, chinese = metrics_table(evaluation), metrics_table(evaluation, "zh-CN")
     assert english.title == "churn model evaluation (time split, 12,345 subscribers, 678 churners)"
-    assert chinese.title == "流失模型评估（time split，12,345个用户，678个流失用户）"
+    assert chinese.title == "流失模型评估（按时间切分，12,345个用户，678个流失用户）"
     assert [c.header for c in english.columns] == ["model", "features", "roc_auc", "pr_auc"]
-    assert [c.header for c in chinese.columns] == ["模型", "特征集", "roc_auc", "pr_auc"]
+    assert [c.header for c in chinese.columns] == ["模型", "特征集", "ROC AUC", "PR AUC"]
+    assert list(english.columns[0].cells) == ["boosted"]
+    assert list(english.columns[1].cells) == ["with graph"]
+    assert list(chinese.columns[0].cells) == ["梯度提升"]
+    assert list(chinese.columns[1].cells) == ["含交往圈特征"]
     assert list(chinese.columns[2].cells) == list(english.columns[2].cells) == ["0.810"]
+    one_shot = metrics_table({**evaluation, "kind": "stratified CV"}, "zh-CN")
+    assert one_shot.title == "流失模型评估（分层交叉验证，12,345个用户，678个流失用户）"
 
 
 def _chinese(text: str) -> bool:
@@ -251,7 +257,7 @@ def test_segment_profiles_read_in_chinese() -> None:
     profile = describe_segment(z, {"payment_type": ("prepaid", 0.9)})
     assert profile == "prepaid, heavy night calls, low data, long-standing, high circle size"
     assert profile_in(profile) == profile_in(profile, "en") == profile
-    assert profile_in(profile, "zh-CN") == "预付费，夜间通话多，流量用得少，老用户，circle size偏高"
+    assert profile_in(profile, "zh-CN") == "预付费，夜间通话多，流量用得少，老用户，交往圈规模偏高"
     assert profile_in(describe_segment(z * 0), "zh-CN") == "各项指标均处于平均水平"
     assert profile_in("the night-owl students", "zh-CN") == "the night-owl students"  # own words
     assert profile_in(None, "zh-CN") is None
@@ -282,3 +288,64 @@ def test_the_capacity_table_in_chinese() -> None:
     assert list(chinese.columns[0].cells) == ["树形", "正则化"]
     assert list(chinese.columns[6].cells) == list(english.columns[6].cells) == [
         "0.1000", "0.2000"]
+
+
+def test_every_feature_has_a_display_name_in_chinese() -> None:
+    from graph.catalogue import FEATURES, feature_label
+
+    assert all(f.label for f in FEATURES.values())
+    labels = {name: feature_label(name, "zh-CN") for name in FEATURES}
+    assert all(_chinese(label) for label in labels.values()), labels
+    assert len(set(labels.values())) == len(labels)  # no two features read the same
+    assert labels["circle_size"] == "交往圈规模" and labels["arrears"] == "欠费"
+    assert labels["churned_contact_share"] == "离网好友占比"
+    assert feature_label("circle_size") == "circle size"  # English: the msgid
+    assert feature_label("roaming_calls", "zh-CN") == "roaming calls"  # undeclared: as named
+
+
+def test_a_profile_and_a_reason_without_words_of_their_own_name_the_feature() -> None:
+    from insight.segments import SEGMENT_WORDS, describe_segment, profile_in
+
+    assert "circle_size" not in SEGMENT_WORDS and "arpu_last" not in SEGMENT_WORDS
+    profile = describe_segment(pd.Series({"circle_size": 1.2, "arpu_last": -0.9}))
+    assert profile == "high circle size, low last bill"
+    assert profile_in(profile, "zh-CN") == "交往圈规模偏高，上月账单偏低"
+    # profiles stored before the display names read the column with spaces
+    assert profile_in("high arpu last, low churned tie share", "zh-CN") == \
+        "上月账单偏高，与离网者通话占比偏低"
+    assert describe_feature("percent_nocturnal", 0.2) == "percent nocturnal: 0.2"  # as it was
+    assert describe_feature("percent_nocturnal", 0.2, locale="zh-CN") == "夜间通信占比：0.2"
+    assert describe_feature("percent_nocturnal", None, locale="zh-CN") == "夜间通信占比：未知"
+
+
+def test_kpi_values_callcircle_names_read_in_chinese() -> None:
+    from insight.kpis import PLACEHOLDERS, value_label
+
+    assert value_label("value_tier", "gold", "zh-CN") == "金卡"
+    assert value_label("month", "2026-07", "zh-CN") == "2026年7月"
+    assert value_label("month", date(2026, 7, 1)) == "July 2026"
+    assert value_label("segment", "unsegmented", "zh-CN") == "未分群"
+    assert value_label("circle_size_band", "no circle", "zh-CN") == "无交往圈"
+    assert value_label("circle_size_band", "5-9", "zh-CN") == "5-9"
+    assert all(_chinese(value_label(d, v, "zh-CN")) for d, v in PLACEHOLDERS.items())
+    # the operator's own values stay as exported, and English is the value itself
+    assert value_label("plan", "4G Max 128", "zh-CN") == "4G Max 128"
+    assert value_label("channel", "store", "zh-CN") == "store"
+    assert value_label("segment", "unsegmented") == "unsegmented"
+    assert value_label("value_tier", None, "zh-CN") is None
+    frame = pd.DataFrame({"segment": ["3", "unsegmented"], "channel": ["none", "app"],
+                          "churn_rate": [0.1, 0.2]})
+    shown = localized(frame, "zh-CN")
+    assert shown["客户细分"].tolist() == ["3", "未分群"]
+    assert shown["渠道"].tolist() == ["暂无", "app"]
+
+
+def test_a_long_table_says_how_much_it_shows_in_the_locale() -> None:
+    from api.commands import frame_table
+
+    frame = pd.DataFrame({"n": range(50), "rolled_up": [["month", "plan"]] * 50})
+    english, chinese = frame_table(frame, "t"), frame_table(frame, "t", locale="zh-CN")
+    assert english.caption == "first 40 of 50 rows"
+    assert chinese.caption == "共50行，显示前40行"
+    assert next(iter(english.columns[1].cells)) == "month, plan"
+    assert next(iter(chinese.columns[1].cells)) == "month、plan"

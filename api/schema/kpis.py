@@ -8,6 +8,7 @@ import enum
 import math
 from typing import Any
 
+import pandas as pd
 import strawberry
 from strawberry.types import Info
 
@@ -60,6 +61,13 @@ class KpiCell:
     def label(self, info: Info, locale: LocaleArgument = None) -> str:
         return _label(info, self.dimension, locale)
 
+    @strawberry.field(description="The value as analysts read it, in `locale`: months "
+                                  "(2026年7月), value tiers and callcircle's own words; the "
+                                  "operator's values (plans, channels, regions) as exported. "
+                                  "Null on a subtotal.")
+    def value_label(self, info: Info, locale: LocaleArgument = None) -> str | None:
+        return cube.value_label(self.dimension, self.value, ctx(info).in_locale(locale))
+
 
 @strawberry.type(description="One row of the cube: dimension values, then measures.")
 class KpiRow:
@@ -69,8 +77,8 @@ class KpiRow:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None  # a subtotal of the dimension (a month subtotal is NaT, not "NaT")
     if isinstance(value, dt.date):
         return value.isoformat()[:7]
     return str(value)
