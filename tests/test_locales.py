@@ -298,7 +298,7 @@ def test_every_feature_has_a_display_name_in_chinese() -> None:
     assert all(_chinese(label) for label in labels.values()), labels
     assert len(set(labels.values())) == len(labels)  # no two features read the same
     assert labels["circle_size"] == "交往圈规模" and labels["arrears"] == "欠费"
-    assert labels["churned_contact_share"] == "离网好友占比"
+    assert labels["churned_neighbour_share"] == "离网联系人占比"
     assert feature_label("circle_size") == "circle size"  # English: the msgid
     assert feature_label("roaming_calls", "zh-CN") == "roaming calls"  # undeclared: as named
 
