@@ -93,9 +93,10 @@ def snapshots_command(data_dir: DataDirOption = None) -> None:
         manifest = snapshot.manifest
         made = (f"derived from {manifest['derived_from']}" if manifest.get("derived_from")
                 else f"run={manifest.get('run_id', '?')}")
+        shared = ", ".join(f"{part} {_mib(size)}" for part, size in usage.shared.items())
         typer.echo(f"{marker} {snapshot.id}  {made}  {_mib(usage.bytes)} on disk, "
-                   f"{_mib(usage.shared_bytes)} shared with other snapshots, "
-                   f"{_mib(usage.own_bytes)} its own")
+                   f"{_mib(usage.shared_bytes)} shared with other snapshots"
+                   + (f" ({shared})" if shared else "") + f", {_mib(usage.own_bytes)} its own")
 
 
 def _mib(size: int) -> str:

@@ -32,12 +32,13 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from graph.parts import PARTS_DIR, point_parts
 from graph.warehouse import utc_stamp
 
 DATA_DIR_ENV = "CALLCIRCLE_DATA"
@@ -124,6 +125,8 @@ class SnapshotUsage:
     """Every file's size under the snapshot's folder."""
     shared_bytes: int
     """Of which in files other published snapshots hold too (hard links)."""
+    shared: dict[str, int] = field(default_factory=dict)
+    """The shared bytes per part of the snapshot: ``kg``, ``parts/cdrs``, …"""
 
     @property
     def own_bytes(self) -> int:
@@ -199,21 +202,30 @@ class SnapshotStore:
     def disk_usage(self) -> list[SnapshotUsage]:
         """Each published snapshot's bytes on disk, and how many of them it shares with
         the other published snapshots (files hard-linked between them: the knowledge
-        graph's data files, checkpointed rather than copied)."""
+        graph's data files, checkpointed rather than copied, and the Parquet parts of the
+        staged CDRs and data usage, see :mod:`graph.parts`)."""
         snapshots = self.published()
-        files: dict[str, dict[tuple[int, int], int]] = {}
+        files: dict[str, dict[tuple[int, int], tuple[str, int]]] = {}
         holders: dict[tuple[int, int], set[str]] = {}
         for snapshot in snapshots:
             own = files.setdefault(snapshot.id, {})
             for path in snapshot.path.rglob("*"):
                 if path.is_file() and not path.is_symlink():
                     info = path.stat()
-                    own[(info.st_dev, info.st_ino)] = info.st_size
+                    where = path.relative_to(snapshot.path).parts
+                    part = "/".join(where[:2] if where[0] == PARTS_DIR else where[:1])
+                    own[(info.st_dev, info.st_ino)] = (part, info.st_size)
                     holders.setdefault((info.st_dev, info.st_ino), set()).add(snapshot.id)
-        return [SnapshotUsage(snapshot, sum(files[snapshot.id].values()),
-                              sum(size for inode, size in files[snapshot.id].items()
-                                  if len(holders[inode]) > 1))
-                for snapshot in snapshots]
+        usages = []
+        for snapshot in snapshots:
+            shared: dict[str, int] = {}
+            for inode, (part, size) in files[snapshot.id].items():
+                if len(holders[inode]) > 1:
+                    shared[part] = shared.get(part, 0) + size
+            usages.append(SnapshotUsage(
+                snapshot, sum(size for _, size in files[snapshot.id].values()),
+                sum(shared.values()), dict(sorted(shared.items()))))
+        return usages
 
     def new_snapshot_id(self) -> str:
         return f"s{utc_stamp()}Z"
@@ -229,21 +241,32 @@ class SnapshotStore:
         building = Snapshot(f"{BUILDING_PREFIX}{run_id}", path)
         if copy_warehouse_from is not None and copy_warehouse_from.warehouse_path.exists():
             shutil.copyfile(copy_warehouse_from.warehouse_path, building.warehouse_path)
+            parts = copy_warehouse_from.path / PARTS_DIR
+            if parts.is_dir():
+                shutil.copytree(parts, building.path / PARTS_DIR, copy_function=os.link)
+                _point_parts(building.warehouse_path, building.path.resolve())
         return building
 
     def publish(self, building: Snapshot, snapshot_id: str | None = None) -> Snapshot:
         """Make a finished building snapshot current, atomically, and prune old ones."""
         snapshot_id = snapshot_id or self.new_snapshot_id()
+        final = self.snapshots_dir / snapshot_id
         for child in building.path.rglob("*"):
             if child.is_file():
                 with open(child, "rb") as handle:
                     os.fsync(handle.fileno())
-        final = self.snapshots_dir / snapshot_id
+            elif child.is_dir():
+                _fsync_dir(child)
         os.rename(building.path, final)
         _fsync_dir(self.snapshots_dir)
+        published = Snapshot(snapshot_id, final)
+        if (final / PARTS_DIR).is_dir():
+            # views name their parts by path; until CURRENT names it, a snapshot killed
+            # here is newer than CURRENT and discarded by the next run
+            _point_parts(published.warehouse_path, final.resolve())
         write_atomic(self.current_file, snapshot_id + "\n")
         self.prune()
-        return Snapshot(snapshot_id, final)
+        return published
 
     def prune(self) -> list[str]:
         """Remove published snapshots beyond the newest ``keep`` (never the current one)."""
@@ -361,6 +384,18 @@ class SnapshotStore:
 
 class SnapshotStoreBusy(Exception):
     """Another process is publishing into the same data directory."""
+
+
+def _point_parts(warehouse: Path, folder: Path) -> None:
+    """Point a warehouse's views over parts at ``folder`` (its snapshot's, once moved)."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        point_parts(con, folder)
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    with open(warehouse, "rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def _run_is_alive(run_file: Path) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from graph.parts import forget_source_files, open_parts, write_target
 from graph.warehouse import quote_ident, sql_string
 from ingest.contract import ENTITIES, ENTITY_ORDER, Entity
 from ingest.mapping import Mapping, Unit, contract_mapping, load_mapping, plan_units
@@ -112,6 +113,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
                           "put customers.csv, cdrs-YYYY-MM.csv, … there (docs/source-contract.md)"
                           " or pass --mapping for another layout")
     ensure_tables(con)
+    open_parts(con)
     con.execute("SET enable_progress_bar = false")
 
     # Fingerprint every file once, before touching the warehouse; hashing releases
@@ -207,8 +209,8 @@ def _forget_replaced(con: duckdb.DuckDBPyConnection, entity: Entity, todo: list[
         names |= {f for (e, f) in previous if e == entity.name and (e, f) not in present}
     if not names:
         return
+    forget_source_files(con, entity.name, sorted(names))
     listed = ", ".join(sql_string(n) for n in sorted(names))
-    con.execute(f"DELETE FROM {entity.name} WHERE _source_file IN ({listed})")
     con.execute(f"DELETE FROM ingested_files WHERE entity = ? AND source_file IN ({listed})",
                 [entity.name])
 
@@ -320,7 +322,8 @@ class _Loader:
         mark_duplicates(con, entity, "_checked", existing_files=others)
         mark_unknown_references(con, entity, "_checked")
         columns = ", ".join(quote_ident(c.name) for c in entity.columns)
-        con.execute(f"INSERT INTO {entity.name} SELECT {columns}, _file, _line "
+        target = write_target(con, entity.name)
+        con.execute(f"INSERT INTO {target} SELECT {columns}, _file, _line "
                     f"FROM _checked WHERE _reason IS NULL")
         fresh = self._unreported(raws)
         self._quarantine(entity, raws, fresh)

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from graph.snapshot import SnapshotStore, resolve_data_dir
@@ -153,3 +154,73 @@ def test_a_derived_snapshot_shares_the_knowledge_graph_files_it_does_not_change(
     assert shown.exit_code == 0, shown.output
     assert f"derived from {first.id}" in shown.output
     assert "shared with other snapshots" in shown.output
+
+
+def _stage_cdrs(con: duckdb.DuckDBPyConnection, files: dict[str, int]) -> None:
+    """Rows of ``cdrs`` as staging writes them: ``rows`` per source file."""
+    from graph.parts import write_target
+
+    con.execute("CREATE TABLE IF NOT EXISTS cdrs (caller VARCHAR, duration_s BIGINT, "
+                "_source_file VARCHAR, _source_line BIGINT)")
+    for name, rows in files.items():
+        con.execute(f"INSERT INTO {write_target(con, 'cdrs')} SELECT 'c' || i, i, ?, i "
+                    "FROM range(?) t(i)", [name, rows])
+
+
+def test_staged_cdrs_are_parquet_parts_hard_linked_between_snapshots(tmp_path: Path) -> None:
+    import duckdb
+    from typer.testing import CliRunner
+
+    from api.cli import app
+    from graph.parts import forget_source_files, open_parts, seal_parts
+    from graph.snapshot import Snapshot
+
+    store = SnapshotStore(tmp_path, keep=2)
+    with store.building("first") as building:
+        con = duckdb.connect(str(building.warehouse_path))
+        _stage_cdrs(con, {"cdrs-2026-01.csv": 1000, "cdrs-2026-02.csv": 2000})
+        assert seal_parts(con) == {"cdrs": 3000}
+        con.close()
+        first = store.publish(building)
+    parts = first.path / "parts" / "cdrs"
+    assert sorted(p.name for p in parts.iterdir()) == ["cdrs-2026-01.csv.parquet",
+                                                       "cdrs-2026-02.csv.parquet"]
+    with first.reading() as con:
+        assert con.execute("SELECT count(*) FROM cdrs").fetchall() == [(3000,)]
+        (view,) = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'cdrs'"
+                              ).fetchall()[0]
+    assert str(first.path.resolve()) in view and ".building" not in view
+
+    # the next run: January reloaded, March added; February stays the same file
+    with store.building("second", copy_warehouse_from=first) as building:
+        con = duckdb.connect(str(building.warehouse_path))
+        open_parts(con)
+        forget_source_files(con, "cdrs", ["cdrs-2026-01.csv"])
+        _stage_cdrs(con, {"cdrs-2026-01.csv": 10, "cdrs-2026-03.csv": 30})
+        assert con.execute("SELECT count(*) FROM cdrs").fetchall() == [(2040,)]
+        assert seal_parts(con) == {"cdrs": 40}
+        con.close()
+        second = store.publish(building)
+    shared = second.path / "parts" / "cdrs" / "cdrs-2026-02.csv.parquet"
+    assert shared.stat().st_ino == (parts / "cdrs-2026-02.csv.parquet").stat().st_ino
+    assert (second.path / "parts" / "cdrs" / "cdrs-2026-01.csv.parquet").stat().st_ino != (
+        parts / "cdrs-2026-01.csv.parquet").stat().st_ino
+    with first.reading() as con:  # the published snapshot is as it was
+        assert con.execute("SELECT count(*) FROM cdrs").fetchall() == [(3000,)]
+    usage = {u.snapshot.id: u for u in store.disk_usage()}
+    assert usage[second.id].shared == {"parts/cdrs": shared.stat().st_size}
+    shown = CliRunner().invoke(app, ["snapshots", "--data-dir", str(tmp_path)])
+    assert shown.exit_code == 0, shown.output
+    assert "parts/cdrs" in shown.output
+
+    # a derived snapshot reads its own links: its parents can be pruned under it
+    def write(con: duckdb.DuckDBPyConnection, building: Snapshot) -> dict[str, int]:
+        return {"rows": con.execute("SELECT count(*) FROM cdrs").fetchall()[0][0]}
+
+    store.keep = 1
+    derived = store.derive("score", write, manifest_key="insight", parent=second)
+    assert derived.manifest["insight"]["rows"] == 2040
+    assert [s.id for s in store.published()] == [derived.id]
+    with derived.reading() as con:
+        assert con.execute("SELECT count(*), sum(duration_s) FROM cdrs").fetchall() == [
+            (2040, sum(range(2000)) + sum(range(10)) + sum(range(30)))]
