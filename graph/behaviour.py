@@ -48,11 +48,14 @@ BEHAVIOUR_COLUMNS: dict[str, str] = {
 
 
 def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
-                  since: date | None = None) -> str:
+                  since: date | None = None, months: list[date] | None = None,
+                  only: str | None = None) -> str:
     """The SELECT computing ``behaviour_monthly`` rows for complete months before ``cutoff``.
 
-    ``since`` (first of a month) limits the months computed, for incremental runs. Without
-    a ``numbers`` table every party counts as on-net (a closed study population); without
+    ``since`` (first of a month) limits the months computed, for incremental runs, and so
+    does a list of ``months``; ``only`` names a table of ``(msisdn, month)`` to compute
+    the rows of (a row depends on its subscriber's events alone). Without a ``numbers``
+    table every party counts as on-net (a closed study population); without
     ``data_usage`` the data volume is NULL.
     """
     if table_exists(con, "numbers"):
@@ -63,6 +66,9 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
         on_net_join = ""
         party = "TRUE"
     since_cond = f"AND month >= {sql_date(since)}" if since is not None else ""
+    if months is not None:
+        since_cond += f" AND month IN ({', '.join(sql_date(m) for m in months) or 'NULL'})"
+    only_join = f"SEMI JOIN {only} USING (msisdn, month)" if only is not None else ""
 
     def join(alias: str, col: str) -> str:
         return on_net_join.format(alias=alias, col=col)
@@ -98,7 +104,7 @@ def behaviour_sql(con: duckdb.DuckDBPyConnection, *, cutoff: date,
         e AS (
             SELECT *, event_type = 'voice' AS is_call,
                    (hour(start_time) >= 22 OR hour(start_time) < 6) AS nocturnal
-            FROM ev
+            FROM ev {only_join}
             WHERE month + INTERVAL 1 MONTH <= {sql_date(cutoff)} {since_cond}
         ),
         per_contact AS (
@@ -175,27 +181,145 @@ def ensure_behaviour_table(con: duckdb.DuckDBPyConnection) -> None:
     create = f"CREATE TABLE {BEHAVIOUR_TABLE} ({cols})"
     if not table_exists(con, BEHAVIOUR_TABLE):
         con.execute(create)
+        forget_behaviour_inputs(con)
         return
     present = {row[0] for row in con.execute(f"DESCRIBE {BEHAVIOUR_TABLE}").fetchall()}
     if present != set(BEHAVIOUR_COLUMNS):
         recreate_keeping_rows(con, BEHAVIOUR_TABLE, create)
+        forget_behaviour_inputs(con)
+
+
+BEHAVIOUR_INPUTS_TABLE = "_behaviour_inputs"
+"""Per month computed: a fingerprint of its staged CDRs and data usage."""
+BEHAVIOUR_ON_NET_TABLE = "_behaviour_on_net"
+"""The numbers that were on-net when the stored months were computed."""
+
+
+def forget_behaviour_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    """Make the next build compute every month (after a change of the indicators)."""
+    for table in (BEHAVIOUR_INPUTS_TABLE, BEHAVIOUR_ON_NET_TABLE):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _month_inputs(con: duckdb.DuckDBPyConnection, cutoff: date) -> None:
+    """``_inputs(month, fingerprint)``: what each complete month's indicators read.
+
+    A fingerprint of the rows themselves (count and hashes of CDRs and data usage), so a
+    reloaded or late file that touches a month makes it computed again, whatever layout
+    brought the rows.
+    """
+    before = f"{sql_date(cutoff)}"
+    usage = ""
+    if table_exists(con, "data_usage"):
+        usage = f"""UNION ALL
+            SELECT date_trunc('month', usage_date)::DATE, 'u',
+                   hash(msisdn, usage_date, megabytes)
+            FROM data_usage
+            WHERE date_trunc('month', usage_date) + INTERVAL 1 MONTH <= {before}"""
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _inputs AS
+        SELECT month, md5(string_agg(kind || ':' || n || ':' || x || ':' || s, ',' ORDER BY kind))
+                   AS fingerprint
+        FROM (SELECT month, kind, count(*) AS n, bit_xor(h) AS x, sum(h::HUGEINT) AS s
+              FROM (SELECT date_trunc('month', start_time)::DATE AS month, 'c' AS kind,
+                           hash(caller, callee, start_time, duration_s, event_type, roaming)
+                               AS h
+                    FROM cdrs
+                    WHERE date_trunc('month', start_time) + INTERVAL 1 MONTH <= {before}
+                    {usage})
+              GROUP BY ALL)
+        GROUP BY month""")
+
+
+def _on_net_numbers_sql(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The on-net numbers behaviour reads, or None when every party counts as on-net."""
+    if not table_exists(con, "numbers"):
+        return None
+    return "SELECT msisdn FROM numbers GROUP BY msisdn HAVING bool_or(on_net)"
 
 
 def build_behaviour_monthly(con: duckdb.DuckDBPyConnection, *, cutoff: date,
                             since: date | None = None) -> int:
-    """Recompute ``behaviour_monthly`` for the complete months before ``cutoff``.
+    """Bring ``behaviour_monthly`` up to date for the complete months before ``cutoff``.
 
-    Rows of the months computed are replaced (idempotent); other months stay. Returns the
-    number of rows written, 0 when the warehouse has no staged ``cdrs``.
+    Computed: the months not computed yet, those whose CDRs or data usage changed, and,
+    in the other months, the rows of the numbers whose on-net status changed since
+    (and of their contacts that month), so a periodic run computes its new month and
+    what changed, and the rows equal a computation of every month at once. ``since``
+    computes every month from that one on regardless. Other months stay. Returns the
+    rows the months before ``cutoff`` hold, 0 when the warehouse has no staged ``cdrs``.
     """
     if not table_exists(con, "cdrs"):
         return 0
     ensure_behaviour_table(con)
-    select = behaviour_sql(con, cutoff=cutoff, since=since)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {select}")
-    con.execute(f"DELETE FROM {BEHAVIOUR_TABLE} WHERE month IN "
-                "(SELECT DISTINCT month FROM _behaviour)")
-    con.execute(f"INSERT INTO {BEHAVIOUR_TABLE} BY NAME SELECT * FROM _behaviour")
-    rows = con.execute("SELECT count(*) FROM _behaviour").fetchall()[0][0]
-    con.execute("DROP TABLE _behaviour")
+    _month_inputs(con, cutoff)
+    on_net = _on_net_numbers_sql(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE _on_net_now AS "
+                + (on_net or "SELECT NULL::VARCHAR AS msisdn WHERE FALSE"))
+    known = table_exists(con, BEHAVIOUR_INPUTS_TABLE) and table_exists(
+        con, BEHAVIOUR_ON_NET_TABLE)
+    if since is not None:
+        stale = "SELECT month FROM _inputs WHERE month >= " + sql_date(since)
+    elif known:
+        stale = (f"SELECT month FROM (SELECT month, fingerprint FROM _inputs EXCEPT "
+                 f"SELECT month, fingerprint FROM {BEHAVIOUR_INPUTS_TABLE})")
+    else:
+        stale = "SELECT month FROM _inputs"
+    months = [row[0] for row in con.execute(f"{stale} ORDER BY 1").fetchall()]
+    if months:
+        _replace_months(con, behaviour_sql(con, cutoff=cutoff, months=months), months)
+    if known and on_net is not None:
+        _replace_changed_status(con, cutoff, months)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {BEHAVIOUR_INPUTS_TABLE} "
+                "(month DATE, fingerprint VARCHAR)")
+    con.execute(f"DELETE FROM {BEHAVIOUR_INPUTS_TABLE} WHERE month IN "
+                "(SELECT month FROM _inputs)")
+    con.execute(f"INSERT INTO {BEHAVIOUR_INPUTS_TABLE} SELECT month, fingerprint FROM _inputs")
+    con.execute(f"CREATE OR REPLACE TABLE {BEHAVIOUR_ON_NET_TABLE} AS "
+                "SELECT msisdn FROM _on_net_now")
+    con.execute("DROP TABLE _inputs; DROP TABLE _on_net_now")
+    ((rows,),) = con.execute(f"SELECT count(*) FROM {BEHAVIOUR_TABLE} "
+                             f"WHERE month + INTERVAL 1 MONTH <= {sql_date(cutoff)}").fetchall()
     return int(rows)
+
+
+def _replace_months(con: duckdb.DuckDBPyConnection, select: str, months: list[date]) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _behaviour AS {select}")
+    listed = ", ".join(sql_date(m) for m in months)
+    con.execute(f"DELETE FROM {BEHAVIOUR_TABLE} WHERE month IN ({listed})")
+    con.execute(f"INSERT INTO {BEHAVIOUR_TABLE} BY NAME SELECT * FROM _behaviour")
+    con.execute("DROP TABLE _behaviour")
+
+
+def _replace_changed_status(con: duckdb.DuckDBPyConnection, cutoff: date,
+                            computed: list[date]) -> None:
+    """Recompute, in the months kept, the rows a change of on-net status touches.
+
+    A row reads its subscriber's own status (a row or none) and its contacts' (on-net or
+    off-net contacts): the numbers whose status changed and their contacts that month.
+    """
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _changed AS
+        (SELECT msisdn FROM _on_net_now EXCEPT SELECT msisdn FROM {BEHAVIOUR_ON_NET_TABLE})
+        UNION (SELECT msisdn FROM {BEHAVIOUR_ON_NET_TABLE} EXCEPT SELECT msisdn FROM _on_net_now)
+    """)
+    kept = [row[0] for row in con.execute(
+        "SELECT month FROM _inputs ORDER BY 1").fetchall() if row[0] not in set(computed)]
+    if not kept or not con.execute("SELECT count(*) FROM _changed").fetchall()[0][0]:
+        con.execute("DROP TABLE _changed")
+        return
+    listed = ", ".join(sql_date(m) for m in kept)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _touched AS
+        WITH c AS (SELECT caller, callee, date_trunc('month', start_time)::DATE AS month
+                   FROM cdrs WHERE date_trunc('month', start_time)::DATE IN ({listed}))
+        SELECT DISTINCT msisdn, month FROM (
+            SELECT caller AS msisdn, month FROM c WHERE callee IN (SELECT msisdn FROM _changed)
+            UNION ALL
+            SELECT callee, month FROM c WHERE caller IN (SELECT msisdn FROM _changed)
+            UNION ALL
+            SELECT msisdn, month FROM _changed, (SELECT DISTINCT month FROM c))""")
+    con.execute("CREATE OR REPLACE TEMP TABLE _behaviour AS "
+                + behaviour_sql(con, cutoff=cutoff, months=kept, only="_touched"))
+    con.execute(f"DELETE FROM {BEHAVIOUR_TABLE} b USING _touched t "
+                "WHERE b.msisdn = t.msisdn AND b.month = t.month")
+    con.execute(f"INSERT INTO {BEHAVIOUR_TABLE} BY NAME SELECT * FROM _behaviour")
+    con.execute("DROP TABLE _behaviour; DROP TABLE _touched; DROP TABLE _changed")

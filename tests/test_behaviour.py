@@ -79,3 +79,33 @@ def test_behaviour_indicators(tmp_path: Path) -> None:
 def test_no_cdrs_is_not_an_error(tmp_path: Path) -> None:
     con = make_warehouse(tmp_path / "w.duckdb")
     assert build_behaviour_monthly(con, cutoff=date(2026, 4, 1)) == 0
+
+
+def _behaviour_rows(con) -> set[tuple]:
+    cols = ", ".join(f"round({c}, 9)" if kind == "DOUBLE" else c
+                     for c, kind in BEHAVIOUR_COLUMNS.items())
+    return set(con.execute(f"SELECT {cols} FROM behaviour_monthly").fetchall())
+
+
+def test_behaviour_computes_new_months_and_what_changed_only(tmp_path: Path) -> None:
+    """Cut-off by cut-off, with a month's CDRs changed and numbers joining and leaving the
+    network between runs: the rows equal those of one computation of every month."""
+    con = _with_cdrs(tmp_path)
+    cutoffs = [date(2026, 3, 1), date(2026, 4, 1), date(2026, 5, 1)]
+    build_behaviour_monthly(con, cutoff=cutoffs[0])
+    february = _behaviour_rows(con)
+    build_behaviour_monthly(con, cutoff=cutoffs[1])
+    assert february < _behaviour_rows(con)  # February kept, March added
+    # between runs: OFF joins the network, C leaves it, a February CDR changes, May arrives
+    con.execute(f"UPDATE numbers SET on_net = NOT on_net WHERE msisdn IN ('{OFF}', '{C}')")
+    con.execute("UPDATE cdrs SET duration_s = 99 WHERE start_time = '2026-02-20 12:00:00'")
+    con.execute(f"INSERT INTO cdrs VALUES ('R99', '{B}', '{OFF}', '2026-04-10 08:00:00', 40, "
+                "'voice', FALSE)")
+    assert build_behaviour_monthly(con, cutoff=cutoffs[2]) == len(_behaviour_rows(con))
+    incremental = _behaviour_rows(con)
+    con.execute("DROP TABLE behaviour_monthly")
+    build_behaviour_monthly(con, cutoff=cutoffs[2])
+    assert incremental == _behaviour_rows(con)
+    subscribers = {(row[0], row[1]) for row in incremental}
+    assert (OFF, date(2026, 3, 1)) in subscribers and (C, date(2026, 3, 1)) not in subscribers
+    assert (A, date(2026, 4, 1)) in subscribers
