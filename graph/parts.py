@@ -8,8 +8,8 @@ them. The live parts are listed in the ``_parts`` table, so dropping a part is p
 the staging transaction, and a view can be pointed at another folder (a snapshot's
 building folder, then its published one) from that list alone.
 
-While a run stages rows, the view also reads ``_<table>_staging``, the table new rows
-go to (:func:`write_target`); :func:`seal_parts` then writes them out as parts.
+While a run stages rows, the view also reads ``_<table>_staging``, the temporary table
+new rows go to (:func:`write_target`); :func:`seal_parts` then writes them out as parts.
 A warehouse whose tables are plain (built before parts, or by hand) works as it is:
 :func:`seal_parts` moves their rows into parts at the next run.
 """
@@ -84,13 +84,36 @@ def point_parts(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> N
 
 
 def open_parts(con: duckdb.DuckDBPyConnection) -> None:
-    """Make the tables over parts take new rows: a staging table beside the parts."""
+    """Make the tables over parts take new rows: a staging table beside the parts.
+
+    The staging table is a temporary one, so staged rows never enter the database file
+    (a file keeps the blocks of a dropped table, and the next snapshot would copy them);
+    call :func:`seal_parts` on the same connection before closing it. An empty plain
+    table becomes a view over its staging table; one with rows (a warehouse from before
+    parts) takes the new rows itself until sealed. A database in memory keeps plain
+    tables.
+    """
+    if _in_memory(con):
+        return
     for table in PARTITIONED_TABLES:
-        if not _is_view(con, table) or table_exists(con, staging_table(table)):
+        staging = staging_table(table)
+        if not table_exists(con, table) or table_exists(con, staging):
             continue
-        con.execute(f"CREATE TABLE {staging_table(table)} AS "
+        view = _is_view(con, table)
+        if not view and con.execute(f"SELECT count(*) FROM {quote_ident(table)}"
+                                    ).fetchall()[0][0]:
+            continue
+        con.execute(f"CREATE TEMP TABLE {staging} AS "
                     f"SELECT * FROM {quote_ident(table)} LIMIT 0")
+        if not view:
+            con.execute(f"DROP TABLE {quote_ident(table)}")
         _create_view(con, table, database_folder(con), with_staging=True)
+
+
+def _in_memory(con: duckdb.DuckDBPyConnection) -> bool:
+    ((path,),) = con.execute("SELECT path FROM duckdb_databases() "
+                             "WHERE database_name = current_database()").fetchall()
+    return not path or path == ":memory:"
 
 
 def write_target(con: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -123,6 +146,8 @@ def seal_parts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     discarded anyway). Part files no longer listed are removed from this snapshot's
     folder (the hard links of other snapshots stay). Returns rows written per table.
     """
+    if _in_memory(con):
+        return {}
     folder = database_folder(con)
     written: dict[str, int] = {}
     for table in PARTITIONED_TABLES:
@@ -150,8 +175,9 @@ def seal_parts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
             written[table] += int(rows)
         if _is_view(con, table):
             con.execute(f"DROP VIEW {quote_ident(table)}")
-            if not live_parts(con, table):  # every part forgotten, nothing new: a plain table
-                con.execute(f"ALTER TABLE {staging_table(table)} RENAME TO {quote_ident(table)}")
+            if not live_parts(con, table):  # no part, nothing new: an empty plain table
+                con.execute(f"CREATE TABLE {quote_ident(table)} AS "
+                            f"SELECT * FROM {staging_table(table)}")
         elif live_parts(con, table):
             con.execute(f"DROP TABLE {quote_ident(table)}")
         if live_parts(con, table):

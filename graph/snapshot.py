@@ -6,6 +6,8 @@ A data directory looks like this::
       CURRENT                      id of the last published snapshot (replaced atomically)
       snapshots/<id>/              one published snapshot, never modified after publish
         warehouse.duckdb           staged rows, call edges, features, scores
+        parts/<table>/*.parquet    staged CDRs and data usage, one file per source file,
+                                   hard-linked between snapshots (``graph.parts``)
         kg/                        Oxigraph store behind the rdflib graph
         manifest.json              what built it: run id, inputs, counts
       snapshots/.building-<run>/   a snapshot under construction (removed if abandoned)

@@ -34,7 +34,6 @@ from graph.knowledge import (
     update_knowledge_graph,
     validate_knowledge_graph,
 )
-from graph.parts import seal_parts
 from graph.snapshot import Snapshot, SnapshotStore, SnapshotStoreBusy
 from graph.stage import build_graph_cutoffs
 from graph.warehouse import month_start, table_exists
@@ -244,7 +243,6 @@ def _run(
                     con, source_dir, run_id=run.run_id, mapping=mapping, encoding=encoding,
                     progress=stages.advance,
                 )
-                seal_parts(con)
             run.inputs = [
                 {"file": f.file, "entity": f.entity, "sha256": f.sha256, "rows_in": f.rows_in,
                  "rows_loaded": f.rows_loaded, "rows_quarantined": sum(f.quarantined.values()),

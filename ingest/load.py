@@ -22,7 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from graph.parts import forget_source_files, open_parts, write_target
+from graph.parts import forget_source_files, open_parts, seal_parts, write_target
 from graph.warehouse import quote_ident, sql_string
 from ingest.contract import ENTITIES, ENTITY_ORDER, Entity
 from ingest.mapping import Mapping, Unit, contract_mapping, load_mapping, plan_units
@@ -73,6 +73,8 @@ class StageReport:
     """Time to checksum and scan every file (side by side), before any load."""
     load_seconds: dict[str, float] = field(default_factory=dict)
     """Time spent loading each entity's new or changed files."""
+    parts_seconds: float = 0.0
+    """Time to write the staged CDRs and data usage out as Parquet parts (graph.parts)."""
 
     def quarantine_by_reason(self) -> dict[str, int]:
         total: Counter[str] = Counter()
@@ -113,7 +115,6 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
                           "put customers.csv, cdrs-YYYY-MM.csv, … there (docs/source-contract.md)"
                           " or pass --mapping for another layout")
     ensure_tables(con)
-    open_parts(con)
     con.execute("SET enable_progress_bar = false")
 
     # Fingerprint every file once, before touching the warehouse; hashing releases
@@ -145,32 +146,39 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
     load_seconds: dict[str, float] = {}
     total = len(todo)
     done = 0
-    with tempfile.TemporaryDirectory(prefix="callcircle-stage-") as workdir, \
-            _transaction(con):
-        loader.workdir = Path(workdir)
-        for entity_name in ENTITY_ORDER:
-            entity = ENTITIES[entity_name]
-            entity_todo = [u for u in todo if u.entity == entity_name]
-            if not entity_todo:
-                continue
-            started = time.perf_counter()
-            _forget_replaced(con, entity, entity_todo, present, previous)
-            load_seconds[entity_name] = time.perf_counter() - started
-            for unit in entity_todo:
-                if progress is not None:
-                    progress(f"{entity_name} {', '.join(unit.names)}", done, total)
+    open_parts(con)
+    try:
+        with tempfile.TemporaryDirectory(prefix="callcircle-stage-") as workdir, \
+                _transaction(con):
+            loader.workdir = Path(workdir)
+            for entity_name in ENTITY_ORDER:
+                entity = ENTITIES[entity_name]
+                entity_todo = [u for u in todo if u.entity == entity_name]
+                if not entity_todo:
+                    continue
                 started = time.perf_counter()
-                reports.extend(loader.load(entity, unit))
-                load_seconds[entity_name] = (load_seconds.get(entity_name, 0.0)
-                                             + time.perf_counter() - started)
-                done += 1
-        loader.drop_raw()
+                _forget_replaced(con, entity, entity_todo, present, previous)
+                load_seconds[entity_name] = time.perf_counter() - started
+                for unit in entity_todo:
+                    if progress is not None:
+                        progress(f"{entity_name} {', '.join(unit.names)}", done, total)
+                    started = time.perf_counter()
+                    reports.extend(loader.load(entity, unit))
+                    load_seconds[entity_name] = (load_seconds.get(entity_name, 0.0)
+                                                 + time.perf_counter() - started)
+                    done += 1
+            loader.drop_raw()
+    finally:
+        started = time.perf_counter()
+        seal_parts(con)  # staged rows are in temporary tables until written as parts
+        parts_seconds = time.perf_counter() - started
     if progress is not None:
         progress("done", total, total)
     order = {name: i for i, name in enumerate(ENTITY_ORDER)}
     reports.sort(key=lambda r: (order[r.entity], r.file))
     return StageReport(reports, changed=bool(todo), ignored=ignored,
-                       fingerprint_seconds=fingerprint_seconds, load_seconds=load_seconds)
+                       fingerprint_seconds=fingerprint_seconds, load_seconds=load_seconds,
+                       parts_seconds=parts_seconds)
 
 
 def _unchanged(unit: Unit, sources: dict[str, SourceFile],
