@@ -375,3 +375,11 @@ def test_sigkill_at_any_stage_leaves_the_published_snapshot_intact(
     runs = RunLedger(store.runs_dir).runs()
     assert sum(r.status == "failed" for r in runs) >= 3
     assert not any(p.name.startswith(".building") for p in store.snapshots_dir.iterdir())
+    # every kept snapshot reads its CDRs from its own parts, shared with the others
+    for snapshot in store.published():
+        with snapshot.reading() as con:
+            assert con.execute("SELECT count(*) FROM cdrs").fetchall()[0][0] >= before["cdrs"]
+            (view,) = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'cdrs'"
+                                  ).fetchall()[0]
+        assert str(snapshot.path.resolve() / "parts") in view and ".building" not in view
+    assert store.disk_usage()[-1].shared.get("parts/cdrs", 0) > 0
