@@ -83,7 +83,7 @@ def point_parts(con: duckdb.DuckDBPyConnection, folder: Path | None = None) -> N
             _create_view(con, table, folder, table_exists(con, staging_table(table)))
 
 
-def open_parts(con: duckdb.DuckDBPyConnection) -> None:
+def open_parts(con: duckdb.DuckDBPyConnection, *, convert: bool = True) -> None:
     """Make the tables over parts take new rows: a staging table beside the parts.
 
     The staging table is a temporary one, so staged rows never enter the database file
@@ -91,7 +91,8 @@ def open_parts(con: duckdb.DuckDBPyConnection) -> None:
     call :func:`seal_parts` on the same connection before closing it. An empty plain
     table becomes a view over its staging table; one with rows (a warehouse from before
     parts) takes the new rows itself until sealed. A database in memory keeps plain
-    tables.
+    tables, and so do plain tables unless ``convert`` (a warehouse outside a snapshot,
+    which may be moved, keeps its rows in its own file).
     """
     if _in_memory(con):
         return
@@ -100,6 +101,8 @@ def open_parts(con: duckdb.DuckDBPyConnection) -> None:
         if not table_exists(con, table) or table_exists(con, staging):
             continue
         view = _is_view(con, table)
+        if not view and not convert:
+            continue
         if not view and con.execute(f"SELECT count(*) FROM {quote_ident(table)}"
                                     ).fetchall()[0][0]:
             continue
@@ -138,7 +141,7 @@ def part_file_name(source_file: str) -> str:
     return quote(source_file, safe="") + ".parquet"
 
 
-def seal_parts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def seal_parts(con: duckdb.DuckDBPyConnection, *, convert: bool = True) -> dict[str, int]:
     """Write each partitioned table's new rows out as parts; the table becomes a view.
 
     One Parquet file per source file, written beside its final name and renamed (a
@@ -154,8 +157,8 @@ def seal_parts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         if not table_exists(con, table):
             continue
         source = write_target(con, table)
-        if source == table and _is_view(con, table):
-            continue  # sealed, and this run staged nothing into it
+        if source == table and (_is_view(con, table) or not convert):
+            continue  # sealed and nothing staged, or a plain table left plain
         _ensure_parts_table(con)
         target = folder / PARTS_DIR / table
         target.mkdir(parents=True, exist_ok=True)

@@ -241,7 +241,7 @@ def _run(
             with stages.stage("stage sources"):
                 stage_report = stage_sources(
                     con, source_dir, run_id=run.run_id, mapping=mapping, encoding=encoding,
-                    progress=stages.advance,
+                    progress=stages.advance, parts=True,
                 )
             run.inputs = [
                 {"file": f.file, "entity": f.entity, "sha256": f.sha256, "rows_in": f.rows_in,

@@ -97,8 +97,13 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: str,
                   mapping: Path | None = None, encoding: str | None = None,
-                  progress: Progress | None = None, now: datetime | None = None) -> StageReport:
+                  progress: Progress | None = None, now: datetime | None = None,
+                  parts: bool = False) -> StageReport:
     """Load what is new or changed in ``source_dir`` into the staged tables.
+
+    ``parts``: keep the staged CDRs and data usage as Parquet parts beside the database
+    file (:mod:`graph.parts`; a snapshot's warehouse). A warehouse already over parts
+    stays so either way.
 
     ``now`` is the run's time (timestamps after it are quarantined); default: now.
     Raises ``SourceError`` before loading anything if a file cannot be read at all.
@@ -146,7 +151,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
     load_seconds: dict[str, float] = {}
     total = len(todo)
     done = 0
-    open_parts(con)
+    open_parts(con, convert=parts)
     try:
         with tempfile.TemporaryDirectory(prefix="callcircle-stage-") as workdir, \
                 _transaction(con):
@@ -170,7 +175,7 @@ def stage_sources(con: duckdb.DuckDBPyConnection, source_dir: Path, *, run_id: s
             loader.drop_raw()
     finally:
         started = time.perf_counter()
-        seal_parts(con)  # staged rows are in temporary tables until written as parts
+        seal_parts(con, convert=parts)  # staged rows wait in temporary tables until sealed
         parts_seconds = time.perf_counter() - started
     if progress is not None:
         progress("done", total, total)
