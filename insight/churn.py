@@ -146,6 +146,9 @@ SHAPES = ((15, 20), (4, 50), (31, 20), (7, 100), (2, 20))
 """(leaves, minimum rows a leaf), most likely first: moderate, shallow, LightGBM's default,
 the old fixed setting, and stumps (an additive model) for near-linear tables."""
 STAGES = ("shape", "regularisation", "learning rate")
+OPTIONAL_GROUPS = ("graph",)
+"""Catalogue groups (``graph.catalogue``) the model may leave out, when the last period of
+its training rows says it predicts better without them."""
 
 
 class _PlattScaler:
@@ -175,6 +178,14 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
     Calibration is cross-fitted: the winning candidate's fold boosters give out-of-fold raw
     scores that fit the calibrator (sigmoid by default, isotonic on request); one booster is
     then refit on all rows, so no subscriber is lost to a calibration hold-out.
+
+    Given ``periods`` (each row's cut-off), the model also chooses its columns over time:
+    with the chosen setting, it is trained on every period but the last and judged on the
+    last (log loss, early stopping there), once with all columns and once without each
+    group of ``optional_groups`` (the call-graph group by default). Random folds cannot see
+    a group that fits something the next month does not keep; the next month can. A group
+    left out (``dropped_groups_``) is then left out of calibration and the final booster,
+    and its columns push no reasons. The comparison is in ``feature_choice_``.
     """
 
     def __init__(self, n_estimators: int = 2000, learning_rate: float | None = None,
@@ -183,6 +194,7 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
                  reg_lambda: float | None = None, early_stopping_rounds: int = 20,
                  time_budget_s: float | None = 30.0, calibration: str = "sigmoid",
                  cv: int = 3, random_state: int = 0, n_jobs: int = 1,
+                 optional_groups: tuple[str, ...] = OPTIONAL_GROUPS,
                  phrases: Mapping[str, str] | None = None) -> None:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -197,6 +209,7 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.optional_groups = optional_groups
         self.phrases = phrases
 
     def _candidates(self, stage: str, best: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -284,34 +297,55 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
                   "seconds": round(time.perf_counter() - started, 3)}
         return record, raw
 
-    def fit(self, X: pd.DataFrame, y: ArrayLike, groups: ArrayLike | None = None
-            ) -> ChurnRiskModel:
-        """Search, calibrate on out-of-fold scores, refit on all rows.
+    def _column_sets(self, columns: list[str], y: NDArray[np.int64],
+                     periods: ArrayLike | None) -> dict[str, list[str]]:
+        """All columns, and all but each optional group present, when the last period can
+        judge them (both classes in it and before it)."""
+        sets = {"all": columns}
+        if periods is None:
+            return sets
+        periods = np.asarray(periods)
+        held = periods == np.unique(periods)[-1]
+        if held.all() or len(np.unique(y[held])) < 2 or len(np.unique(y[~held])) < 2:
+            return sets
+        for name in self.optional_groups:
+            dropped = {c for c in columns if c in FEATURES and FEATURES[c].group == name}
+            if dropped and len(dropped) < len(columns):
+                sets[f"without {name}"] = [c for c in columns if c not in dropped]
+        return sets
 
-        ``groups`` (e.g. subscription ids when rows are several cut-offs of the same
-        subscribers) keeps each subscriber's rows in one internal fold.
-        """
-        if self.calibration not in ("sigmoid", "isotonic"):
-            raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', not "
-                             f"{self.calibration!r}")
-        if not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
-        y = np.asarray(y).astype(int)
-        self.classes_ = np.array([0, 1])
-        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        self.n_features_in_ = X.shape[1]
-        self.categories_ = {
-            c: sorted(X[c].dropna().astype(str).unique().tolist())
-            for c in _categorical_columns(X)
-        }
-        data = self._prepare(X)
-        folds = self._folds(y, groups)
+    def _last_period(self, data: pd.DataFrame, y: NDArray[np.int64], periods: ArrayLike,
+                     name: str, best: Mapping[str, Any]) -> dict[str, Any]:
+        """One column set with its own searched setting, trained on every period but the
+        last and judged on the last (log loss at its early-stopped number of trees)."""
+        periods = np.asarray(periods)
+        last = np.unique(periods)[-1]
+        held = periods == last
+        patience = max(1, round(self.early_stopping_rounds * 0.1 / best["learning_rate"]))
+        train = lgb.Dataset(data[~held], label=y[~held],
+                            params={"feature_pre_filter": False, "verbose": -1})
+        valid = lgb.Dataset(data[held], label=y[held], reference=train)
+        booster = lgb.train(self._params(best), train, num_boost_round=self.n_estimators,
+                            valid_sets=[valid], valid_names=["last period"],
+                            callbacks=[lgb.early_stopping(patience, verbose=False)])
+        trees = max(1, int(booster.best_iteration))
+        raw = booster.predict(data[held], raw_score=True, num_iteration=trees,
+                              num_threads=self.n_jobs)
+        return {"features": name, "columns": data.shape[1], "last_period": str(last),
+                "n_estimators": trees, "cv_log_loss": best["cv_log_loss"],
+                "log_loss": float(booster.best_score["last period"]["binary_logloss"]),
+                "roc_auc": float(roc_auc_score(y[held], raw))}
+
+    def _search(self, data: pd.DataFrame, y: NDArray[np.int64],
+                folds: list[tuple[NDArray[np.int64], NDArray[np.int64]]], started: float
+                ) -> tuple[dict[str, Any], NDArray[np.float64], list[dict[str, Any]], bool]:
+        """The capacity search on these columns: the best candidate, its out-of-fold raw
+        scores, every candidate's figures, and whether the time budget stopped it."""
         dataset = lgb.Dataset(data, label=y, free_raw_data=False,
                               params={"feature_pre_filter": False, "verbose": -1})
-        started = time.perf_counter()
+        start = {**START, **{k: getattr(self, k) for k in SEARCHED if getattr(self, k) is not None}}
         budget = math.inf if self.time_budget_s is None else float(self.time_budget_s)
-        best: dict[str, Any] = {**START, **{k: getattr(self, k) for k in SEARCHED
-                                            if getattr(self, k) is not None}}
+        best: dict[str, Any] = dict(start)
         results: list[dict[str, Any]] = []
         best_record: dict[str, Any] | None = None
         best_raw = np.zeros(len(y))
@@ -338,13 +372,55 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
                 break
             best = {k: best_record[k] for k in SEARCHED}
         assert best_record is not None
+        return best_record, best_raw, results, stopped
+
+    def fit(self, X: pd.DataFrame, y: ArrayLike, groups: ArrayLike | None = None,
+            periods: ArrayLike | None = None) -> ChurnRiskModel:
+        """Search, choose the columns over time, calibrate on out-of-fold scores, refit on
+        all rows.
+
+        ``groups`` (e.g. subscription ids when rows are several cut-offs of the same
+        subscribers) keeps each subscriber's rows in one internal fold. ``periods`` (the
+        rows' cut-offs) lets the model leave out an optional feature group that does not
+        hold up in the last period.
+        """
+        if self.calibration not in ("sigmoid", "isotonic"):
+            raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', not "
+                             f"{self.calibration!r}")
+        if not isinstance(X, pd.DataFrame):
+            X = pd.DataFrame(np.asarray(X), columns=[f"x{i}" for i in range(np.shape(X)[1])])
+        y = np.asarray(y).astype(int)
+        self.classes_ = np.array([0, 1])
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        self.categories_ = {
+            c: sorted(X[c].dropna().astype(str).unique().tolist())
+            for c in _categorical_columns(X)
+        }
+        data = self._prepare(X)
+        folds = self._folds(y, groups)
+        started = time.perf_counter()
+        sets = self._column_sets(list(data.columns), y, periods)
+        searched = {name: self._search(data[kept], y, folds, started)
+                    for name, kept in sets.items()}
+        self.feature_choice_ = [] if len(sets) == 1 else [
+            self._last_period(data[sets[name]], y, periods, name, found[0])
+            for name, found in searched.items()]
+        # ties keep all columns
+        chosen = (min(self.feature_choice_, key=lambda r: r["log_loss"])["features"]
+                  if self.feature_choice_ else "all")
+        best_record, best_raw, results, stopped = searched[chosen]
+        self.features_used_ = np.asarray(sets[chosen], dtype=object)
+        self.dropped_groups_ = [] if chosen == "all" else [chosen.removeprefix("without ")]
+        data = data[sets[chosen]]
+        assert best_record is not None
         best = {k: best_record[k] for k in SEARCHED}
         self.best_params_ = {**best, "n_estimators": best_record["n_estimators"]}
         self.best_score_ = {k: best_record[k] for k in
                             ("cv_log_loss", "cv_log_loss_std", "cv_roc_auc", "cv_pr_auc")}
         self.cv_results_ = results
-        self.search_seconds_ = round(time.perf_counter() - started, 3)
         self.search_complete_ = not stopped
+        self.search_seconds_ = round(time.perf_counter() - started, 3)
         if self.calibration == "isotonic":
             self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(
                 best_raw, y)
@@ -359,11 +435,19 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         return {"best_params": self.best_params_, "best_score": self.best_score_,
                 "folds": self.cv, "candidates": len(self.cv_results_),
                 "complete": self.search_complete_, "seconds": self.search_seconds_,
-                "cv_results": self.cv_results_}
+                "cv_results": self.cv_results_,
+                "dropped_groups": getattr(self, "dropped_groups_", []),
+                "feature_choice": getattr(self, "feature_choice_", [])}
 
     def decision_function(self, X: pd.DataFrame) -> NDArray[np.float64]:
         check_is_fitted(self, "booster_")
-        return self.booster_.predict(self._prepare(X), raw_score=True, num_threads=self.n_jobs)
+        return self.booster_.predict(self._used(X), raw_score=True, num_threads=self.n_jobs)
+
+    def _used(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Prepared rows, in the columns the booster was fitted on."""
+        data = self._prepare(X)
+        used = getattr(self, "features_used_", None)
+        return data if used is None else data[list(used)]
 
     def predict_proba(self, X: pd.DataFrame) -> NDArray[np.float64]:
         risk = np.clip(self.calibrator_.predict(self.decision_function(X)), 0.0, 1.0)
@@ -375,10 +459,12 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact TreeSHAP contributions to the raw score (log-odds); ``bias`` is the base."""
         check_is_fitted(self, "booster_")
-        values = self.booster_.predict(self._prepare(X), pred_contrib=True,
+        used = list(getattr(self, "features_used_", self.feature_names_in_))
+        values = self.booster_.predict(self._used(X), pred_contrib=True,
                                        num_threads=self.n_jobs)
-        return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"],
-                            index=X.index)
+        # A column left out pushes nothing.
+        return pd.DataFrame(values, columns=[*used, "bias"], index=X.index).reindex(
+            columns=[*self.feature_names_in_, "bias"], fill_value=0.0)
 
     def reasons(self, X: pd.DataFrame, top: int = 3, locale: str | None = None
                 ) -> list[list[dict[str, Any]]]:
@@ -428,4 +514,6 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         """Total gain per feature, for the report."""
         check_is_fitted(self, "booster_")
         gain = self.booster_.booster_.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=self.feature_names_in_).sort_values(ascending=False)
+        used = list(getattr(self, "features_used_", self.feature_names_in_))
+        return pd.Series(gain, index=used).reindex(self.feature_names_in_, fill_value=0.0
+                                                   ).sort_values(ascending=False)

@@ -125,7 +125,8 @@ def time_split(frames: Mapping[Any, tuple[pd.DataFrame, NDArray[np.int64]]],
     ``frames`` maps cut-off → (features, label). Each model is run with each feature set
     (e.g. ``{"with graph": all, "without graph": non-graph}``) on the same split.
     ``groups`` maps cut-off → subscriber ids; a model whose ``fit`` takes ``groups`` gets
-    them, so its internal folds keep each subscriber's cut-offs together.
+    them, so its internal folds keep each subscriber's cut-offs together; one whose ``fit``
+    takes ``periods`` gets each training row's cut-off (in order), to judge over time.
     """
     cutoffs = sorted(frames)
     test_cutoff = cutoffs[-1] if test_cutoff is None else test_cutoff
@@ -137,15 +138,19 @@ def time_split(frames: Mapping[Any, tuple[pd.DataFrame, NDArray[np.int64]]],
     X_test, y_test = frames[test_cutoff][0], np.asarray(frames[test_cutoff][1], dtype=int)
     train_groups = (np.concatenate([np.asarray(groups[c]) for c in train_cutoffs])
                     if groups is not None else None)
+    train_periods = np.concatenate([np.full(len(frames[c][1]), i)
+                                    for i, c in enumerate(train_cutoffs)])
     feature_sets = feature_sets or {"all": list(X_train.columns)}
     rows, risks, fitted = [], {}, {}
     for set_name, columns in feature_sets.items():
         for name, model in models.items():
             estimator = clone(model)
+            extra: dict[str, Any] = {}
             if train_groups is not None and has_fit_parameter(estimator, "groups"):
-                estimator.fit(X_train[list(columns)], y_train, groups=train_groups)
-            else:
-                estimator.fit(X_train[list(columns)], y_train)
+                extra["groups"] = train_groups
+            if has_fit_parameter(estimator, "periods"):
+                extra["periods"] = train_periods
+            estimator.fit(X_train[list(columns)], y_train, **extra)
             risk = estimator.predict_proba(X_test[list(columns)])[:, 1]
             rows.append({"model": name, "features": set_name, **scores(y_test, risk)})
             risks[(name, set_name)] = risk

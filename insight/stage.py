@@ -202,8 +202,11 @@ def train(store: SnapshotStore, *, settings: InsightSettings | None = None,
     X = pd.concat([f.X[features] for f in frames.values()], ignore_index=True)
     y = np.concatenate([f.y for f in frames.values()])
     groups = np.concatenate([f.frame["subscription_id"] for f in frames.values()])
+    periods = np.concatenate([np.full(len(f.y), np.datetime64(c, "D"))
+                              for c, f in frames.items()])
     model = ChurnRiskModel(time_budget_s=settings.churn_time_budget_s,
-                           random_state=settings.seed).fit(X, y, groups=groups)
+                           random_state=settings.seed).fit(X, y, groups=groups,
+                                                           periods=periods)
     # Follow rate for network value: excess churn after a contact left (in the last two
     # months, as the graph stage sees it), measured.
     exposed = (X["days_since_contact_left"] <= FOLLOW_WINDOW_DAYS).to_numpy() \
