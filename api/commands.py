@@ -285,4 +285,16 @@ def capacity_table(capacity: dict, locale: str | None = None) -> Table:
                  else str(row[k]) for k in columns]
         chosen_row = all(row[k] == v for k, v in chosen.items())
         table.add_row(*cells, style="bold" if chosen_row else None)
+    choice = {r["features"]: r for r in capacity.get("feature_choice", [])}
+    notes = [_("judged on the last training cut-off ({period}): log loss {with_them:.4f} with "
+               "{words}, {without:.4f} without, {verdict}").format(
+                   period=row["last_period"], with_them=choice["all"]["log_loss"],
+                   without=row["log_loss"],
+                   words=_("the call-graph features") if group == "graph" else group,
+                   verdict=_("kept") if group not in capacity.get("dropped_groups", [])
+                   else _("left out"))
+             for name, row in choice.items() if name != "all"
+             for group in [name.removeprefix("without ")]]
+    if notes:
+        table.caption, table.caption_justify = "; ".join(notes), "left"
     return table

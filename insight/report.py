@@ -334,6 +334,20 @@ def render_report(con: duckdb.DuckDBPyConnection, model_meta: Mapping[str, Any],
                          title=_("Out-of-fold log loss per candidate (leaves/min rows/L2/"
                                  "rate), best first"),
                          x_label=_("cv_log_loss")))
+        choice = {r["features"]: r for r in capacity.get("feature_choice", [])}
+        for name, row in choice.items():
+            if name == "all":
+                continue
+            group = name.removeprefix("without ")
+            words = _("the call-graph features") if group == "graph" else group
+            kept = group not in capacity.get("dropped_groups", [])
+            sections[-1] += "<p>" + _(
+                "Judged on the last training cut-off ({period}), each with its own searched "
+                "setting: log loss {with_them:.4f} with {words}, {without:.4f} without; "
+                "<b>{verdict}</b>.").format(
+                    period=_esc(row["last_period"]), with_them=choice["all"]["log_loss"],
+                    without=row["log_loss"], words=words,
+                    verdict=_("kept") if kept else _("left out")) + "</p>"
 
     scores = _latest(con, "churn_scores")
     if scores is not None and len(scores):
