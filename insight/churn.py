@@ -180,11 +180,12 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
     then refit on all rows, so no subscriber is lost to a calibration hold-out.
 
     Given ``periods`` (each row's cut-off), the model also chooses its columns over time:
-    with the chosen setting, it is trained on every period but the last and judged on the
-    last (log loss, early stopping there), once with all columns and once without each
-    group of ``optional_groups`` (the call-graph group by default). Random folds cannot see
-    a group that fits something the next month does not keep; the next month can. A group
-    left out (``dropped_groups_``) is then left out of calibration and the final booster,
+    the search runs once per column set — all columns, and all but each group of
+    ``optional_groups`` (the call-graph group by default) — in an equal share of
+    ``time_budget_s``; each set, with its own chosen setting, is trained on every period but
+    the last and judged on the last (log loss, early stopping there). Random folds cannot
+    see a group that fits something the next month does not keep; the next month can. A
+    group left out (``dropped_groups_``) is left out of calibration and the final booster,
     and its columns push no reasons. The comparison is in ``feature_choice_``.
     """
 
@@ -337,14 +338,15 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
                 "roc_auc": float(roc_auc_score(y[held], raw))}
 
     def _search(self, data: pd.DataFrame, y: NDArray[np.int64],
-                folds: list[tuple[NDArray[np.int64], NDArray[np.int64]]], started: float
+                folds: list[tuple[NDArray[np.int64], NDArray[np.int64]]], budget: float
                 ) -> tuple[dict[str, Any], NDArray[np.float64], list[dict[str, Any]], bool]:
-        """The capacity search on these columns: the best candidate, its out-of-fold raw
-        scores, every candidate's figures, and whether the time budget stopped it."""
+        """The capacity search on these columns within ``budget`` seconds: the best
+        candidate, its out-of-fold raw scores, every candidate's figures, and whether the
+        time budget stopped it."""
+        started = time.perf_counter()
         dataset = lgb.Dataset(data, label=y, free_raw_data=False,
                               params={"feature_pre_filter": False, "verbose": -1})
         start = {**START, **{k: getattr(self, k) for k in SEARCHED if getattr(self, k) is not None}}
-        budget = math.inf if self.time_budget_s is None else float(self.time_budget_s)
         best: dict[str, Any] = dict(start)
         results: list[dict[str, Any]] = []
         best_record: dict[str, Any] | None = None
@@ -401,7 +403,11 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         folds = self._folds(y, groups)
         started = time.perf_counter()
         sets = self._column_sets(list(data.columns), y, periods)
-        searched = {name: self._search(data[kept], y, folds, started)
+        # Each column set gets an equal share of the time budget, so neither wins by being
+        # searched further.
+        budget = (math.inf if self.time_budget_s is None
+                  else float(self.time_budget_s) / len(sets))
+        searched = {name: self._search(data[kept], y, folds, budget)
                     for name, kept in sets.items()}
         self.feature_choice_ = [] if len(sets) == 1 else [
             self._last_period(data[sets[name]], y, periods, name, found[0])
