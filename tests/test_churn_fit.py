@@ -121,3 +121,40 @@ def test_search_records_and_respects_fixed_values_and_budget() -> None:
     assert np.all((risk > 0) & (risk < 1))
     contributions = hurried.contributions(X.head(50))
     assert np.allclose(contributions.sum(axis=1), hurried.decision_function(X.head(50)))
+
+
+def _periods(shift: bool, n: int = 3000, months: int = 4, seed: int = 5
+             ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Monthly rows with two call-graph columns beside plain ones. Churn follows
+    ``arrears``; ``strength`` follows it too in every month, or (``shift``) only until the
+    last month, when it stops meaning anything: a group a random fold cannot judge."""
+    rng = np.random.default_rng(seed)
+    frames, labels, periods = [], [], []
+    for month in range(months):
+        X = pd.DataFrame({"arrears": rng.normal(size=n), "tenure_months": rng.normal(size=n),
+                          "strength": rng.normal(size=n), "degree": rng.normal(size=n)})
+        y = _logit_to_label(1.5 * X["arrears"].to_numpy(), 0.1, rng)
+        if not (shift and month == months - 1):
+            X["strength"] += 1.5 * y  # leavers' ties are weaker
+        frames.append(X)
+        labels.append(y)
+        periods.append(np.full(n, month))
+    return pd.concat(frames, ignore_index=True), np.concatenate(labels), np.concatenate(periods)
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_a_feature_group_that_does_not_hold_over_time_is_left_out(shift: bool) -> None:
+    X, y, periods = _periods(shift)
+    model = ChurnRiskModel(time_budget_s=None).fit(X, y, periods=periods)
+    choice = {r["features"]: r for r in model.search_summary()["feature_choice"]}
+    assert set(choice) == {"all", "without graph"}
+    assert model.dropped_groups_ == (["graph"] if shift else [])
+    assert (choice["without graph"]["log_loss"] < choice["all"]["log_loss"]) == shift
+    if shift:  # the left-out columns neither score nor explain
+        assert list(model.features_used_) == ["arrears", "tenure_months"]
+        assert (model.contributions(X.head(50))[["strength", "degree"]] == 0).all().all()
+        changed = X.head(50).assign(strength=0.0, degree=0.0)
+        assert np.allclose(model.predict_proba(changed), model.predict_proba(X.head(50)))
+    # without periods, nothing is chosen
+    plain = ChurnRiskModel(time_budget_s=None).fit(X, y)
+    assert plain.feature_choice_ == [] and list(plain.features_used_) == list(X.columns)
