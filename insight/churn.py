@@ -323,9 +323,10 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         last = np.unique(periods)[-1]
         held = periods == last
         patience = max(1, round(self.early_stopping_rounds * 0.1 / best["learning_rate"]))
-        train = lgb.Dataset(data[~held], label=y[~held],
-                            params={"feature_pre_filter": False, "verbose": -1})
-        valid = lgb.Dataset(data[held], label=y[held], reference=train)
+        # Same dataset parameters on both sides, or LightGBM warns that it overrides them.
+        shared = {"feature_pre_filter": False, "verbose": -1}
+        train = lgb.Dataset(data[~held], label=y[~held], params=shared)
+        valid = lgb.Dataset(data[held], label=y[held], reference=train, params=dict(shared))
         booster = lgb.train(self._params(best), train, num_boost_round=self.n_estimators,
                             valid_sets=[valid], valid_names=["last period"],
                             callbacks=[lgb.early_stopping(patience, verbose=False)])
@@ -346,8 +347,8 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         started = time.perf_counter()
         dataset = lgb.Dataset(data, label=y, free_raw_data=False,
                               params={"feature_pre_filter": False, "verbose": -1})
-        start = {**START, **{k: getattr(self, k) for k in SEARCHED if getattr(self, k) is not None}}
-        best: dict[str, Any] = dict(start)
+        best: dict[str, Any] = {**START, **{k: getattr(self, k) for k in SEARCHED
+                                            if getattr(self, k) is not None}}
         results: list[dict[str, Any]] = []
         best_record: dict[str, Any] | None = None
         best_raw = np.zeros(len(y))
@@ -419,7 +420,6 @@ class ChurnRiskModel(ClassifierMixin, BaseEstimator):
         self.features_used_ = np.asarray(sets[chosen], dtype=object)
         self.dropped_groups_ = [] if chosen == "all" else [chosen.removeprefix("without ")]
         data = data[sets[chosen]]
-        assert best_record is not None
         best = {k: best_record[k] for k in SEARCHED}
         self.best_params_ = {**best, "n_estimators": best_record["n_estimators"]}
         self.best_score_ = {k: best_record[k] for k in
