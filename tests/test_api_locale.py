@@ -21,6 +21,7 @@ from api_fixtures import (  # noqa: E402
     write_config,
     write_snapshot,
 )
+from test_locales import has_chinese  # noqa: E402
 
 from api.settings import Settings  # noqa: E402
 from graph.catalogue import dump_reasons  # noqa: E402
@@ -56,10 +57,6 @@ CARD = """query($id: String!, $locale: String) {
                                                      dimensions { dimension label value
                                                                   valueLabel } }
 }"""
-
-
-def _chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 def _serve(root: Path, **config: object) -> Server:
@@ -149,7 +146,7 @@ def test_chinese_by_accept_language(english_server: Server) -> None:
     assert card["kpis"][0]["dimensions"][0]["label"] == "价值分层"
     tiers = {c["value"]: c["valueLabel"] for row in card["kpis"] for c in row["dimensions"]}
     assert tiers["silver"] == "银卡" and tiers[None] is None  # a subtotal has no value
-    assert all(_chinese(label) for value, label in tiers.items() if value is not None)
+    assert all(has_chinese(label) for value, label in tiers.items() if value is not None)
     # a language callcircle does not speak falls through to the next, else the default
     assert _card(english_server, **{"Accept-Language": "fr-FR, zh;q=0.5"}
                  )["customer"]["value"]["valueTier"] == "银卡"
@@ -167,8 +164,8 @@ def test_chinese_by_argument(english_server: Server) -> None:
           customerTags(customerId: "C0002") { label(locale: "zh-CN")
                                               schemeName(locale: "zh-CN") } }""")
     assert found["customer"]["value"]["valueTier"] == "银卡"
-    assert _chinese(found["customer"]["segment"]["profile"])
-    assert all(_chinese(t["label"]) for t in found["customerTags"])
+    assert has_chinese(found["customer"]["segment"]["profile"])
+    assert all(has_chinese(t["label"]) for t in found["customerTags"])
     assert [t["schemeName"] for t in found["customerTags"]] == ["交往圈", "campus life"]
     with english_server.client("analyst") as client:
         cube = data(client, """{ kpis(measures: [ACTIVE_CUSTOMERS], by: [MONTH, PLAN]) {

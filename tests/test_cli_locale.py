@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.console import Console
 from test_cli_tables import _campaign_snapshot
+from test_locales import has_chinese
 from typer.testing import CliRunner
 
 from api.cli import app
@@ -19,15 +20,11 @@ def _campaigns(root: Path, *args: str, **env: str) -> str:
     return shown.output
 
 
-def _chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
 def test_campaigns_in_chinese_by_flag_or_environment(tmp_path: Path) -> None:
     _campaign_snapshot(tmp_path)
     english = _campaigns(tmp_path)
     assert "campaigns: treated vs control (Newcombe 95% interval)" in english
-    assert not _chinese(english)
+    assert not has_chinese(english)
     assert _campaigns(tmp_path, "--locale", "en") == english
     chinese = _campaigns(tmp_path, "--locale", "zh-CN")
     assert "营销活动：目标组对比对照组（Newcombe 95%区间）" in chinese

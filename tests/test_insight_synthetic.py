@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from scipy.stats import rankdata
 from sklearn.base import clone
+from test_locales import has_chinese
 
 from graph.catalogue import load_reasons, reason_texts
 from graph.circles import size_distribution
@@ -509,7 +510,7 @@ def test_report_in_chinese_has_no_english_prose_and_a_picture_per_section(
     prose = {node: words for node in parser.nodes
              if (words := _english_words(node, identifiers))}
     assert prose == {}
-    assert sum(1 for node in parser.nodes if any("\u4e00" <= c <= "\u9fff" for c in node)) > 50
+    assert sum(1 for node in parser.nodes if has_chinese(node)) > 50
     # every section after the summary has its picture, in both languages
     for report in (chinese, english):
         sections = report.split("<h2>")[2:]

@@ -39,6 +39,11 @@ def _catalog(locale: str):
         return read_po(handle, locale=locale.replace("-", "_"))
 
 
+def has_chinese(text: str) -> bool:
+    """Whether ``text`` holds a CJK unified ideograph (the zh-CN catalog's words)."""
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
 @pytest.mark.parametrize("locale", [loc for loc in LOCALES if loc != "en"])
 def test_every_message_is_translated_and_none_is_fuzzy(locale: str) -> None:
     catalog = _catalog(locale)
@@ -69,7 +74,7 @@ def test_reason_phrases_in_chinese_and_english_unchanged() -> None:
     for name, phrase in PHRASES.items():
         translated = zh.gettext(phrase)
         assert translated != phrase, phrase
-        assert any("\u4e00" <= ch <= "\u9fff" for ch in translated), translated
+        assert has_chinese(translated), translated
         assert describe_feature(name, 0.25) == phrase.format(v=0.25)
         assert describe_feature(name, 0.25, locale="en") == phrase.format(v=0.25)
         assert describe_feature(name, 0.25, locale="zh-CN") == translated.format(v=0.25)
@@ -182,10 +187,6 @@ def test_the_churn_evaluation_table_in_chinese() -> None:
     assert one_shot.title == "流失模型评估（分层交叉验证，12,345个用户，678个流失用户）"
 
 
-def _chinese(text: str) -> bool:
-    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
-
-
 def test_money_in_reasons_reads_in_wan() -> None:
     from graph.catalogue import dump_reasons
     from insight.churn import reasons_in
@@ -212,11 +213,11 @@ def test_the_starter_tags_and_schemes_read_in_chinese() -> None:
         f.label for f in library.features.values()]
     for label in labels:
         assert label_in(label, "en") == label
-        assert _chinese(label_in(label, "zh-CN")), label
+        assert has_chinese(label_in(label, "zh-CN")), label
     assert label_in("night owl", "zh-CN") == "夜猫子"
     assert {t.scheme for t in library.tags.values()} <= set(SCHEMES)
     for scheme in SCHEMES:
-        assert _chinese(scheme_name(scheme, "zh-CN")), scheme
+        assert has_chinese(scheme_name(scheme, "zh-CN")), scheme
     assert scheme_name("revenue_contribution") == "revenue contribution"
     assert scheme_name("lifecycle", "zh-CN") == "生命周期"
     assert scheme_name("campus_life", "zh-CN") == "campus life"  # the operator's own scheme
@@ -262,7 +263,7 @@ def test_segment_profiles_read_in_chinese() -> None:
     assert profile_in("the night-owl students", "zh-CN") == "the night-owl students"  # own words
     assert profile_in(None, "zh-CN") is None
     for high, low in SEGMENT_WORDS.values():
-        assert _chinese(profile_in(high, "zh-CN")) and _chinese(profile_in(low, "zh-CN"))
+        assert has_chinese(profile_in(high, "zh-CN")) and has_chinese(profile_in(low, "zh-CN"))
 
 
 def test_the_capacity_table_in_chinese() -> None:
@@ -295,7 +296,7 @@ def test_every_feature_has_a_display_name_in_chinese() -> None:
 
     assert all(f.label for f in FEATURES.values())
     labels = {name: feature_label(name, "zh-CN") for name in FEATURES}
-    assert all(_chinese(label) for label in labels.values()), labels
+    assert all(has_chinese(label) for label in labels.values()), labels
     assert len(set(labels.values())) == len(labels)  # no two features read the same
     assert labels["circle_size"] == "交往圈规模" and labels["arrears"] == "欠费"
     assert labels["churned_neighbour_share"] == "离网联系人占比"
@@ -327,7 +328,7 @@ def test_kpi_values_callcircle_names_read_in_chinese() -> None:
     assert value_label("segment", "unsegmented", "zh-CN") == "未分群"
     assert value_label("circle_size_band", "no circle", "zh-CN") == "无交往圈"
     assert value_label("circle_size_band", "5-9", "zh-CN") == "5-9"
-    assert all(_chinese(value_label(d, v, "zh-CN")) for d, v in PLACEHOLDERS.items())
+    assert all(has_chinese(value_label(d, v, "zh-CN")) for d, v in PLACEHOLDERS.items())
     # the operator's own values stay as exported, and English is the value itself
     assert value_label("plan", "4G Max 128", "zh-CN") == "4G Max 128"
     assert value_label("channel", "store", "zh-CN") == "store"
