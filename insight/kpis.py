@@ -44,7 +44,7 @@ from graph.locales import (
     normalize,
     translator,
 )
-from graph.warehouse import latest_cutoff_sql, table_exists
+from graph.warehouse import latest_cutoff_sql, sql_string, table_exists
 from insight.value import DEFAULT_TIER_LABELS, CostModel, tier_name
 
 __all__ = ["DIMENSIONS", "FACTS_TABLE", "LABELS", "MEASURES", "PLACEHOLDERS", "kpi_facts",
@@ -180,6 +180,7 @@ def kpi_facts(con: duckdb.DuckDBPyConnection, *, cost_model: CostModel | None = 
         return FACTS_TABLE
     cost = cost_model or CostModel()
     src = _sources(con)
+    blank = {dimension: sql_string(word) for dimension, word in PLACEHOLDERS.items()}
     tiers = list(DEFAULT_TIER_LABELS)
     sql = f"""
         CREATE OR REPLACE TEMP TABLE {FACTS_TABLE} AS
@@ -245,12 +246,12 @@ def kpi_facts(con: duckdb.DuckDBPyConnection, *, cost_model: CostModel | None = 
         segment AS ({src['segment']}), tier AS ({src['tier']}),
         circle AS ({src['circle']}), channel AS ({src['channel']})
         SELECT mv.month, mv.customer_id,
-               coalesce(cu.region, 'unknown') AS region,
-               coalesce(sg.v, 'unsegmented') AS segment,
-               coalesce(tr.v, 'unscored') AS value_tier,
-               coalesce(mv.plan, 'none') AS plan,
-               coalesce(ch.v, 'none') AS channel,
-               CASE WHEN ci.v IS NULL THEN 'no circle' WHEN ci.v < 5 THEN '1-4'
+               coalesce(cu.region, {blank['region']}) AS region,
+               coalesce(sg.v, {blank['segment']}) AS segment,
+               coalesce(tr.v, {blank['value_tier']}) AS value_tier,
+               coalesce(mv.plan, {blank['plan']}) AS plan,
+               coalesce(ch.v, {blank['channel']}) AS channel,
+               CASE WHEN ci.v IS NULL THEN {blank['circle_size_band']} WHEN ci.v < 5 THEN '1-4'
                     WHEN ci.v < 10 THEN '5-9' WHEN ci.v < 20 THEN '10-19' ELSE '20+' END
                    AS circle_size_band,
                mv.active,
